@@ -1,0 +1,86 @@
+"""Insight rows: one per thing a PM should know, kept across recomputes by (kind, key)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class InsightKind(models.TextChoices):
+    ANOMALY = "anomaly", "Anomaly"
+    INCIDENT = "incident", "Incident"
+    OVERLAP = "overlap", "Overlap"
+    THEME = "theme", "Feedback theme"
+    NPS_SHIFT = "nps_shift", "NPS shift"
+    EXPERIMENT_VERDICT = "experiment_verdict", "Experiment verdict"
+    STALE_CONNECTOR = "stale_connector", "Stale connector"
+    CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
+
+
+class InsightStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    MUTED = "muted", "Muted"
+
+    @property
+    def colour(self) -> str:
+        return {"new": "#2563eb", "acknowledged": "#d97706", "resolved": "#059669", "muted": "#6b7280"}[self.value]
+
+
+class Severity(models.IntegerChoices):
+    INFO = 0, "Info"
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+    @property
+    def colour(self) -> str:
+        return ["#6b7280", "#0891b2", "#d97706", "#dc2626", "#7f1d1d"][self.value]
+
+
+class Insight(models.Model):
+    kind = models.CharField(max_length=32, choices=InsightKind.choices)
+    # Stable identity within a kind (e.g. "metric:12:2026-11-02"), so a recompute updates, never duplicates.
+    key = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    summary = models.TextField(blank=True)
+    severity = models.SmallIntegerField(choices=Severity.choices, default=Severity.LOW)
+    score = models.FloatField(default=0)
+    status = models.CharField(max_length=16, choices=InsightStatus.choices, default=InsightStatus.NEW)
+    muted_until = models.DateTimeField(null=True, blank=True)
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    team = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="insights_insight_kind_key_uniq")]
+        indexes = [
+            models.Index(fields=["status", "-severity", "-detected_at"]),
+            models.Index(fields=["product", "kind", "-detected_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class InsightEvent(models.Model):
+    """A PM's action on an insight (acknowledge, resolve, mute, comment): the audit trail."""
+
+    insight = models.ForeignKey(Insight, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.insight_id}"

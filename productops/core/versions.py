@@ -1,0 +1,20 @@
+"""Data versions: bump after writes, read to key caches."""
+
+from __future__ import annotations
+
+from django.db.models import F
+from django.utils import timezone
+
+from .models import DataVersion
+
+GLOBAL = "global"
+
+
+def bump(name: str = GLOBAL) -> None:
+    updated = DataVersion.objects.filter(name=name).update(version=F("version") + 1, changed_at=timezone.now())
+    if not updated:
+        DataVersion.objects.get_or_create(name=name, defaults={"version": 1})
+
+
+def current(name: str = GLOBAL) -> int:
+    return DataVersion.objects.filter(name=name).values_list("version", flat=True).first() or 0
