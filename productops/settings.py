@@ -209,6 +209,10 @@ USE_TZ = True
 # --- Static files: served by whitenoise; Plotly's JS comes from the installed plotly package -----
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+# Dev and tests serve straight from the finders (including plotly's package); production from collectstatic.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = not IS_PRODUCTION
 
 
 def _plotly_js_dir() -> str:

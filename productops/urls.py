@@ -1,14 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# Each app owns its own paths; see docs/ARCHITECTURE.md for which app serves which page.
 urlpatterns = [
     path("", include("productops.core.urls")),
     path("", include("productops.dashboards.urls")),
+    path("", include("insights.feedback.urls")),  # /feedback/, /nps/, /support/, /experiments/
     path("accounts/", include("productops.accounts.urls")),
-    path("signals/", include("productops.signals.urls")),
-    path("portfolio/", include("productops.portfolio.urls")),
+    path("data/", include("productops.signals.urls")),  # CSV import
+    path("portfolio/", include("insights.overlaps.urls")),  # portfolio page, overlaps, item evidence
+    path("insights/", include("insights.urls")),  # inbox, anomaly and incident detail
     path("digests/", include("productops.digests.urls")),
     path("connectors/", include("connectors.urls")),
-    path("insights/", include("insights.urls")),
+    path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)
     path("admin/", admin.site.urls),
 ]

@@ -1,2 +1,2 @@
-app_name = "portfolio"
+app_name = "webhooks"
 urlpatterns: list = []

@@ -1,0 +1,104 @@
+"""The connector plug-in interface: one base class, one registry, one module per tool.
+
+A connector *reads*; it never touches the ORM. `read(stream, cursor)` yields `Page`s of normalised
+records, each with the cursor to resume after that page. The framework's sync loop (connectors.sync)
+upserts each page and saves its cursor in one transaction, so a crash loses nothing and a re-run
+duplicates nothing.
+
+To add a tool: write connectors/sources/<tool>.py with a `@register` subclass of `Connector`, add its
+vendor-shaped fixtures under tests/fixtures/<tool>/, and list the module in PRODUCTOPS_CONNECTORS
+(a self-hoster can list their own dotted path). See docs/connectors.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from django import forms
+
+
+class ConnectorError(Exception):
+    """A failure a user can act on. `permanent=True` (bad token, bad config) pauses the connection;
+    `permanent=False` (429, 5xx, timeout, truncated body) is retried with backoff."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass
+class Record:
+    """One normalised row for `model` ("signals.SupportTicket", "portfolio.PortfolioItem", ...).
+
+    `values` holds column attnames; the framework adds source_key/external_id/connection_id.
+    `children` carries dependent rows that need this row's primary key (variants, flag changes,
+    points of a metric), as (model label, list of value dicts, name of the FK column to fill in).
+    """
+
+    model: str
+    external_id: str
+    values: dict[str, Any]
+    children: list[tuple[str, list[dict[str, Any]], str]] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    cursor: Any  # JSON-serialisable; saved with the page's rows
+    done: bool = False  # True on the last page of the stream
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    message: str
+
+
+class Connector:
+    """Base class for every source. Subclasses set the class attributes and implement the methods."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    family: ClassVar[str]  # metrics, nps, tickets, experiments, flags, mentions, kb or portfolio
+    description: ClassVar[str] = ""
+    docs_url: ClassVar[str] = ""
+    config_form: ClassVar[type[forms.Form]]
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None) -> None:
+        self.config = dict(config)
+        self.secrets = dict(secrets)
+        self.connection = connection
+
+    def check(self) -> CheckResult:
+        """One cheap authenticated call, for the "Test connection" button."""
+        raise NotImplementedError
+
+    def streams(self) -> list[str]:
+        raise NotImplementedError
+
+    def read(self, stream: str, cursor: Any) -> Iterator[Page]:
+        """Yield pages of records from `cursor` on (None means from the beginning)."""
+        raise NotImplementedError
+
+
+C = TypeVar("C", bound=type[Connector])
+REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: C) -> C:
+    if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"connector kind {cls.kind!r} is registered twice")
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def get(kind: str) -> type[Connector]:
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise ConnectorError(f"No connector of kind {kind!r} is installed.", permanent=True) from None

@@ -1,0 +1,56 @@
+"""Writing Insight rows so that a recompute updates, never duplicates, and never undoes a PM's triage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Insight, InsightEvent, InsightStatus
+
+# Fields a recompute may overwrite. Status, muted_until and detected_at belong to the lifecycle.
+COMPUTED_FIELDS = {"title", "summary", "severity", "score", "product", "product_id", "team", "team_id",
+                   "starts_at", "ends_at", "payload"}
+
+
+def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
+    """Create or refresh one insight by (kind, key). Returns (insight, created)."""
+    bad = set(fields) - COMPUTED_FIELDS
+    if bad:
+        raise ValueError(f"recompute may not set {sorted(bad)}")
+    with transaction.atomic():
+        insight, created = Insight.objects.select_for_update().get_or_create(kind=kind, key=key, defaults=fields)
+        if not created:
+            changed = [name for name, value in fields.items() if getattr(insight, name) != value]
+            for name in changed:
+                setattr(insight, name, value)
+            if insight.status == InsightStatus.MUTED and insight.muted_until and insight.muted_until < timezone.now():
+                insight.status = InsightStatus.NEW
+                insight.muted_until = None
+                changed += ["status", "muted_until"]
+            if changed:
+                insight.save(update_fields=[*{c.removesuffix("_id") for c in changed}, "updated_at"])
+    return insight, created
+
+
+def retire_missing(kind: str, keep_keys: Iterable[str], **scope: Any) -> int:
+    """Resolve insights of `kind` (within `scope` filters) that a full recompute no longer finds."""
+    stale = Insight.objects.filter(kind=kind, status=InsightStatus.NEW, **scope).exclude(key__in=list(keep_keys))
+    return stale.update(status=InsightStatus.RESOLVED, updated_at=timezone.now())
+
+
+def transition(insight: Insight, action: str, user: Any, comment: str = "", until: Any = None) -> None:
+    """A PM's triage: acknowledge, resolve, mute (until a time, or forever) or reopen."""
+    status = {
+        "acknowledge": InsightStatus.ACKNOWLEDGED,
+        "resolve": InsightStatus.RESOLVED,
+        "mute": InsightStatus.MUTED,
+        "reopen": InsightStatus.NEW,
+    }[action]
+    with transaction.atomic():
+        insight.status = status
+        insight.muted_until = until if status == InsightStatus.MUTED else None
+        insight.save(update_fields=["status", "muted_until", "updated_at"])
+        InsightEvent.objects.create(insight=insight, user=user, action=action, comment=comment)
