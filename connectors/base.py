@@ -69,7 +69,9 @@ class Connector:
     config_form: ClassVar[type[forms.Form]]
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None
+    ) -> None:
         self.config = dict(config)
         self.secrets = dict(secrets)
         self.connection = connection

@@ -26,7 +26,9 @@ class InsightStatus(models.TextChoices):
 
     @property
     def colour(self) -> str:
-        return {"new": "#2563eb", "acknowledged": "#d97706", "resolved": "#059669", "muted": "#6b7280"}[self.value]
+        return {"new": "#2563eb", "acknowledged": "#d97706", "resolved": "#059669", "muted": "#6b7280"}[
+            self.value
+        ]
 
 
 class Severity(models.IntegerChoices):

@@ -11,8 +11,19 @@ from django.utils import timezone
 from .models import Insight, InsightEvent, InsightStatus
 
 # Fields a recompute may overwrite. Status, muted_until and detected_at belong to the lifecycle.
-COMPUTED_FIELDS = {"title", "summary", "severity", "score", "product", "product_id", "team", "team_id",
-                   "starts_at", "ends_at", "payload"}
+COMPUTED_FIELDS = {
+    "title",
+    "summary",
+    "severity",
+    "score",
+    "product",
+    "product_id",
+    "team",
+    "team_id",
+    "starts_at",
+    "ends_at",
+    "payload",
+}
 
 
 def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
@@ -21,12 +32,18 @@ def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
     if bad:
         raise ValueError(f"recompute may not set {sorted(bad)}")
     with transaction.atomic():
-        insight, created = Insight.objects.select_for_update().get_or_create(kind=kind, key=key, defaults=fields)
+        insight, created = Insight.objects.select_for_update().get_or_create(
+            kind=kind, key=key, defaults=fields
+        )
         if not created:
             changed = [name for name, value in fields.items() if getattr(insight, name) != value]
             for name in changed:
-                setattr(insight, name, value)
-            if insight.status == InsightStatus.MUTED and insight.muted_until and insight.muted_until < timezone.now():
+                setattr(insight, name, fields[name])
+            if (
+                insight.status == InsightStatus.MUTED
+                and insight.muted_until
+                and insight.muted_until < timezone.now()
+            ):
                 insight.status = InsightStatus.NEW
                 insight.muted_until = None
                 changed += ["status", "muted_until"]
@@ -37,7 +54,9 @@ def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
 
 def retire_missing(kind: str, keep_keys: Iterable[str], **scope: Any) -> int:
     """Resolve insights of `kind` (within `scope` filters) that a full recompute no longer finds."""
-    stale = Insight.objects.filter(kind=kind, status=InsightStatus.NEW, **scope).exclude(key__in=list(keep_keys))
+    stale = Insight.objects.filter(kind=kind, status=InsightStatus.NEW, **scope).exclude(
+        key__in=list(keep_keys)
+    )
     return stale.update(status=InsightStatus.RESOLVED, updated_at=timezone.now())
 
 

@@ -12,7 +12,9 @@ def recompute_after_sync(
     connection_id: int | None, families: list[str], metric_ids: list[int] | None = None
 ) -> list[str]:
     """Queued by the connector framework after a sync commits; recomputes what that sync touched."""
-    ran = run(RecomputeScope(families=set(families), connection_id=connection_id, metric_ids=set(metric_ids or [])))
+    ran = run(
+        RecomputeScope(families=set(families), connection_id=connection_id, metric_ids=set(metric_ids or []))
+    )
     bump()
     return ran
 

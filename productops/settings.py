@@ -58,7 +58,9 @@ else:
     FERNET_KEYS = env.list("FERNET_KEYS", default=[]) or [_dev_generated("fernet_key", _fernet_key)]
 
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The absolute URL that e-mails link to (digests, unsubscribe).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -131,6 +133,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # A file, not :memory:, so tests that start a real worker process can share the test database.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test_productops.sqlite3")
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -171,7 +175,9 @@ CELERY_TASK_ROUTES = {
     "insights.*": {"queue": "insights"},
     "productops.digests.tasks.*": {"queue": "email"},
 }
-CELERY_WORKER_QUEUES = env.list("CELERY_WORKER_QUEUES", default=["default", "connectors", "insights", "email"])
+CELERY_WORKER_QUEUES = env.list(
+    "CELERY_WORKER_QUEUES", default=["default", "connectors", "insights", "email"]
+)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Seconds after which the worker heartbeat counts as missing in /healthz.

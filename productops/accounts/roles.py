@@ -36,9 +36,9 @@ PUBLIC = "public"
 def role_of(user: Any) -> Role | None:
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    cached = getattr(user, "_productops_role", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(user, "_productops_role"):
+        cached: Role | None = user._productops_role
+        return cached
     role: Role | None
     if user.is_superuser:
         role = Role.LEAD
@@ -64,8 +64,8 @@ def _mark(needed: str) -> Callable[[F], F]:
         if needed != PUBLIC:
             return view
         if isinstance(view, type):  # a class-based view: as_view() copies dispatch's attributes
-            return method_decorator(login_not_required, name="dispatch")(view)  # type: ignore[no-any-return]
-        return login_not_required(view)  # type: ignore[return-value]
+            return method_decorator(login_not_required, name="dispatch")(view)
+        return login_not_required(view)
 
     return decorate
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-
 from django.urls import NoReverseMatch, reverse
 
 from productops.accounts.roles import Role, role_of

@@ -43,7 +43,9 @@ def check_worker() -> str:
     from .models import WorkerHeartbeat
 
     try:
-        newest = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
+        newest = (
+            WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
+        )
     except Exception as exc:
         return f"error: cannot read heartbeats: {exc.__class__.__name__}"
     if newest is None:
@@ -55,11 +57,8 @@ def check_worker() -> str:
 
 
 def write_heartbeat() -> None:
-    from django.db import close_old_connections
-
     from .models import WorkerHeartbeat
 
-    close_old_connections()
     WorkerHeartbeat.objects.update_or_create(
         hostname=socket.gethostname(), defaults={"pid": os.getpid(), "last_seen_at": timezone.now()}
     )
@@ -72,8 +71,11 @@ def start_heartbeat_thread(stop: threading.Event) -> threading.Thread:
         import logging
 
         log = logging.getLogger("productops.heartbeat")
+        from django.db import close_old_connections
+
         while not stop.is_set():
             try:
+                close_old_connections()  # a long-lived thread must not keep a dead connection
                 write_heartbeat()
             except Exception:
                 log.exception("could not write the worker heartbeat")

@@ -11,7 +11,9 @@ GLOBAL = "global"
 
 
 def bump(name: str = GLOBAL) -> None:
-    updated = DataVersion.objects.filter(name=name).update(version=F("version") + 1, changed_at=timezone.now())
+    updated = DataVersion.objects.filter(name=name).update(
+        version=F("version") + 1, changed_at=timezone.now()
+    )
     if not updated:
         DataVersion.objects.get_or_create(name=name, defaults={"version": 1})
 

@@ -10,8 +10,8 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -35,10 +35,16 @@ def figure(data: list[dict[str, Any]], layout: dict[str, Any] | None = None, **c
 def table_html(headers: Sequence[str], rows: Sequence[Sequence[Any]], limit: int = 500) -> SafeString:
     head = format_html_join("", "<th scope='col'>{}</th>", ((h,) for h in headers))
     body = format_html_join(
-        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows[:limit])
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows[:limit]),
     )
-    return mark_safe(f"<div class='table-wrap'><table class='table'><thead><tr>{head}</tr></thead>"  # noqa: S308
-                     f"<tbody>{body}</tbody></table></div>")
+    return format_html(
+        "<div class='table-wrap'><table class='table'><thead><tr>{}</tr></thead>"
+        "<tbody>{}</tbody></table></div>",
+        head,
+        body,
+    )
 
 
 def chart_context(

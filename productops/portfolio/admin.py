@@ -20,7 +20,16 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(PortfolioItem)
 class PortfolioItemAdmin(admin.ModelAdmin):
-    list_display = ("title", "kind", "team", "product", "status_category", "target_date", "tracker", "is_gone")
+    list_display = (
+        "title",
+        "kind",
+        "team",
+        "product",
+        "status_category",
+        "target_date",
+        "tracker",
+        "is_gone",
+    )
     list_filter = ("kind", "status_category", "team", "product", "tracker", "is_gone")
     search_fields = ("title", "description", "external_id")
     raw_id_fields = ("parent",)

@@ -51,19 +51,27 @@ class PortfolioItem(SourcedModel):
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
-    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
     status = models.CharField(max_length=100, blank=True, help_text="The tracker's own status name.")
-    status_category = models.CharField(max_length=16, choices=StatusCategory.choices, default=StatusCategory.TODO)
+    status_category = models.CharField(
+        max_length=16, choices=StatusCategory.choices, default=StatusCategory.TODO
+    )
     labels = models.JSONField(default=list, blank=True)
     components = models.JSONField(default=list, blank=True)
     start_date = models.DateField(null=True, blank=True)
     target_date = models.DateField(null=True, blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
     url = models.URLField(max_length=1000, blank=True)
     assignee = models.CharField(max_length=200, blank=True)
     tracker = models.CharField(max_length=32, blank=True, help_text="jira, github, gitlab, linear, ...")
     updated_at_source = models.DateTimeField(null=True, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True, help_text="When it moved to done, for 'what shipped'.")
+    done_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it moved to done, for 'what shipped'."
+    )
     # Deleted or moved out of scope at the source; kept for history, hidden from current views.
     is_gone = models.BooleanField(default=False)
     gone_at = models.DateTimeField(null=True, blank=True)

@@ -57,7 +57,7 @@ def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapp
         yield batch
 
 
-def _normalise(model: type[models.Model], value: Any, field: models.Field) -> Any:  # type: ignore[type-arg]
+def _normalise(model: type[models.Model], value: Any, field: models.Field[Any, Any]) -> Any:
     return field.to_python(value) if value is not None else None
 
 
@@ -84,7 +84,7 @@ def upsert(
 def _upsert_batch(
     model: type[models.Model], batch: list[Mapping[str, Any]], key_fields: tuple[str, ...]
 ) -> UpsertResult:
-    fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}  # type: ignore[union-attr]
+    fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}
     columns = [c for c in batch[0] if c in fields_by_attname]
     unknown = set(batch[0]) - set(fields_by_attname)
     if unknown:
@@ -107,16 +107,18 @@ def _upsert_batch(
 
     now = timezone.now()
     has_seen = "last_seen_at" in fields_by_attname
-    to_create, to_update = [], []
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
     unchanged = 0
     for k, row in incoming.items():
-        stored = existing.get(k)
-        if stored is None:
+        if k not in existing:
             if has_seen:
                 row.setdefault("first_seen_at", now)
                 row.setdefault("last_seen_at", now)
             to_create.append(model(**row))
-        elif any(_differs(stored[c], row[c]) for c in content):
+            continue
+        stored = existing[k]
+        if any(_differs(stored[c], row[c]) for c in content):
             obj = model(pk=stored["pk"], **row)
             if has_seen:
                 obj.last_seen_at = now  # type: ignore[attr-defined]

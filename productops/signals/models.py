@@ -29,7 +29,9 @@ class SourcedModel(models.Model):
     class Meta:
         abstract = True
         constraints = [
-            models.UniqueConstraint(fields=["source_key", "external_id"], name="%(app_label)s_%(class)s_source_uniq")
+            models.UniqueConstraint(
+                fields=["source_key", "external_id"], name="%(app_label)s_%(class)s_source_uniq"
+            )
         ]
 
 
@@ -69,7 +71,9 @@ class Metric(SourcedModel):
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.SUM)
     # Per-metric anomaly sensitivity, set by a PM; recomputes read it and never overwrite it.
     sensitivity = models.CharField(max_length=8, choices=Sensitivity.choices, default=Sensitivity.MEDIUM)
-    dimensions = models.JSONField(default=list, blank=True, help_text="Dimension keys the points break down by.")
+    dimensions = models.JSONField(
+        default=list, blank=True, help_text="Dimension keys the points break down by."
+    )
 
     class Meta(SourcedModel.Meta):
         indexes = [models.Index(fields=["product", "key"])]
@@ -99,14 +103,18 @@ class MetricPoint(models.Model):
         indexes = [models.Index(fields=["metric", "ts"], name="signals_point_metric_ts")]
 
     def __str__(self) -> str:
-        return f"{self.metric_id} {self.ts:%Y-%m-%d} {self.dimension_key}={self.dimension_value}: {self.value}"
+        return (
+            f"{self.metric_id} {self.ts:%Y-%m-%d} {self.dimension_key}={self.dimension_value}: {self.value}"
+        )
 
 
 class NpsResponse(SourcedModel):
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
     score = models.SmallIntegerField()
     comment = models.TextField(blank=True)
-    segment = models.JSONField(default=dict, blank=True, help_text="Respondent attributes: plan, country, ...")
+    segment = models.JSONField(
+        default=dict, blank=True, help_text="Respondent attributes: plan, country, ..."
+    )
     # Keyed hash (HMAC-SHA256 with PII_HASH_KEY) of the respondent's e-mail; the address is never stored.
     respondent_hash = models.CharField(max_length=64, blank=True)
     submitted_at = models.DateTimeField()
@@ -115,7 +123,9 @@ class NpsResponse(SourcedModel):
     class Meta(SourcedModel.Meta):
         constraints = [
             *SourcedModel.Meta.constraints,
-            models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=10), name="signals_nps_score_range"),
+            models.CheckConstraint(
+                condition=models.Q(score__gte=0, score__lte=10), name="signals_nps_score_range"
+            ),
         ]
         indexes = [models.Index(fields=["product", "submitted_at"])]
 
@@ -167,7 +177,9 @@ class Experiment(SourcedModel):
     key = models.CharField(max_length=200)
     name = models.CharField(max_length=300)
     hypothesis = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING)
+    status = models.CharField(
+        max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     surface = models.CharField(max_length=200, blank=True, help_text="The page, feature or flow it changes.")
@@ -244,7 +256,9 @@ class FlagChange(models.Model):
     rollout_pct = models.FloatField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["flag", "external_id"], name="signals_flagchange_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "external_id"], name="signals_flagchange_uniq")
+        ]
         indexes = [models.Index(fields=["changed_at"])]
 
     def __str__(self) -> str:
