@@ -3,10 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from productops.accounts.roles import Role
 from productops.accounts.services import create_user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The file or Redis cache outlives a test's database; start each test without stale pages."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -15,8 +15,12 @@ def bump(name: str = GLOBAL) -> None:
         version=F("version") + 1, changed_at=timezone.now()
     )
     if not updated:
-        DataVersion.objects.get_or_create(name=name, defaults={"version": 1})
+        DataVersion.objects.get_or_create(name=name, defaults={"version": 1, "changed_at": timezone.now()})
 
 
-def current(name: str = GLOBAL) -> int:
-    return DataVersion.objects.filter(name=name).values_list("version", flat=True).first() or 0
+def current(name: str = GLOBAL) -> str:
+    """A token that changes on every bump, and also when the database is recreated (cache keys stay unique)."""
+    row = DataVersion.objects.filter(name=name).values_list("version", "changed_at").first()
+    if row is None:
+        return "0"
+    return f"{row[0]}.{row[1].timestamp():.6f}"

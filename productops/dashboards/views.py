@@ -1,13 +1,153 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import csv
+from typing import Any
 
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from insights.models import InsightKind
 from productops.accounts.roles import pm_required
+from productops.core.versions import current
+from productops.portfolio.models import Product
+from productops.signals.models import Metric
 
 from . import selectors
+from .cache import cached
+from .charts import chart_context
+from .explorer import build_explorer, explorer_state
+from .figures import sparkline
+from .filters import filter_bar_context, parse_filters
+from .tables import DRILL_PARAMS, TABLES, csv_rows, table_queryset
+
+
+def _tiles_with_charts(tiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for tile in tiles:
+        for card in tile["cards"]:
+            metric = card["metric"]
+            alt = f"{metric.name}, last {len(card['spark_x'])} days"
+            card["chart"] = chart_context(
+                sparkline(card["spark_x"], card["spark_y"], card["anomalies"]),
+                alt,
+                chart_id=f"spark-{metric.pk}",
+            )
+    return tiles
+
+
+def _dashboard_context(request: HttpRequest, product: Product | None = None) -> dict[str, Any]:
+    filters = parse_filters(request)
+    if product is not None:
+        filters.product = product
+    version = current()
+    product_list = selectors.products(filters)
+    tiles = cached(
+        "kpis",
+        (filters.querystring(), filters.end),
+        lambda: selectors.kpi_tiles(filters, product_list),
+        version,
+    )
+    return {
+        **filter_bar_context(filters),
+        "tiles": _tiles_with_charts(tiles),
+        "incidents": selectors.open_insights(filters, [InsightKind.INCIDENT, InsightKind.ANOMALY]),
+        "themes": selectors.open_insights(filters, [InsightKind.THEME], limit=5),
+        "overlaps": selectors.open_insights(filters, [InsightKind.OVERLAP], limit=5),
+        "verdicts": selectors.open_insights(
+            filters, [InsightKind.EXPERIMENT_VERDICT, InsightKind.NPS_SHIFT], limit=5
+        ),
+        "nps": selectors.nps_summary(filters),
+        "connectors": selectors.connector_health(),
+        "has_products": bool(product_list),
+    }
 
 
 @pm_required
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/overview.html", {"products": selectors.product_summaries()})
+    return render(request, "dashboards/overview.html", _dashboard_context(request))
+
+
+@pm_required
+def product_page(request: HttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(Product, slug=slug)
+    context = _dashboard_context(request, product)
+    context["product"] = product
+    context["teams"] = list(product.teams.all())
+    context["in_progress"] = selectors.items_in_progress(product)
+    return render(request, "dashboards/product.html", context)
+
+
+@pm_required
+def explorer(request: HttpRequest) -> HttpResponse:
+    filters = parse_filters(request, keep=("metric", "granularity", "breakdown", "compare"))
+    state = explorer_state(filters)
+    chart = build_explorer(filters, state) if state["metrics"] else None
+    metrics = Metric.objects.select_related("product").order_by("product__name", "name")
+    if filters.product:
+        metrics = metrics.filter(product=filters.product)
+    return render(
+        request,
+        "dashboards/explorer.html",
+        {**filter_bar_context(filters), "state": state, "chart": chart, "all_metrics": metrics},
+    )
+
+
+def _drill_params(request: HttpRequest) -> dict[str, str]:
+    return {k: request.GET[k] for k in DRILL_PARAMS if k in request.GET}
+
+
+@pm_required
+def rows(request: HttpRequest, table: str) -> HttpResponse:
+    spec = TABLES.get(table)
+    if spec is None:
+        raise Http404("No such table")
+    filters = parse_filters(request, keep=DRILL_PARAMS)
+    params = _drill_params(request)
+    qs = table_queryset(spec, filters, params)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    sort = params.get("sort", spec.default_sort)
+    columns = [
+        {
+            "header": c.header,
+            "sort": c.path if sort != c.path else f"-{c.path}",
+            "active": sort.lstrip("-") == c.path,
+            "desc": sort.startswith("-"),
+        }
+        for c in spec.columns
+    ]
+    return render(
+        request,
+        "dashboards/rows.html",
+        {
+            **filter_bar_context(filters),
+            "table": spec,
+            "columns": columns,
+            "page_obj": page,
+            "querystring_without_page": filters.querystring(page=None),
+            "export_url": f"{reverse('dashboards:export', args=[table])}?{filters.querystring(page=None)}",
+            "params": params,
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@pm_required
+def export(request: HttpRequest, table: str) -> StreamingHttpResponse:
+    spec = TABLES.get(table)
+    if spec is None:
+        raise Http404("No such table")
+    filters = parse_filters(request, keep=DRILL_PARAMS)
+    qs = table_queryset(spec, filters, _drill_params(request))
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(r) for r in csv_rows(spec, qs)), content_type="text/csv"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="productops-{table}-{filters.start}-{filters.end}.csv"'
+    )
+    return response

@@ -1,0 +1,262 @@
+"""Drill-down tables: the rows behind every chart point and count, paginated, sortable, exportable.
+
+Each table names its model, its columns and how the shared filters (and its own parameters) narrow it.
+A chart or count links to `dashboards:rows` with the table's name and the same query string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from productops.portfolio.models import PortfolioItem
+from productops.signals.models import FlagChange, Mention, MetricPoint, NpsResponse, SupportTicket
+
+from .filters import Filters
+
+# Extra query parameters a drill-down link may carry.
+DRILL_PARAMS = ("metric", "dimension_key", "dimension_value", "day", "tag", "status", "score", "sort", "q")
+
+
+@dataclass(frozen=True)
+class Column:
+    path: str  # a values() path
+    header: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    label: str
+    model: type[models.Model]
+    columns: tuple[Column, ...]
+    default_sort: str
+    narrow: Callable[[QuerySet[Any], Filters, dict[str, str]], QuerySet[Any]]
+    time_field: str | None = None
+    product_field: str | None = "product"
+    team_field: str | None = None
+    search_fields: tuple[str, ...] = ()
+
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    def sortable(self) -> set[str]:
+        return {c.path for c in self.columns}
+
+
+def _bounds(filters: Filters, params: dict[str, str]) -> tuple[datetime, datetime]:
+    day = parse_date(params.get("day", "") or "") if params.get("day") else None
+    if day:
+        start = timezone.make_aware(datetime.combine(day, time.min), UTC)
+        return start, start + timedelta(days=1)
+    start = timezone.make_aware(datetime.combine(filters.start, time.min), UTC)
+    end = timezone.make_aware(datetime.combine(filters.end, time.min), UTC) + timedelta(days=1)
+    return start, end
+
+
+def _metric_points(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("metric", "").isdigit():
+        qs = qs.filter(metric_id=int(params["metric"]))
+    if "dimension_key" in params:
+        qs = qs.filter(dimension_key=params["dimension_key"])
+        if params.get("dimension_value"):
+            qs = qs.filter(dimension_value=params["dimension_value"])
+    return qs
+
+
+def _tickets(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("tag"):
+        if connection.vendor == "postgresql":
+            qs = qs.filter(tags__contains=[params["tag"]])
+        else:  # SQLite has no JSON containment; match the quoted element in the stored array
+            qs = qs.filter(tags__icontains=json.dumps(params["tag"]))
+    if params.get("status"):
+        qs = qs.filter(status=params["status"])
+    return qs
+
+
+def _nps(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    category = params.get("score")
+    if category == "promoters":
+        qs = qs.filter(score__gte=9)
+    elif category == "passives":
+        qs = qs.filter(score__in=[7, 8])
+    elif category == "detractors":
+        qs = qs.filter(score__lte=6)
+    return qs
+
+
+def _items(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    qs = qs.filter(is_gone=False)
+    if params.get("status"):
+        qs = qs.filter(status_category=params["status"])
+    return qs
+
+
+def _same(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    return qs
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table(
+            "metric-points",
+            "Metric points",
+            MetricPoint,
+            (
+                Column("metric__product__name", "Product"),
+                Column("metric__name", "Metric"),
+                Column("ts", "Time"),
+                Column("dimension_key", "Dimension"),
+                Column("dimension_value", "Value of dimension"),
+                Column("value", "Value"),
+            ),
+            "-ts",
+            _metric_points,
+            time_field="ts",
+            product_field="metric__product",
+        ),
+        Table(
+            "tickets",
+            "Support tickets",
+            SupportTicket,
+            (
+                Column("product__name", "Product"),
+                Column("external_id", "Ticket"),
+                Column("subject", "Subject"),
+                Column("status", "Status"),
+                Column("priority", "Priority"),
+                Column("channel", "Channel"),
+                Column("tags", "Tags"),
+                Column("opened_at", "Opened"),
+                Column("csat_rating", "CSAT"),
+            ),
+            "-opened_at",
+            _tickets,
+            time_field="opened_at",
+            search_fields=("subject", "body_text"),
+        ),
+        Table(
+            "nps",
+            "NPS responses",
+            NpsResponse,
+            (
+                Column("product__name", "Product"),
+                Column("score", "Score"),
+                Column("comment", "Comment"),
+                Column("segment", "Segment"),
+                Column("submitted_at", "Submitted"),
+            ),
+            "-submitted_at",
+            _nps,
+            time_field="submitted_at",
+            search_fields=("comment",),
+        ),
+        Table(
+            "mentions",
+            "Mentions",
+            Mention,
+            (
+                Column("product__name", "Product"),
+                Column("platform", "Where"),
+                Column("title", "Title"),
+                Column("url", "Link"),
+                Column("score", "Score"),
+                Column("posted_at", "Posted"),
+            ),
+            "-posted_at",
+            _same,
+            time_field="posted_at",
+            search_fields=("title", "text"),
+        ),
+        Table(
+            "flag-changes",
+            "Feature flag changes",
+            FlagChange,
+            (
+                Column("flag__product__name", "Product"),
+                Column("flag__key", "Flag"),
+                Column("description", "Change"),
+                Column("enabled", "On"),
+                Column("rollout_pct", "Rollout %"),
+                Column("changed_at", "When"),
+            ),
+            "-changed_at",
+            _same,
+            time_field="changed_at",
+            product_field="flag__product",
+        ),
+        Table(
+            "items",
+            "Portfolio items",
+            PortfolioItem,
+            (
+                Column("product__name", "Product"),
+                Column("team__name", "Team"),
+                Column("kind", "Kind"),
+                Column("title", "Title"),
+                Column("status_category", "Status"),
+                Column("start_date", "Start"),
+                Column("target_date", "Target"),
+                Column("url", "Link"),
+            ),
+            "target_date",
+            _items,
+            team_field="team",
+            search_fields=("title", "description"),
+        ),
+    ]
+}
+
+
+def table_queryset(table: Table, filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    qs: QuerySet[Any] = table.model._default_manager.all()
+    if table.time_field:
+        start, end = _bounds(filters, params)
+        qs = qs.filter(**{f"{table.time_field}__gte": start, f"{table.time_field}__lt": end})
+    if filters.product and table.product_field:
+        qs = qs.filter(**{table.product_field: filters.product})
+    if filters.team and table.team_field:
+        qs = qs.filter(**{table.team_field: filters.team})
+    if params.get("q") and table.search_fields:
+        search = models.Q()
+        for name in table.search_fields:
+            search |= models.Q(**{f"{name}__icontains": params["q"]})
+        qs = qs.filter(search)
+    qs = table.narrow(qs, filters, params)
+    sort = params.get("sort", table.default_sort)
+    if sort.lstrip("-") not in table.sortable():
+        sort = table.default_sort
+    return qs.order_by(sort, "pk").values_list(*[c.path for c in table.columns])
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One cell for a CSV export. Text that a spreadsheet would run as a formula is quoted with '."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def csv_rows(table: Table, qs: QuerySet[Any]) -> Iterator[list[str]]:
+    yield table.headers()
+    for row in qs.iterator(chunk_size=2000):
+        yield [csv_cell(v) for v in row]
