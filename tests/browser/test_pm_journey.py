@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from productops.accounts.roles import Role
+from productops.accounts.services import create_user
+from tests.browser.conftest import PageWatch, log_in
+from tests.dashboards.test_pages import dataset  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_pm_sees_charts_changes_a_filter_and_exports(
+    page: tuple[Page, PageWatch], live_server: Any, dataset: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    p, watch = page
+    create_user("pm2", "pm2@example.com", "pm2-password-123", Role.PM)
+    log_in(p, live_server.url, "pm2", "pm2-password-123")
+
+    # The overview draws its sparklines: Plotly puts an SVG inside each chart div.
+    p.wait_for_selector(".spark[data-drawn='1'] svg.main-svg")
+    assert p.locator(".spark svg.main-svg").count() >= 1
+    assert "Sign-ups" in p.content()
+
+    # The explorer: pick the metric, then change the granularity; the URL and the chart follow.
+    metric = dataset["metric"]
+    p.goto(f"{live_server.url}/explore/?metric={metric.pk}&range=180d")
+    p.wait_for_selector("#explorer-chart[data-drawn='1'] svg.main-svg")
+    daily_points = p.evaluate("document.getElementById('explorer-chart').data[0].x.length")
+    p.select_option("#granularity", "week")
+    p.click(".explorer-controls button[type=submit]")
+    p.wait_for_url("**granularity=week**")
+    p.wait_for_selector("#explorer-chart[data-drawn='1'] svg.main-svg")
+    weekly_points = p.evaluate("document.getElementById('explorer-chart').data[0].x.length")
+    assert "granularity=week" in p.url
+    assert 20 <= weekly_points < daily_points
+
+    # Drill down into a table and export it as CSV.
+    p.goto(f"{live_server.url}/rows/tickets/?range=30d")
+    assert "41 rows" in p.content()
+    with p.expect_download() as download_info:
+        p.click("text=Export CSV")
+    target = tmp_path / "tickets.csv"
+    download_info.value.save_as(target)
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("Product,Ticket,Subject") and len(lines) == 42
+
+    watch.assert_clean()
