@@ -282,7 +282,7 @@ class HttpClient:
                     if not expect_json or self._json_ok(response):
                         return response
                     last_error = f"{self._host(url)} sent a truncated or malformed JSON body (HTTP {status})"
-                elif status in TRANSIENT_CODES:
+                elif status in TRANSIENT_CODES or _is_rate_limited_403(response):
                     retry_after = self._retry_after(response)
                     last_error = f"{self._host(url)} answered HTTP {status}"
                 else:
@@ -411,6 +411,14 @@ class HttpClient:
             return urlsplit(url).hostname or url
         except ValueError:
             return "the server"
+
+
+def _is_rate_limited_403(response: requests.Response) -> bool:
+    """GitHub and others answer a rate limit with 403 plus Retry-After or X-RateLimit-Remaining: 0."""
+    if response.status_code != 403:
+        return False
+    headers = response.headers
+    return "Retry-After" in headers or headers.get("X-RateLimit-Remaining") == "0"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
