@@ -487,8 +487,13 @@ def paginate_cursor(
     cursor_param: str = "cursor",
     params: Mapping[str, Any] | None = None,
     start: str | None = None,
+    has_more_path: str | None = None,
 ) -> Iterator[tuple[Any, str | None]]:
-    """A cursor field in the body ("meta.next_cursor") sent back as a query parameter."""
+    """A cursor field in the body ("meta.next_cursor") sent back as a query parameter.
+
+    Some APIs (Zendesk) keep sending a cursor on the last page and say `has_more: false` instead;
+    `has_more_path` names that flag.
+    """
     cursor = start
     seen: set[str] = set()
     while True:
@@ -498,6 +503,8 @@ def paginate_cursor(
         payload = client.get_json(url, params=query)
         following = get_path(payload, cursor_path)
         following = str(following) if following not in (None, "", False) else None
+        if has_more_path and not get_path(payload, has_more_path):
+            following = None
         if following is not None and (following == cursor or following in seen):
             following = None
         if following is not None:

@@ -72,6 +72,9 @@ class HttpJsonConfigForm(forms.Form):
     pagination = forms.ChoiceField(choices=PAGINATION_CHOICES, initial="none")
     cursor_path = forms.CharField(max_length=200, required=False, help_text="For cursor paging, e.g. meta.next_cursor")
     cursor_param = forms.CharField(max_length=50, required=False, initial="cursor")
+    has_more_path = forms.CharField(
+        max_length=200, required=False, help_text="For cursor paging, e.g. meta.has_more (blank: stop when no cursor)"
+    )
     page_size = forms.IntegerField(min_value=1, max_value=10000, initial=100, required=False)
     page_param = forms.CharField(max_length=50, required=False, initial="page")
     size_param = forms.CharField(max_length=50, required=False, initial="per_page")
@@ -197,6 +200,7 @@ class HttpJsonConnector(Connector):
                 cursor_path=self.config["cursor_path"],
                 cursor_param=self.config.get("cursor_param") or "cursor",
                 start=start,
+                has_more_path=self.config.get("has_more_path") or None,
             )
         elif style == "offset":
             yield from paginate_offset(
