@@ -99,7 +99,10 @@ SCHEMAS: dict[str, FamilySchema] = {
             "solved_at": FieldSpec("datetime"),
             "csat_rating": FieldSpec("int", min_value=1, max_value=5),
         },
-        example='[{"id": "T-1", "opened_at": "2026-11-01T10:00:00Z", "subject": "Export fails", "tags": ["billing"]}]',
+        example=(
+            '[{"id": "T-1", "opened_at": "2026-11-01T10:00:00Z", "subject": "Export fails", '
+            '"tags": ["billing"]}]'
+        ),
     ),
     "mentions": FamilySchema(
         "mentions",
@@ -147,7 +150,9 @@ SCHEMAS: dict[str, FamilySchema] = {
             "updated_at_source": FieldSpec("datetime"),
             "done_at": FieldSpec("datetime"),
         },
-        example='[{"id": "PROJ-1", "title": "Billing export", "kind": "epic", "status_category": "in_progress"}]',
+        example=(
+            '[{"id": "PROJ-1", "title": "Billing export", "kind": "epic", "status_category": "in_progress"}]'
+        ),
     ),
 }
 FAMILY_CHOICES = [(f, f.capitalize() if f != "kb" else "Knowledge base") for f in SCHEMAS]
@@ -268,7 +273,9 @@ def coerce_payload(family: str, payload: Any, max_records: int = 5000) -> list[d
     elif isinstance(payload, dict):
         items = [payload]
     else:
-        raise RecordError(['the body must be a JSON list of records, {"records": [...]}, or one record object'])
+        raise RecordError(
+            ['the body must be a JSON list of records, {"records": [...]}, or one record object']
+        )
     if not items:
         raise RecordError(["the body holds no records"])
     if len(items) > max_records:
@@ -296,16 +303,24 @@ def to_records(family: str, rows: Iterable[dict[str, Any]]) -> list[Record]:
             point.setdefault("dimension_value", "")
             by_metric.setdefault(row["metric"], []).append(point)
         return [
-            Record("signals.Metric", key, {"key": key, "name": key}, [("signals.MetricPoint", points, "metric_id")])
+            Record(
+                "signals.Metric",
+                key,
+                {"key": key, "name": key},
+                [("signals.MetricPoint", points, "metric_id")],
+            )
             for key, points in by_metric.items()
         ]
-    return [
-        Record(schema.model, str(row["id"]), {k: v for k, v in row.items() if k != "id"}) for row in rows
-    ]
+    return [Record(schema.model, str(row["id"]), {k: v for k, v in row.items() if k != "id"}) for row in rows]
 
 
 def write_records(
-    family: str, rows: list[dict[str, Any]], *, source_key: str, connection_id: int | None, product_id: int | None
+    family: str,
+    rows: list[dict[str, Any]],
+    *,
+    source_key: str,
+    connection_id: int | None,
+    product_id: int | None,
 ) -> UpsertResult:
     """Upsert coerced rows for one connection (the push path: the webhook has no sync loop)."""
     schema = schema_for(family)
@@ -332,9 +347,9 @@ def _write_metric_points(rows: list[dict[str, Any]], common: dict[str, Any]) -> 
     point_model = apps.get_model("signals.MetricPoint")
     keys = sorted({row["metric"] for row in rows})
     existing = dict(
-        metric_model._default_manager.filter(source_key=common["source_key"], external_id__in=keys).values_list(
-            "external_id", "pk"
-        )
+        metric_model._default_manager.filter(
+            source_key=common["source_key"], external_id__in=keys
+        ).values_list("external_id", "pk")
     )
     missing = [k for k in keys if k not in existing]
     if missing:

@@ -53,7 +53,9 @@ MAX_REDIRECTS = 3
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 TRANSIENT_CODES = {408, 425, 429, 500, 502, 503, 504} | set(range(520, 530))
 
-SENSITIVE_HEADER = re.compile(r"authorization|token|secret|api[-_]?key|password|cookie|signature|session", re.I)
+SENSITIVE_HEADER = re.compile(
+    r"authorization|token|secret|api[-_]?key|password|cookie|signature|session", re.I
+)
 SENSITIVE_PARAM = re.compile(
     r"^(access_token|refresh_token|token|api_key|apikey|key|secret|client_secret|password|passwd|signature|sig|auth"
     r"|private_token|x-api-key|code)$",
@@ -167,7 +169,7 @@ class PinnedAddressAdapter(HTTPAdapter):
         self._local = threading.local()
         super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         target = ssrf.resolve_target(request.url or "") if self.guard else None
         self._local.target = target
         if target is not None:
@@ -179,15 +181,16 @@ class PinnedAddressAdapter(HTTPAdapter):
         finally:
             self._local.target = None
 
-    def get_connection_with_tls_context(  # type: ignore[override]
+    def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
     ) -> Any:
         target: ssrf.Target | None = getattr(self._local, "target", None)
         if target is None:
             return super().get_connection_with_tls_context(request, verify, proxies=None, cert=cert)
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        _host_params, key_attributes = self.build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(key_attributes)
         if target.scheme == "https":
-            pool_kwargs = {**pool_kwargs, "server_hostname": target.host, "assert_hostname": target.host}
+            pool_kwargs.update(server_hostname=target.host, assert_hostname=target.host)
         # Proxies are ignored on purpose: a proxy would resolve the name itself and undo the pin.
         return self.poolmanager.connection_from_host(
             host=target.address, port=target.port, scheme=target.scheme, pool_kwargs=pool_kwargs
@@ -273,7 +276,8 @@ class HttpClient:
                 last_error = f"the response from {self._host(url)} ended early"
             except requests.RequestException as exc:
                 raise ConnectorError(
-                    f"The request to {redact_url(url)} could not be sent ({type(exc).__name__}). Check the URL.",
+                    f"The request to {redact_url(url)} could not be sent ({type(exc).__name__}). "
+                    f"Check the URL.",
                     permanent=True,
                 ) from None
             else:
@@ -304,7 +308,8 @@ class HttpClient:
             )
             self.sleep(delay)
         raise ConnectorError(
-            f"{last_error}; gave up after {attempt} attempt(s). This is usually temporary: the next scheduled "
+            f"{last_error}; gave up after {attempt} attempt(s). This is usually temporary: the next "
+            f"scheduled "
             f"sync retries it.",
             permanent=False,
             retry_after=last_retry_after,
@@ -356,7 +361,8 @@ class HttpClient:
                 drop_secrets = True
             response.close()
         raise ConnectorError(
-            f"{self._host(url)} redirected more than {self.max_redirects} times. Check the URL.", permanent=True
+            f"{self._host(url)} redirected more than {self.max_redirects} times. Check the URL.",
+            permanent=True,
         )
 
     def _json_ok(self, response: requests.Response) -> bool:

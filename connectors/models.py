@@ -15,14 +15,18 @@ class Connection(models.Model):
     """One configured source. Secrets live encrypted in `secrets_encrypted` and are never rendered."""
 
     name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=64, help_text="A registered connector kind; validated against the registry.")
+    kind = models.CharField(
+        max_length=64, help_text="A registered connector kind; validated against the registry."
+    )
     config = models.JSONField(default=dict, blank=True)
     secrets_encrypted = models.TextField(blank=True, default="")
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.SET_NULL)
     team = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL)
     mapping = models.JSONField(default=dict, blank=True, help_text="Source scope -> product/team mapping.")
 
-    schedule_kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL)
+    schedule_kind = models.CharField(
+        max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL
+    )
     interval_minutes = models.PositiveIntegerField(default=60)
     crontab = models.CharField(max_length=100, blank=True, help_text="m h dom mon dow, e.g. '0 */6 * * *'")
     periodic_task = models.OneToOneField(
@@ -109,7 +113,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["connection", "webhook_id"], name="connectors_webhookdelivery_uniq")
+            models.UniqueConstraint(
+                fields=["connection", "webhook_id"], name="connectors_webhookdelivery_uniq"
+            )
         ]
 
     def __str__(self) -> str:

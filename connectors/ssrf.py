@@ -225,7 +225,9 @@ def precheck(url: str) -> tuple[str, str, int, IPAddress | None]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise refusal(f"The URL {_safe(url)!r} is not valid ({exc}). Check the address in the connection's settings.")
+        raise refusal(
+            f"The URL {_safe(url)!r} is not valid ({exc}). Check the address in the connection's settings."
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise refusal(
@@ -234,7 +236,9 @@ def precheck(url: str) -> tuple[str, str, int, IPAddress | None]:
         )
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
-        raise refusal(f"The URL {_safe(url)!r} has no host name. Use a full address such as https://example.com/api.")
+        raise refusal(
+            f"The URL {_safe(url)!r} has no host name. Use a full address such as https://example.com/api."
+        )
     port = port or (443 if scheme == "https" else 80)
     if host in METADATA_HOSTNAMES or host.endswith(".localhost"):
         raise refusal(_refused_message(host, host, "a cloud metadata or local host name"))
@@ -263,7 +267,9 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         # DNS failures are usually transient; a typo shows up as the same error every run.
-        raise ConnectorError(f"Could not resolve the host {host!r} ({exc}). Check the address.", permanent=False)
+        raise ConnectorError(
+            f"Could not resolve the host {host!r} ({exc}). Check the address.", permanent=False
+        ) from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])

@@ -45,9 +45,9 @@ logger = logging.getLogger(__name__)
 KIND = "webhook"
 MAX_BODY_BYTES = 256 * 1024
 TOLERANCE_SECONDS = 5 * 60
-SECRET_PREFIX = "whsec_"
-SECRET_FIELD = "signing_secret"
-TOKEN_FIELD = "webhook_token"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
+SECRET_FIELD = "signing_secret"  # noqa: S105 - a field name
+TOKEN_FIELD = "webhook_token"  # noqa: S105 - a config key
 
 
 class WebhookVerificationError(Exception):
@@ -177,7 +177,9 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
         if not declared.isdigit():
             return _error(400, "Content-Length is not a number.")
         if int(declared) > MAX_BODY_BYTES:
-            return _error(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB; send fewer records per request.")
+            return _error(
+                413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB; send fewer records per request."
+            )
 
     connection = Connection.objects.filter(kind=KIND, config__webhook_token=token).first()
     if connection is None:
@@ -187,7 +189,9 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
 
     body = _read_capped(request)
     if body is None:
-        return _error(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB; send fewer records per request.")
+        return _error(
+            413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB; send fewer records per request."
+        )
 
     secret = decrypt_secrets(connection.secrets_encrypted).get(SECRET_FIELD, "")
     if not secret:
@@ -209,8 +213,12 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
     try:
         rows = coerce_payload(family, payload)
     except RecordError as exc:
-        return _error(400, "The body does not match the schema for " + (family or "this connection") + ".",
-                      details=exc.errors[:20], error_count=len(exc.errors))
+        return _error(
+            400,
+            "The body does not match the schema for " + (family or "this connection") + ".",
+            details=exc.errors[:20],
+            error_count=len(exc.errors),
+        )
 
     try:
         with transaction.atomic():
@@ -230,7 +238,11 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
         raise
     logger.info(
         "webhook %s for connection %s: %s inserted, %s updated, %s unchanged",
-        webhook_id, connection.pk, result.inserted, result.updated, result.unchanged,
+        webhook_id,
+        connection.pk,
+        result.inserted,
+        result.updated,
+        result.unchanged,
     )
     return JsonResponse(
         {

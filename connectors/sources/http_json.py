@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,19 +61,30 @@ class HttpJsonConfigForm(forms.Form):
     auth_header_value = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text='The header\'s value, e.g. "Bearer <token>". Stored encrypted; leave blank to keep the old one.',
+        help_text=(
+            'The header\'s value, e.g. "Bearer <token>". Stored encrypted; leave blank to keep the old one.'
+        ),
     )
     records_path = forms.CharField(
-        max_length=200, required=False, help_text="Dotted path to the list of records, e.g. data.items (blank: top level)"
+        max_length=200,
+        required=False,
+        help_text="Dotted path to the list of records, e.g. data.items (blank: top level)",
     )
     mapping = forms.JSONField(
-        help_text='Our field -> dotted path in a record, e.g. {"id": "id", "subject": "fields.title"}. "id" is required.'
+        help_text=(
+            'Our field -> dotted path in a record, e.g. {"id": "id", "subject": "fields.title"}. '
+            '"id" is required.'
+        )
     )
     pagination = forms.ChoiceField(choices=PAGINATION_CHOICES, initial="none")
-    cursor_path = forms.CharField(max_length=200, required=False, help_text="For cursor paging, e.g. meta.next_cursor")
+    cursor_path = forms.CharField(
+        max_length=200, required=False, help_text="For cursor paging, e.g. meta.next_cursor"
+    )
     cursor_param = forms.CharField(max_length=50, required=False, initial="cursor")
     has_more_path = forms.CharField(
-        max_length=200, required=False, help_text="For cursor paging, e.g. meta.has_more (blank: stop when no cursor)"
+        max_length=200,
+        required=False,
+        help_text="For cursor paging, e.g. meta.has_more (blank: stop when no cursor)",
     )
     page_size = forms.IntegerField(min_value=1, max_value=10000, initial=100, required=False)
     page_param = forms.CharField(max_length=50, required=False, initial="page")
@@ -111,7 +122,9 @@ def mapping_problems(family: str, mapping: dict[str, Any]) -> list[str]:
     missing = sorted(n for n, spec in schema.fields.items() if spec.required and n not in mapping)
     problems = []
     if unknown:
-        problems.append(f"Unknown field(s) for {family}: {', '.join(unknown)} (known: {', '.join(schema.fields)}).")
+        problems.append(
+            f"Unknown field(s) for {family}: {', '.join(unknown)} (known: {', '.join(schema.fields)})."
+        )
     if missing:
         problems.append(f"Map the required field(s): {', '.join(missing)}.")
     return problems
@@ -140,11 +153,15 @@ class HttpJsonConnector(Connector):
             raw = self._records(payload)
             pages.close()
             if not raw:
-                return CheckResult(True, "Connected, but the first page holds no records. Check the records path.")
+                return CheckResult(
+                    True, "Connected, but the first page holds no records. Check the records path."
+                )
             self._map(raw[0], "the first record")
         except ConnectorError as exc:
             return CheckResult(False, exc.message)
-        return CheckResult(True, f"Connected: the first page holds {len(raw)} record(s) and the first one maps.")
+        return CheckResult(
+            True, f"Connected: the first page holds {len(raw)} record(s) and the first one maps."
+        )
 
     def streams(self) -> list[str]:
         return [STREAM]
@@ -154,9 +171,13 @@ class HttpJsonConnector(Connector):
         family = self.config["family"]
         start = cursor.get("next") if isinstance(cursor, dict) else None
         for number, (payload, following) in enumerate(self._pages(start), start=1):
-            rows = [self._map(raw, f"page {number}, record {i}") for i, raw in enumerate(self._records(payload))]
+            rows = [
+                self._map(raw, f"page {number}, record {i}") for i, raw in enumerate(self._records(payload))
+            ]
             done = following is None
-            yield Page(records=to_records(family, rows), cursor=None if done else {"next": following}, done=done)
+            yield Page(
+                records=to_records(family, rows), cursor=None if done else {"next": following}, done=done
+            )
 
     # -- helpers
 
@@ -177,10 +198,10 @@ class HttpJsonConnector(Connector):
     def _validate_config(self) -> None:
         form = self.config_form(data={**self.config, "mapping": json.dumps(self.config.get("mapping", {}))})
         if not form.is_valid():
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+            problems = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
             raise ConnectorError(f"The connection's settings are incomplete: {problems}", permanent=True)
 
-    def _pages(self, start: Any) -> Iterator[tuple[Any, Any]]:
+    def _pages(self, start: Any) -> Generator[tuple[Any, Any], None, None]:
         url = self.config["url"]
         style = self.config.get("pagination", "none")
         size = int(self.config.get("page_size") or 100)
@@ -237,7 +258,8 @@ class HttpJsonConnector(Connector):
             return coerce_record(self.config["family"], mapped, where=where)
         except RecordError as exc:
             raise ConnectorError(
-                f"A record does not fit the mapping: {exc}. Fix the field mapping, or the data at the source.",
+                f"A record does not fit the mapping: {exc}. Fix the field mapping, or the data at the "
+                f"source.",
                 permanent=True,
             ) from None
 

@@ -78,7 +78,9 @@ class FakeDns:
         self.records: dict[str, list[Any]] = {}
         self.calls: dict[str, int] = {}
 
-    def __call__(self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+    def __call__(
+        self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
         name = host.decode() if isinstance(host, bytes) else str(host)
         name = name.rstrip(".").lower()
         if name in self.records:
@@ -89,7 +91,9 @@ class FakeDns:
             out = []
             for address in addresses:
                 fam = socket.AF_INET6 if ":" in address else socket.AF_INET
-                sockaddr = (address, int(port or 0), 0, 0) if fam == socket.AF_INET6 else (address, int(port or 0))
+                sockaddr = (
+                    (address, int(port or 0), 0, 0) if fam == socket.AF_INET6 else (address, int(port or 0))
+                )
                 out.append((fam, socket.SOCK_STREAM, 6, "", sockaddr))
             return out
         # Numeric hosts resolve without the network; any other name is unknown here (tests have no network).

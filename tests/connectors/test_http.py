@@ -34,7 +34,11 @@ GH = "https://api.github.com"
 @pytest.fixture(autouse=True)
 def dns(fake_dns: Any) -> Any:
     fake_dns.records.update(
-        {"api.example.test": ["93.184.215.14"], "api.github.com": ["140.82.112.6"], "cdn.example.net": ["151.101.1.1"]}
+        {
+            "api.example.test": ["93.184.215.14"],
+            "api.github.com": ["140.82.112.6"],
+            "cdn.example.net": ["151.101.1.1"],
+        }
     )
     return fake_dns
 
@@ -88,7 +92,10 @@ def test_github_rate_limit_403_waits_for_x_ratelimit_reset() -> None:
         responses.GET,
         f"{GH}/repos/acme/app/issues",
         status=403,
-        json={"message": "API rate limit exceeded for user ID 1.", "documentation_url": "https://docs.github.com"},
+        json={
+            "message": "API rate limit exceeded for user ID 1.",
+            "documentation_url": "https://docs.github.com",
+        },
         headers={"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
     )
     responses.add(responses.GET, f"{GH}/repos/acme/app/issues", json=[])
@@ -110,7 +117,9 @@ def test_timeouts_and_connection_resets_are_retried() -> None:
 
 @responses.activate
 def test_malformed_or_truncated_json_is_retried_then_fails_transient() -> None:
-    responses.add(responses.GET, f"{API}/items", body='{"items": [{"id": 1}, {"id"', content_type="application/json")
+    responses.add(
+        responses.GET, f"{API}/items", body='{"items": [{"id": 1}, {"id"', content_type="application/json"
+    )
     sleeps = Sleeps()
     with pytest.raises(ConnectorError, match="truncated or malformed JSON") as info:
         client(sleeps, retry=RetryPolicy(max_attempts=3)).get_json(f"{API}/items")
@@ -188,7 +197,7 @@ def test_other_4xx_are_permanent_with_the_vendor_body_summarised_and_secrets_rem
 @responses.activate
 def test_404_suggests_checking_the_url() -> None:
     responses.add(responses.GET, f"{API}/nope", status=404, body="<html>Not Found</html>")
-    with pytest.raises(ConnectorError, match="HTTP 404.*Check the URL") as info:
+    with pytest.raises(ConnectorError, match=r"HTTP 404.*Check the URL") as info:
         client().get_json(f"{API}/nope")
     assert info.value.permanent
 
@@ -219,14 +228,20 @@ def test_retry_logs_never_show_secrets(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_redact_url() -> None:
-    assert redact_url("https://u:p@x.test/a?token=abc&page=2&API_KEY=k") == "https://***@x.test/a?token=***&page=2&API_KEY=***"
+    assert (
+        redact_url("https://u:p@x.test/a?token=abc&page=2&API_KEY=k")
+        == "https://***@x.test/a?token=***&page=2&API_KEY=***"
+    )
 
 
 @responses.activate
 def test_cross_origin_redirect_drops_credentials_but_same_origin_keeps_them() -> None:
     responses.add(responses.GET, f"{API}/export", status=302, headers={"Location": f"{API}/export/2"})
     responses.add(
-        responses.GET, f"{API}/export/2", status=302, headers={"Location": "https://cdn.example.net/file.json"}
+        responses.GET,
+        f"{API}/export/2",
+        status=302,
+        headers={"Location": "https://cdn.example.net/file.json"},
     )
     responses.add(responses.GET, "https://cdn.example.net/file.json", json={"rows": []})
     headers = {"Authorization": "Bearer abc", "PRIVATE-TOKEN": "glpat-xyz"}
@@ -277,7 +292,9 @@ def test_paginate_link_follows_rel_next() -> None:
         json=[_gh_issue(3), _gh_issue(4)],
         headers={"Link": f'<{url}?page=1>; rel="prev", <{url}?page=3>; rel="next"'},
     )
-    responses.add(responses.GET, f"{url}?page=3", json=[_gh_issue(5)], headers={"Link": f'<{url}?page=2>; rel="prev"'})
+    responses.add(
+        responses.GET, f"{url}?page=3", json=[_gh_issue(5)], headers={"Link": f'<{url}?page=2>; rel="prev"'}
+    )
     pages = list(paginate_link(client(), url, params={"per_page": 2}))
     assert [[i["number"] for i in p] for p, _ in pages] == [[1, 2], [3, 4], [5]]
     assert [state for _, state in pages] == [f"{url}?page=2", f"{url}?page=3", None]
@@ -286,12 +303,24 @@ def test_paginate_link_follows_rel_next() -> None:
 @responses.activate
 def test_paginate_cursor_sends_the_cursor_back_until_it_is_empty() -> None:
     url = f"{API}/v1/responses"
-    responses.add(responses.GET, url, json={"data": [1, 2], "meta": {"next_cursor": "c2"}},
-                  match=[matchers.query_param_matcher({})])
-    responses.add(responses.GET, url, json={"data": [3], "meta": {"next_cursor": "c3"}},
-                  match=[matchers.query_param_matcher({"cursor": "c2"})])
-    responses.add(responses.GET, url, json={"data": [], "meta": {"next_cursor": None}},
-                  match=[matchers.query_param_matcher({"cursor": "c3"})])
+    responses.add(
+        responses.GET,
+        url,
+        json={"data": [1, 2], "meta": {"next_cursor": "c2"}},
+        match=[matchers.query_param_matcher({})],
+    )
+    responses.add(
+        responses.GET,
+        url,
+        json={"data": [3], "meta": {"next_cursor": "c3"}},
+        match=[matchers.query_param_matcher({"cursor": "c2"})],
+    )
+    responses.add(
+        responses.GET,
+        url,
+        json={"data": [], "meta": {"next_cursor": None}},
+        match=[matchers.query_param_matcher({"cursor": "c3"})],
+    )
     pages = list(paginate_cursor(client(), url, cursor_path="meta.next_cursor"))
     assert [(p["data"], s) for p, s in pages] == [([1, 2], "c2"), ([3], "c3"), ([], None)]
 
@@ -308,15 +337,23 @@ def test_paginate_cursor_stops_when_the_server_repeats_a_cursor() -> None:
 def test_paginate_offset_and_page() -> None:
     url = f"{API}/v1/items"
     for offset, items in ((0, [1, 2]), (2, [3, 4]), (4, [5])):
-        responses.add(responses.GET, url, json={"results": items},
-                      match=[matchers.query_param_matcher({"offset": str(offset), "limit": "2"})])
+        responses.add(
+            responses.GET,
+            url,
+            json={"results": items},
+            match=[matchers.query_param_matcher({"offset": str(offset), "limit": "2"})],
+        )
     pages = list(paginate_offset(client(), url, records_path="results", limit=2))
     assert [(p["results"], s) for p, s in pages] == [([1, 2], 2), ([3, 4], 4), ([5], None)]
 
     responses.reset()
     for page, items in ((1, [1, 2]), (2, [3, 4]), (3, [])):
-        responses.add(responses.GET, url, json={"results": items},
-                      match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})])
+        responses.add(
+            responses.GET,
+            url,
+            json={"results": items},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
     pages2 = list(paginate_page(client(), url, records_path="results", page_size=2))
     assert [(p["results"], s) for p, s in pages2] == [([1, 2], 2), ([3, 4], 3), ([], None)]
 

@@ -48,8 +48,13 @@ DELIGHTED_CONFIG = {
     "family": "nps",
     "auth_header_name": "Authorization",
     "records_path": "",
-    "mapping": {"id": "id", "score": "score", "comment": "comment", "submitted_at": "created_at",
-                "segment": "person_properties"},
+    "mapping": {
+        "id": "id",
+        "score": "score",
+        "comment": "comment",
+        "submitted_at": "created_at",
+        "segment": "person_properties",
+    },
     "pagination": "page",
     "page_size": 2,
     "page_param": "page",
@@ -124,22 +129,41 @@ def test_cursor_paging_with_zendesk_has_more() -> None:
         "family": "tickets",
         "auth_header_name": "Authorization",
         "records_path": "tickets",
-        "mapping": {"id": "id", "subject": "subject", "body": "description", "status": "status",
-                    "priority": "priority", "tags": "tags", "channel": "via.channel", "opened_at": "created_at"},
+        "mapping": {
+            "id": "id",
+            "subject": "subject",
+            "body": "description",
+            "status": "status",
+            "priority": "priority",
+            "tags": "tags",
+            "channel": "via.channel",
+            "opened_at": "created_at",
+        },
         "pagination": "cursor",
         "cursor_path": "meta.after_cursor",
         "cursor_param": "page[after]",
         "has_more_path": "meta.has_more",
     }
-    responses.add(responses.GET, ZENDESK, json=fixture("zendesk/tickets_cursor_page1.json"),
-                  match=[matchers.query_param_matcher({})])
-    responses.add(responses.GET, ZENDESK, json=fixture("zendesk/tickets_cursor_page2.json"),
-                  match=[matchers.query_param_matcher({"page[after]": "xxx1"})])
+    responses.add(
+        responses.GET,
+        ZENDESK,
+        json=fixture("zendesk/tickets_cursor_page1.json"),
+        match=[matchers.query_param_matcher({})],
+    )
+    responses.add(
+        responses.GET,
+        ZENDESK,
+        json=fixture("zendesk/tickets_cursor_page2.json"),
+        match=[matchers.query_param_matcher({"page[after]": "xxx1"})],
+    )
     pages = list(connector(config, "Bearer zd-token").read("records", None))
     assert [p.cursor for p in pages] == [{"next": "xxx1"}, None]
     tickets = [r for p in pages for r in p.records]
     assert [(t.external_id, t.values["status"], t.values["channel"]) for t in tickets] == [
-        ("1", "open", "email"), ("2", "solved", "email"), ("3", "pending", "email")]
+        ("1", "open", "email"),
+        ("2", "solved", "email"),
+        ("3", "pending", "email"),
+    ]
     assert tickets[0].values["tags"] == ["billing"]
     assert len(responses.calls) == 2  # has_more: false stops, though Zendesk still sends a cursor
 
@@ -152,21 +176,38 @@ def test_link_header_paging_into_portfolio_items() -> None:
         "family": "portfolio",
         "auth_header_name": "Authorization",
         "records_path": "",
-        "mapping": {"id": "number", "title": "title", "status": "state", "url": "html_url",
-                    "assignee": "assignee.login", "updated_at_source": "updated_at"},
+        "mapping": {
+            "id": "number",
+            "title": "title",
+            "status": "state",
+            "url": "html_url",
+            "assignee": "assignee.login",
+            "updated_at_source": "updated_at",
+        },
         "pagination": "link",
     }
-    responses.add(responses.GET, GITHUB, json=fixture("github/issues_page1.json"),
-                  headers={"Link": f'<{GITHUB}?page=2>; rel="next", <{GITHUB}?page=2>; rel="last"'},
-                  match=[matchers.query_param_matcher({})])
-    responses.add(responses.GET, f"{GITHUB}?page=2", json=fixture("github/issues_page2.json"),
-                  headers={"Link": f'<{GITHUB}?page=1>; rel="prev", <{GITHUB}?page=1>; rel="first"'})
+    responses.add(
+        responses.GET,
+        GITHUB,
+        json=fixture("github/issues_page1.json"),
+        headers={"Link": f'<{GITHUB}?page=2>; rel="next", <{GITHUB}?page=2>; rel="last"'},
+        match=[matchers.query_param_matcher({})],
+    )
+    responses.add(
+        responses.GET,
+        f"{GITHUB}?page=2",
+        json=fixture("github/issues_page2.json"),
+        headers={"Link": f'<{GITHUB}?page=1>; rel="prev", <{GITHUB}?page=1>; rel="first"'},
+    )
     c = connector(config, "Bearer ghp_x")
     pages = list(c.read("records", None))
     assert [p.cursor for p in pages] == [{"next": f"{GITHUB}?page=2"}, None]
     items = [r for p in pages for r in p.records]
     assert [(i.external_id, i.values["title"], i.values.get("assignee")) for i in items] == [
-        ("1", "Billing export v2", "mona"), ("2", "SSO", None), ("3", "Dark mode", "hubot")]
+        ("1", "Billing export v2", "mona"),
+        ("2", "SSO", None),
+        ("3", "Dark mode", "hubot"),
+    ]
     # Resuming from the saved Link URL asks for exactly that page.
     resumed = list(c.read("records", {"next": f"{GITHUB}?page=2"}))
     assert [r.external_id for p in resumed for r in p.records] == ["3"]
@@ -176,31 +217,58 @@ def test_link_header_paging_into_portfolio_items() -> None:
 def test_offset_paging_of_metric_points_groups_them_by_metric() -> None:
     url = "https://reports.example.test/api/points"
     config = {
-        "url": url, "format": "json", "family": "metrics", "records_path": "data.points",
+        "url": url,
+        "format": "json",
+        "family": "metrics",
+        "records_path": "data.points",
         "mapping": {"metric": "name", "ts": "day", "value": "count"},
-        "pagination": "offset", "page_size": 2, "offset_param": "offset", "limit_param": "limit",
+        "pagination": "offset",
+        "page_size": 2,
+        "offset_param": "offset",
+        "limit_param": "limit",
     }
     rows = [{"name": "signups", "day": f"2026-11-0{d}", "count": d * 10} for d in range(1, 4)]
     for offset, chunk in ((0, rows[:2]), (2, rows[2:])):
-        responses.add(responses.GET, url, json={"data": {"points": chunk}},
-                      match=[matchers.query_param_matcher({"offset": str(offset), "limit": "2"})])
+        responses.add(
+            responses.GET,
+            url,
+            json={"data": {"points": chunk}},
+            match=[matchers.query_param_matcher({"offset": str(offset), "limit": "2"})],
+        )
     pages: list[Page] = list(connector(config).read("records", None))
     assert [p.cursor for p in pages] == [{"next": 2}, None]
     metric = pages[0].records[0]
-    assert (metric.model, metric.external_id, metric.values) == ("signals.Metric", "signups",
-                                                                {"key": "signups", "name": "signups"})
+    assert (metric.model, metric.external_id, metric.values) == (
+        "signals.Metric",
+        "signups",
+        {"key": "signups", "name": "signups"},
+    )
     child_model, points, fk = metric.children[0]
-    assert (child_model, fk, [p["value"] for p in points]) == ("signals.MetricPoint", "metric_id", [10.0, 20.0])
+    assert (child_model, fk, [p["value"] for p in points]) == (
+        "signals.MetricPoint",
+        "metric_id",
+        [10.0, 20.0],
+    )
 
 
 @responses.activate
 def test_csv_over_http() -> None:
     url = "https://reports.example.test/export/nps.csv"
-    responses.add(responses.GET, url, body="\ufeffResponse ID,Score,When,Text\nr1,9,2026-11-01T10:00:00Z,Nice\n"
-                  "r2,4,2026-11-02T10:00:00Z,\n", content_type="text/csv")
-    config = {"url": url, "format": "csv", "family": "nps", "records_path": "",
-              "mapping": {"id": "Response ID", "score": "Score", "submitted_at": "When", "comment": "Text"},
-              "pagination": "none"}
+    responses.add(
+        responses.GET,
+        url,
+        body="\ufeffResponse ID,Score,When,Text\nr1,9,2026-11-01T10:00:00Z,Nice\n"
+        "r2,4,2026-11-02T10:00:00Z,\n",
+        content_type="text/csv",
+    )
+    config = {
+        "url": url,
+        "format": "csv",
+        "family": "nps",
+        "records_path": "",
+        "mapping": {"id": "Response ID", "score": "Score", "submitted_at": "When", "comment": "Text"},
+        "pagination": "none",
+    }
     pages = list(connector(config).read("records", None))
     assert [(r.external_id, r.values["score"]) for r in pages[0].records] == [("r1", 9), ("r2", 4)]
     assert pages[0].done and pages[0].cursor is None

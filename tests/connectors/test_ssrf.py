@@ -168,8 +168,12 @@ def test_every_internal_url_is_refused_and_the_canary_sees_nothing(canary: Any, 
         for start, hops in REDIRECTS:
             url = start
             for i, location in enumerate(hops):
-                rsps.add(responses.GET, url, status=302 if i % 2 == 0 else 307,
-                         headers={"Location": location.format(P=canary.port)})
+                rsps.add(
+                    responses.GET,
+                    url,
+                    status=302 if i % 2 == 0 else 307,
+                    headers={"Location": location.format(P=canary.port)},
+                )
                 url = location if location.startswith("http") else "http://public.example.test" + location
         client = _client()
         for raw in [*DIRECT, *VIA_DNS, *(start for start, _ in REDIRECTS)]:
@@ -179,7 +183,7 @@ def test_every_internal_url_is_refused_and_the_canary_sees_nothing(canary: Any, 
             except ConnectorError as exc:
                 if not exc.permanent:
                     not_refused.append((url, f"transient: {exc.message}"))
-            except Exception as exc:  # noqa: BLE001 - any other outcome is a guard failure
+            except Exception as exc:  # any other outcome is a guard failure
                 not_refused.append((url, repr(exc)))
             else:
                 not_refused.append((url, "fetched"))
@@ -195,7 +199,9 @@ def test_refusals_are_permanent_and_say_why(raw: str, fake_dns: Any) -> None:
     with pytest.raises(ConnectorError) as info:
         resolve_target(raw.format(P=8080))
     assert info.value.permanent
-    assert re.search(r"Refused to connect|Only http and https|no host name", info.value.message), info.value.message
+    assert re.search(r"Refused to connect|Only http and https|no host name", info.value.message), (
+        info.value.message
+    )
 
 
 def test_dns_is_resolved_once_per_hop_and_every_address_checked(fake_dns: Any) -> None:
@@ -208,8 +214,12 @@ def test_dns_is_resolved_once_per_hop_and_every_address_checked(fake_dns: Any) -
 def test_redirect_to_an_internal_target_names_it(canary: Any, fake_dns: Any) -> None:
     fake_dns.records.update(DNS)
     with responses.RequestsMock() as rsps:
-        rsps.add(responses.GET, "http://public.example.test/go", status=302,
-                 headers={"Location": f"http://127.0.0.1:{canary.port}/admin"})
+        rsps.add(
+            responses.GET,
+            "http://public.example.test/go",
+            status=302,
+            headers={"Location": f"http://127.0.0.1:{canary.port}/admin"},
+        )
         with pytest.raises(ConnectorError, match=r"Refused to connect to 127\.0\.0\.1: it is the loopback"):
             _client().request("GET", "http://public.example.test/go")
     assert canary.hits == []
@@ -219,8 +229,12 @@ def test_more_than_three_redirects_are_refused(fake_dns: Any) -> None:
     fake_dns.records.update(DNS)
     with responses.RequestsMock() as rsps:
         for i in range(4):
-            rsps.add(responses.GET, f"http://public.example.test/{i}", status=301,
-                     headers={"Location": f"/{i + 1}"})
+            rsps.add(
+                responses.GET,
+                f"http://public.example.test/{i}",
+                status=301,
+                headers={"Location": f"/{i + 1}"},
+            )
         with pytest.raises(ConnectorError, match="redirected more than 3 times") as info:
             _client().request("GET", "http://public.example.test/0")
     assert info.value.permanent
@@ -230,7 +244,12 @@ def test_three_redirects_are_followed(fake_dns: Any) -> None:
     fake_dns.records.update(DNS)
     with responses.RequestsMock() as rsps:
         for i in range(3):
-            rsps.add(responses.GET, f"http://public.example.test/{i}", status=302, headers={"Location": f"/{i + 1}"})
+            rsps.add(
+                responses.GET,
+                f"http://public.example.test/{i}",
+                status=302,
+                headers={"Location": f"/{i + 1}"},
+            )
         rsps.add(responses.GET, "http://public.example.test/3", json={"ok": True})
         assert _client().get_json("http://public.example.test/0") == {"ok": True}
 
@@ -257,7 +276,7 @@ def test_allowed_networks_let_a_self_hoster_reach_an_internal_tool(
 def test_the_connection_goes_to_the_checked_address_not_a_second_answer(
     settings: Any, fake_dns: Any, start_server: Any
 ) -> None:
-    """DNS rebinding: the first answer is allowed, later answers point at the canary. Only the first is used."""
+    """DNS rebinding: the first answer is allowed, later ones point at the canary. Only the first is used."""
     allowed = start_server("127.0.0.2")
     canary = start_server("127.0.0.1", allowed.port)
     settings.CONNECTOR_ALLOWED_NETWORKS = ["127.0.0.2/32"]
@@ -275,7 +294,7 @@ def test_legacy_ipv4_forms_parse_like_inet_aton() -> None:
     loopback = ipaddress.ip_address("127.0.0.1")
     for form in ["127.1", "127.0.1", "2130706433", "0x7f.1", "0x7F000001", "017700000001", "0177.0.0.01"]:
         assert parse_ip_literal(form) == loopback, form
-    assert parse_ip_literal("0") == ipaddress.ip_address("0.0.0.0")
+    assert parse_ip_literal("0") == ipaddress.ip_address(0)
     for name in ["example.com", "1.2.3.4.5", "256.1.1.1", "08.1.1.1", "1e3", "1.2.3.256", "0x1g"]:
         assert parse_ip_literal(name) is None, name
 

@@ -27,8 +27,9 @@ NPS_BODY = [
 
 def make_connection(family: str = "nps", **kwargs: Any) -> tuple[Connection, str]:
     product = Product.objects.create(name="Atlas", slug="atlas")
-    connection = Connection.objects.create(name=f"{family} hook", kind="webhook", config={"family": family},
-                                           product=product, **kwargs)
+    connection = Connection.objects.create(
+        name=f"{family} hook", kind="webhook", config={"family": family}, product=product, **kwargs
+    )
     secret = webhooks.ensure_endpoint(connection)
     assert secret is not None
     return connection, secret
@@ -38,7 +39,9 @@ def url(connection: Connection) -> str:
     return f"/hooks/{connection.config['webhook_token']}/"
 
 
-def signed_headers(secret: str, body: bytes, *, msg_id: str | None = None, ts: int | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: bytes, *, msg_id: str | None = None, ts: int | None = None
+) -> dict[str, str]:
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = int(time.time()) if ts is None else ts
     return {
@@ -63,8 +66,11 @@ def test_the_published_standard_webhooks_example_verifies() -> None:
     body = b'{"test": 2432232314}'
     expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert webhooks.sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
-    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
-               "webhook-signature": expected}
+    headers = {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": expected,
+    }
     assert webhooks.verify(secret, headers, body, now=1614265330 + 60) == "msg_p5jXN8AQM9LWM0D4loKWxJek"
     with pytest.raises(webhooks.WebhookVerificationError):
         webhooks.verify(secret, headers, body + b" ", now=1614265330)
@@ -75,11 +81,18 @@ def test_valid_delivery_is_written_with_the_connection_source_key(hook: tuple[Co
     body = json.dumps(NPS_BODY).encode()
     response = post(connection, body, signed_headers(secret, body))
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "accepted", "webhook_id": response.json()["webhook_id"],
-                               "inserted": 2, "updated": 0, "unchanged": 0}
+    assert response.json() == {
+        "status": "accepted",
+        "webhook_id": response.json()["webhook_id"],
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+    }
     rows = {r.external_id: r for r in NpsResponse.objects.all()}
     assert set(rows) == {"resp-1", "resp-2"}
-    assert rows["resp-1"].source_key == f"conn:{connection.pk}" and rows["resp-1"].connection_id == connection.pk
+    assert (
+        rows["resp-1"].source_key == f"conn:{connection.pk}" and rows["resp-1"].connection_id == connection.pk
+    )
     assert rows["resp-1"].product_id == connection.product_id and rows["resp-1"].comment == "Love the export"
     assert rows["resp-2"].segment == {"plan": "pro"} and rows["resp-2"].submitted_at.year == 2025
     assert WebhookDelivery.objects.filter(connection=connection).count() == 1
@@ -89,7 +102,9 @@ def test_one_of_several_signatures_is_enough(hook: tuple[Connection, str]) -> No
     connection, secret = hook
     body = json.dumps(NPS_BODY[:1]).encode()
     headers = signed_headers(secret, body)
-    other = webhooks.sign(webhooks.generate_secret(), headers["webhook-id"], headers["webhook-timestamp"], body)
+    other = webhooks.sign(
+        webhooks.generate_secret(), headers["webhook-id"], headers["webhook-timestamp"], body
+    )
     headers["webhook-signature"] = f"v1,bm90IGl0 v1a,ZWQyNTUxOQ== {other} {headers['webhook-signature']}"
     assert post(connection, body, headers).status_code == 200
     assert NpsResponse.objects.count() == 1
@@ -97,7 +112,14 @@ def test_one_of_several_signatures_is_enough(hook: tuple[Connection, str]) -> No
 
 @pytest.mark.parametrize(
     "case",
-    ["tampered_body", "wrong_secret", "old_timestamp", "future_timestamp", "only_other_versions", "bad_timestamp"],
+    [
+        "tampered_body",
+        "wrong_secret",
+        "old_timestamp",
+        "future_timestamp",
+        "only_other_versions",
+        "bad_timestamp",
+    ],
 )
 def test_inauthentic_requests_are_refused_and_write_nothing(hook: tuple[Connection, str], case: str) -> None:
     connection, secret = hook
@@ -181,7 +203,9 @@ class TrackingStream(io.BytesIO):
         return chunk
 
 
-def _raw_request(connection: Connection, stream: TrackingStream, length: int, headers: dict[str, str]) -> WSGIRequest:
+def _raw_request(
+    connection: Connection, stream: TrackingStream, length: int, headers: dict[str, str]
+) -> WSGIRequest:
     base = RequestFactory().generic("POST", url(connection), data=b"", content_type="application/json")
     environ = {**base.environ, "wsgi.input": stream, "CONTENT_LENGTH": str(length)}
     environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
@@ -197,7 +221,9 @@ def test_an_oversized_content_length_is_refused_before_reading_a_byte(hook: tupl
     assert stream.bytes_read == 0
 
 
-def test_the_body_read_is_capped_at_the_limit_plus_one(hook: tuple[Connection, str], monkeypatch: Any) -> None:
+def test_the_body_read_is_capped_at_the_limit_plus_one(
+    hook: tuple[Connection, str], monkeypatch: Any
+) -> None:
     """If a server passes a body longer than its declared length, at most cap+1 bytes are read."""
     connection, secret = hook
     monkeypatch.setattr(webhooks, "MAX_BODY_BYTES", 1000)
@@ -215,11 +241,15 @@ def test_the_body_read_is_capped_at_the_limit_plus_one(hook: tuple[Connection, s
         (b"{not json", "not valid JSON"),
         (b"[]", "no records"),
         (b'"hello"', "JSON list of records"),
-        (json.dumps([{"id": "a", "score": 11, "submitted_at": "2026-11-02T10:00:00Z"}]).encode(),
-         "records[0].score: must be at most 10"),
+        (
+            json.dumps([{"id": "a", "score": 11, "submitted_at": "2026-11-02T10:00:00Z"}]).encode(),
+            "records[0].score: must be at most 10",
+        ),
         (json.dumps([{"score": 5, "submitted_at": "yesterday"}]).encode(), "records[0].id: is required"),
-        (json.dumps([{"id": "a", "score": 5, "submitted_at": "yesterday"}]).encode(),
-         "records[0].submitted_at: must be an ISO 8601"),
+        (
+            json.dumps([{"id": "a", "score": 5, "submitted_at": "yesterday"}]).encode(),
+            "records[0].submitted_at: must be an ISO 8601",
+        ),
         (json.dumps([{"id": "a", "score": True, "submitted_at": "2026-11-02"}]).encode(), "records[0].score"),
     ],
 )
@@ -236,18 +266,28 @@ def test_bodies_that_do_not_fit_the_schema_get_a_clear_400(
 def test_metric_points_create_their_metric(db: Any) -> None:
     connection, secret = make_connection("metrics")
     body = json.dumps(
-        {"records": [
-            {"metric": "signups", "ts": "2026-11-01T00:00:00Z", "value": 42},
-            {"metric": "signups", "ts": "2026-11-02T00:00:00Z", "value": 40.5},
-            {"metric": "signups", "ts": "2026-11-02T00:00:00Z", "value": 12, "dimension_key": "platform",
-             "dimension_value": "android"},
-        ]}
+        {
+            "records": [
+                {"metric": "signups", "ts": "2026-11-01T00:00:00Z", "value": 42},
+                {"metric": "signups", "ts": "2026-11-02T00:00:00Z", "value": 40.5},
+                {
+                    "metric": "signups",
+                    "ts": "2026-11-02T00:00:00Z",
+                    "value": 12,
+                    "dimension_key": "platform",
+                    "dimension_value": "android",
+                },
+            ]
+        }
     ).encode()
     response = post(connection, body, signed_headers(secret, body))
     assert response.status_code == 200, response.content
     metric = Metric.objects.get()
-    assert (metric.key, metric.source_key, metric.product_id) == ("signups", f"conn:{connection.pk}",
-                                                                  connection.product_id)
+    assert (metric.key, metric.source_key, metric.product_id) == (
+        "signups",
+        f"conn:{connection.pk}",
+        connection.product_id,
+    )
     assert MetricPoint.objects.filter(metric=metric).count() == 3
     # A second delivery updating a value updates, not duplicates.
     body2 = json.dumps([{"metric": "signups", "ts": "2026-11-01T00:00:00Z", "value": 43}]).encode()
@@ -257,16 +297,34 @@ def test_metric_points_create_their_metric(db: Any) -> None:
 
 def test_tickets_and_portfolio_items(db: Any) -> None:
     tickets, secret = make_connection("tickets")
-    body = json.dumps([{"id": "T-1", "opened_at": "2026-11-01T09:00:00Z", "subject": "Export fails",
-                        "status": "Open", "tags": ["billing", "export"]}]).encode()
+    body = json.dumps(
+        [
+            {
+                "id": "T-1",
+                "opened_at": "2026-11-01T09:00:00Z",
+                "subject": "Export fails",
+                "status": "Open",
+                "tags": ["billing", "export"],
+            }
+        ]
+    ).encode()
     assert post(tickets, body, signed_headers(secret, body)).status_code == 200
     ticket = SupportTicket.objects.get()
     assert ticket.status == "open" and ticket.tags == ["billing", "export"]
 
     Product.objects.all().delete()
     items, secret2 = make_connection("portfolio")
-    body = json.dumps([{"id": "PROJ-7", "title": "Billing export v2", "kind": "epic",
-                        "status_category": "in_progress", "target_date": "2026-12-15"}]).encode()
+    body = json.dumps(
+        [
+            {
+                "id": "PROJ-7",
+                "title": "Billing export v2",
+                "kind": "epic",
+                "status_category": "in_progress",
+                "target_date": "2026-12-15",
+            }
+        ]
+    ).encode()
     assert post(items, body, signed_headers(secret2, body)).status_code == 200
     item = PortfolioItem.objects.get()
     assert (item.kind, item.status_category, str(item.target_date)) == ("epic", "in_progress", "2026-12-15")
