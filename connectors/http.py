@@ -270,6 +270,12 @@ class HttpClient:
                 response = self._send_following_redirects(method, url, params, headers, json_body, data)
             except ConnectorError:
                 raise  # the SSRF guard and redirect limits are not worth retrying
+            except requests.exceptions.SSLError:
+                raise ConnectorError(
+                    f"The TLS certificate of {self._host(url)} could not be verified for that name. Check the "
+                    f"host name in the URL; a self-hosted tool needs a certificate from a trusted authority.",
+                    permanent=True,
+                ) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
                 last_error = f"{type(exc).__name__} talking to {self._host(url)}"
             except requests.exceptions.ChunkedEncodingError:

@@ -21,7 +21,7 @@ class Canary:
     hits: list[dict[str, str]] = field(default_factory=list)
 
 
-def _start(host: str, port: int = 0) -> tuple[ThreadingHTTPServer, Canary]:
+def _start(host: str, port: int = 0, context: Any = None) -> tuple[ThreadingHTTPServer, Canary]:
     canary = Canary(host, 0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -40,6 +40,8 @@ def _start(host: str, port: int = 0) -> tuple[ThreadingHTTPServer, Canary]:
             pass
 
     server = ThreadingHTTPServer((host, port), Handler)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     canary.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, canary
@@ -105,3 +107,89 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     dns = FakeDns()
     monkeypatch.setattr(socket, "getaddrinfo", dns)
     return dns
+
+
+def make_self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
+    """A throwaway certificate for `name` (PEM cert path, PEM key path)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def start_tls_server() -> Iterator[Any]:
+    """start(host, certfile, keyfile) -> Canary: a real HTTPS server that records the SNI name it saw."""
+    import ssl
+
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(host: str, certfile: str, keyfile: str) -> Canary:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        sni: list[str | None] = []
+
+        def remember(sock: Any, name: str | None, ctx: Any) -> None:
+            sni.append(name)
+
+        context.sni_callback = remember
+        server, c = _start(host, context=context)
+        c.sni = sni  # type: ignore[attr-defined]
+        servers.append(server)
+        return c
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def start_raw_server() -> Iterator[Any]:
+    """start(response_bytes) -> port: a TCP server on 127.0.0.1 that sends raw bytes and closes."""
+    import socketserver
+
+    servers: list[socketserver.TCPServer] = []
+
+    def start(raw: bytes) -> int:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                self.request.sendall(raw)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return int(server.server_address[1])
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

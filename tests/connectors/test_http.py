@@ -364,3 +364,19 @@ def test_get_path() -> None:
     assert get_path(doc, "data.missing", "d") == "d"
     assert get_path(doc, "") is doc
     assert get_path(doc, "data.items.5.id") is None
+
+
+def test_a_real_body_that_ends_halfway_is_retried_then_fails_transient(
+    settings: Any, fake_dns: Any, start_raw_server: Any
+) -> None:
+    """A real server promises 500 bytes and sends 20: urllib3's IncompleteRead becomes a transient error."""
+    port = start_raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+        b'{"items": [{"id": 1}'
+    )
+    settings.CONNECTOR_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    fake_dns.records["half.corp.test"] = ["127.0.0.1"]
+    sleeps = Sleeps()
+    with pytest.raises(ConnectorError, match="ended early; gave up after 3") as info:
+        client(sleeps, retry=RetryPolicy(max_attempts=3)).get_json(f"http://half.corp.test:{port}/items")
+    assert info.value.permanent is False and len(sleeps) == 2

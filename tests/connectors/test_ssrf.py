@@ -302,3 +302,24 @@ def test_legacy_ipv4_forms_parse_like_inet_aton() -> None:
 def test_public_addresses_are_allowed() -> None:
     for address in ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "100.63.255.255", "100.128.0.1"]:
         assert why_forbidden(ipaddress.ip_address(address), []) is None, address
+
+
+def test_https_to_a_pinned_address_keeps_sni_and_verifies_the_certificate_name(
+    settings: Any, fake_dns: Any, start_tls_server: Any, tmp_path: Any
+) -> None:
+    from tests.connectors.conftest import make_self_signed
+
+    cert, key = make_self_signed(tmp_path, "tool.corp.test")
+    server = start_tls_server("127.0.0.1", cert, key)
+    settings.CONNECTOR_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    fake_dns.records.update({"tool.corp.test": ["127.0.0.1"], "other.corp.test": ["127.0.0.1"]})
+    client = _client()
+    client.session.verify = cert  # trust the throwaway certificate
+    assert client.get_json(f"https://tool.corp.test:{server.port}/api") == {"canary": True}
+    assert server.sni == ["tool.corp.test"]
+    assert server.hits == [{"path": "/api", "host": f"tool.corp.test:{server.port}"}]
+    # The same address under a name the certificate does not cover is refused, permanently.
+    with pytest.raises(ConnectorError, match="TLS certificate of other.corp.test") as info:
+        client.get_json(f"https://other.corp.test:{server.port}/api")
+    assert info.value.permanent
+    assert len(server.hits) == 1
