@@ -272,8 +272,9 @@ class HttpClient:
                 raise  # the SSRF guard and redirect limits are not worth retrying
             except requests.exceptions.SSLError:
                 raise ConnectorError(
-                    f"The TLS certificate of {self._host(url)} could not be verified for that name. Check the "
-                    f"host name in the URL; a self-hosted tool needs a certificate from a trusted authority.",
+                    f"The TLS certificate of {self._host(url)} could not be verified for that name. "
+                    f"Check the host name in the URL; a self-hosted tool needs a certificate from a "
+                    f"trusted authority.",
                     permanent=True,
                 ) from None
             except (requests.Timeout, requests.ConnectionError) as exc:

@@ -319,7 +319,7 @@ def test_https_to_a_pinned_address_keeps_sni_and_verifies_the_certificate_name(
     assert server.sni == ["tool.corp.test"]
     assert server.hits == [{"path": "/api", "host": f"tool.corp.test:{server.port}"}]
     # The same address under a name the certificate does not cover is refused, permanently.
-    with pytest.raises(ConnectorError, match="TLS certificate of other.corp.test") as info:
+    with pytest.raises(ConnectorError, match=r"TLS certificate of other\.corp\.test") as info:
         client.get_json(f"https://other.corp.test:{server.port}/api")
     assert info.value.permanent
     assert len(server.hits) == 1
