@@ -476,12 +476,23 @@ def records_at(payload: Any, records_path: str) -> list[Any]:
 
 
 def paginate_link(
-    client: HttpClient, url: str, *, params: Mapping[str, Any] | None = None
+    client: HttpClient, url: str, *, params: Mapping[str, Any] | None = None, start: str | None = None
 ) -> Iterator[tuple[Any, str | None]]:
-    """Follow RFC 8288 Link headers (rel="next"); the state is the next page's URL."""
-    next_url: str | None = url
-    first = True
+    """Follow RFC 8288 Link headers (rel="next"); the state is the next page's URL.
+
+    `start` resumes from a saved next-page URL. A next link to another origin is refused: following it
+    would send the connection's credentials to a host the user never configured.
+    """
+    origin = _origin(url)
+    next_url: str | None = start or url
+    first = start is None
     while next_url:
+        if _origin(next_url) != origin:
+            raise ConnectorError(
+                f"The next-page link points at another host ({client._host(next_url)}, not "
+                f"{client._host(url)}); refusing to send the connection's credentials there.",
+                permanent=True,
+            )
         response = client.request("GET", next_url, params=params if first else None, expect_json=True)
         first = False
         link = response.links.get("next", {}).get("url")

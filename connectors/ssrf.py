@@ -200,7 +200,7 @@ def parse_ip_literal(host: str) -> IPAddress | None:
             elif len(part) > 1 and part.startswith("0"):
                 numbers.append(int(part, 8))
             else:
-                if not part.isdigit():
+                if not (part.isascii() and part.isdigit()):
                     return None
                 numbers.append(int(part, 10))
         except ValueError:

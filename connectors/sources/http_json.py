@@ -213,7 +213,7 @@ class HttpJsonConnector(Connector):
         if style == "none":
             yield self.client.get_json(url), None
         elif style == "link":
-            yield from paginate_link(self.client, start or url)
+            yield from paginate_link(self.client, url, start=start)
         elif style == "cursor":
             yield from paginate_cursor(
                 self.client,

@@ -301,6 +301,19 @@ def test_paginate_link_follows_rel_next() -> None:
 
 
 @responses.activate
+def test_paginate_link_refuses_a_next_link_to_another_host() -> None:
+    url = f"{API}/v1/items"
+    responses.add(
+        responses.GET, url, json=[1], headers={"Link": '<https://cdn.example.net/steal?page=2>; rel="next"'}
+    )
+    pages = paginate_link(client(headers={"Authorization": "Bearer abc"}), url)
+    assert next(pages)[0] == [1]
+    with pytest.raises(ConnectorError, match="another host") as info:
+        next(pages)
+    assert info.value.permanent and len(responses.calls) == 1
+
+
+@responses.activate
 def test_paginate_cursor_sends_the_cursor_back_until_it_is_empty() -> None:
     url = f"{API}/v1/responses"
     responses.add(

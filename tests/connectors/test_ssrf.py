@@ -39,6 +39,8 @@ DIRECT = [
     "http://localhost:{P}/",
     "http://LOCALHOST:{P}/",
     "http://app.localhost:{P}/",
+    "http://\u2460\u2461\u2466.0.0.1:{P}/",  # circled digits: IDNA folds them to 127.0.0.1
+    "http://[fe80::1%25eth0]:{P}/",
     # IPv6 forms of loopback: plain, mapped, compatible, NAT64, 6to4, Teredo
     "http://[::1]:{P}/",
     "http://[0:0:0:0:0:0:0:1]:{P}/",
