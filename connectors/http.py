@@ -247,6 +247,15 @@ class HttpClient:
 
     # -- public API
 
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.request("GET", url, params=params, expect_json=True, **kwargs).json()
 
