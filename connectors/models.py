@@ -100,3 +100,23 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} run {self.pk} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """One accepted inbound webhook message. The unique (connection, webhook_id) makes replays no-ops."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    webhook_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField(default=timezone.now)
+    rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "webhook_id"], name="connectors_webhookdelivery_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} webhook {self.webhook_id}"

@@ -1,2 +1,8 @@
+from django.urls import path
+
+from connectors import webhooks
+
 app_name = "webhooks"
-urlpatterns: list = []
+urlpatterns = [
+    path("<slug:token>/", webhooks.receive, name="receive"),
+]
