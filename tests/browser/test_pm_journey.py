@@ -15,7 +15,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_pm_sees_charts_changes_a_filter_and_exports(
-    page: tuple[Page, PageWatch], live_server: Any, dataset: dict[str, Any], tmp_path: Path  # noqa: F811
+    page: tuple[Page, PageWatch],
+    live_server: Any,
+    dataset: dict[str, Any],
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     p, watch = page
     create_user("pm2", "pm2@example.com", "pm2-password-123", Role.PM)

@@ -21,7 +21,11 @@ PROD_ENV = {
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "FERNET_KEYS", "PRODUCTOPS_ENV"}}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "FERNET_KEYS", "PRODUCTOPS_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     full.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
