@@ -63,9 +63,16 @@ def main() -> int:
     print(f"rows: {points:,} metric points + {tickets:,} tickets", flush=True)
     create_user("bench", "bench@example.com", "bench-password-123", Role.PM)
 
-    metric = Metric.objects.filter(dimensions__len__gt=0).order_by("pk").first() or Metric.objects.order_by("pk").first()
+    metric = (
+        Metric.objects.filter(dimensions__len__gt=0).order_by("pk").first()
+        or Metric.objects.order_by("pk").first()
+    )
     product_slug = metric.product.slug if metric and metric.product else ""
-    paths = ["/", f"/products/{product_slug}/", f"/explore/?metric={metric.pk if metric else ''}&breakdown=platform"]
+    paths = [
+        "/",
+        f"/products/{product_slug}/",
+        f"/explore/?metric={metric.pk if metric else ''}&breakdown=platform",
+    ]
 
     client = Client()
     client.force_login(create_user("bench", "bench@example.com", "bench-password-123", Role.PM))
@@ -80,9 +87,21 @@ def main() -> int:
 
     env = {**os.environ, "PRODUCTOPS_ENV": "dev", "DEBUG": "false"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "productops.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", "4", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "productops.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{PORT}"
@@ -98,7 +117,9 @@ def main() -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
     print(f"pages: {paths}; queries per page: {queries}")
-    print(f"dashboard: rows={rows} p50_ms={p50:.1f} p95_ms={p95:.1f} rps={rps:.1f} queries_per_page={max(queries)}")
+    print(
+        f"dashboard: rows={rows} p50_ms={p50:.1f} p95_ms={p95:.1f} rps={rps:.1f} queries_per_page={max(queries)}"
+    )
     return 0
 
 
@@ -117,8 +138,12 @@ def _login_cookie(base: str) -> str:
             time.sleep(0.5)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     assert token
-    session.post(f"{base}/accounts/login/", data={"username": "bench", "password": "bench-password-123",
-                 "csrfmiddlewaretoken": token.group(1)}, headers={"Referer": f"{base}/accounts/login/"}, timeout=10)
+    session.post(
+        f"{base}/accounts/login/",
+        data={"username": "bench", "password": "bench-password-123", "csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=10,
+    )
     return f"sessionid={session.cookies['sessionid']}"
 
 
@@ -147,9 +172,22 @@ def _wrk(base: str, paths: list[str], cookie: str) -> tuple[float, float, float]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % ", ".join(f'"{p}"' for p in paths))
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{DURATION}s", "--timeout", "10s", "-H", f"Cookie: {cookie}",
-         "-s", script.name, base],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{CLIENTS}",
+            f"-d{DURATION}s",
+            "--timeout",
+            "10s",
+            "-H",
+            f"Cookie: {cookie}",
+            "-s",
+            script.name,
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     print(out)
     m = re.search(r"RESULT p50=([\d.]+) p95=([\d.]+) requests=(\d+) errors=(\d+)", out)

@@ -62,7 +62,12 @@ class PageWatch:
         self.errors: list[str] = []
         self.foreign: list[str] = []
         host = urlparse(live_url).netloc
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+
+        def console(msg: Any) -> None:
+            if msg.type == "error":
+                self.errors.append(msg.text)
+
+        page.on("console", console)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
         def check(request: Any) -> None:

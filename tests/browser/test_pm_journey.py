@@ -9,7 +9,6 @@ from playwright.sync_api import Page
 from productops.accounts.roles import Role
 from productops.accounts.services import create_user
 from tests.browser.conftest import PageWatch, log_in
-from tests.dashboards.test_pages import dataset  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,8 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_pm_sees_charts_changes_a_filter_and_exports(
     page: tuple[Page, PageWatch],
     live_server: Any,
-    dataset: dict[str, Any],
-    tmp_path: Path,  # noqa: F811
+    dashboard_data: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     p, watch = page
     create_user("pm2", "pm2@example.com", "pm2-password-123", Role.PM)
@@ -30,7 +29,7 @@ def test_pm_sees_charts_changes_a_filter_and_exports(
     assert "Sign-ups" in p.content()
 
     # The explorer: pick the metric, then change the granularity; the URL and the chart follow.
-    metric = dataset["metric"]
+    metric = dashboard_data["metric"]
     p.goto(f"{live_server.url}/explore/?metric={metric.pk}&range=180d")
     p.wait_for_selector("#explorer-chart[data-drawn='1'] svg.main-svg")
     daily_points = p.evaluate("document.getElementById('explorer-chart').data[0].x.length")

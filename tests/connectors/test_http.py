@@ -212,7 +212,7 @@ def test_user_agent_and_timeouts_are_sent() -> None:
     )
     client(timeout=(3.0, 17.0)).get_json(f"{API}/items")
     assert USER_AGENT.startswith("productops/")
-    assert responses.calls[0].request.req_kwargs["timeout"] == (3.0, 17.0)
+    assert responses.calls[0].request.req_kwargs["timeout"] == (3.0, 17.0)  # type: ignore[attr-defined]
 
 
 @responses.activate

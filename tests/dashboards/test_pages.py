@@ -2,119 +2,37 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import numpy as np
-import pytest
+from django.db.models import Sum
 from django.test import Client
-from django.utils import timezone
 
 from productops.dashboards import rollups
 from productops.dashboards.models import MetricDaily, TicketDaily
-from productops.portfolio.models import Product, Team
-from productops.signals.ingest import upsert
-from productops.signals.models import Metric, MetricPoint, SupportTicket
-
-DAYS = 400
+from productops.portfolio.models import Product
+from productops.signals.models import Metric, MetricPoint
 
 
-@pytest.fixture
-def dataset(db: Any) -> dict[str, Any]:
-    product = Product.objects.create(name="Atlas", slug="atlas")
-    team = Team.objects.create(name="Growth", slug="growth")
-    team.products.add(product)
-    metric = Metric.objects.create(
-        source_key="demo",
-        external_id="atlas-signups",
-        product=product,
-        name="Sign-ups",
-        key="signups",
-        dimensions=["platform"],
-    )
-    end = timezone.localdate()
-    rng = np.random.default_rng(1)
-    rows = []
-    for i in range(DAYS):
-        day = end - timedelta(days=DAYS - 1 - i)
-        ts = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        web, ios = int(rng.poisson(100)), int(rng.poisson(50))
-        rows += [
-            {
-                "metric_id": metric.pk,
-                "ts": ts,
-                "dimension_key": "",
-                "dimension_value": "",
-                "value": float(web + ios),
-            },
-            {
-                "metric_id": metric.pk,
-                "ts": ts,
-                "dimension_key": "platform",
-                "dimension_value": "web",
-                "value": float(web),
-            },
-            {
-                "metric_id": metric.pk,
-                "ts": ts,
-                "dimension_key": "platform",
-                "dimension_value": "ios",
-                "value": float(ios),
-            },
-        ]
-    upsert(MetricPoint, rows)
-    tickets = [
-        {
-            "source_key": "demo",
-            "external_id": f"t{i}",
-            "product_id": product.pk,
-            "subject": f"Export broken {i}",
-            "opened_at": timezone.now() - timedelta(days=i % 20),
-            "tags": ["billing", "export"] if i % 2 else ["login"],
-            "status": "open",
-        }
-        for i in range(40)
-    ]
-    tickets.append(
-        {
-            "source_key": "demo",
-            "external_id": "evil",
-            "product_id": product.pk,
-            "subject": '=HYPERLINK("http://x")',
-            "opened_at": timezone.now(),
-            "tags": [],
-            "status": "open",
-        }
-    )
-    upsert(SupportTicket, tickets)
-    rollups.refresh_all()
-    return {"product": product, "team": team, "metric": metric, "end": end}
-
-
-def test_rollups_match_raw_rows(dataset: dict[str, Any]) -> None:
-    metric = dataset["metric"]
+def test_rollups_match_raw_rows(dashboard_data: dict[str, Any]) -> None:
+    metric = dashboard_data["metric"]
     assert (
         MetricDaily.objects.filter(metric=metric).count() == MetricPoint.objects.filter(metric=metric).count()
     )
-    total = MetricDaily.objects.get(metric=metric, dimension_key="", day=dataset["end"])
-    parts = MetricDaily.objects.filter(metric=metric, dimension_key="platform", day=dataset["end"])
+    total = MetricDaily.objects.get(metric=metric, dimension_key="", day=dashboard_data["end"])
+    parts = MetricDaily.objects.filter(metric=metric, dimension_key="platform", day=dashboard_data["end"])
     assert total.value == sum(p.value for p in parts)
-    assert (
-        TicketDaily.objects.filter(tag="").aggregate(
-            n=__import__("django.db.models").db.models.Sum("opened")
-        )["n"]
-        == 41
-    )
+    assert TicketDaily.objects.filter(tag="").aggregate(n=Sum("opened"))["n"] == 41
     assert sum(TicketDaily.objects.filter(tag="billing").values_list("opened", flat=True)) == 20
 
 
-def test_rollup_refresh_is_idempotent_and_scoped(dataset: dict[str, Any]) -> None:
+def test_rollup_refresh_is_idempotent_and_scoped(dashboard_data: dict[str, Any]) -> None:
     before = MetricDaily.objects.count()
-    rollups.refresh_metrics([dataset["metric"].pk], since=dataset["end"] - timedelta(days=3))
+    rollups.refresh_metrics([dashboard_data["metric"].pk], since=dashboard_data["end"] - timedelta(days=3))
     assert MetricDaily.objects.count() == before
 
 
-def test_overview_shows_kpis_with_changes(pm_client: Client, dataset: dict[str, Any]) -> None:
+def test_overview_shows_kpis_with_changes(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
     html = pm_client.get("/").content.decode()
     assert "Atlas" in html and "Sign-ups" in html
     assert 'data-chart="spark-' in html
@@ -122,7 +40,7 @@ def test_overview_shows_kpis_with_changes(pm_client: Client, dataset: dict[str, 
 
 
 def test_overview_queries_do_not_grow_with_data(
-    pm_client: Client, dataset: dict[str, Any], django_assert_max_num_queries: Any
+    pm_client: Client, dashboard_data: dict[str, Any], django_assert_max_num_queries: Any
 ) -> None:
     with django_assert_max_num_queries(25):
         assert pm_client.get("/").status_code == 200
@@ -137,15 +55,15 @@ def test_overview_queries_do_not_grow_with_data(
         assert pm_client.get("/").status_code == 200
 
 
-def test_product_page(pm_client: Client, dataset: dict[str, Any]) -> None:
+def test_product_page(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
     response = pm_client.get("/products/atlas/")
     assert response.status_code == 200
     assert "Growth" in response.content.decode()
     assert pm_client.get("/products/nope/").status_code == 404
 
 
-def test_explorer_state_lives_in_the_url(pm_client: Client, dataset: dict[str, Any]) -> None:
-    metric = dataset["metric"]
+def test_explorer_state_lives_in_the_url(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
+    metric = dashboard_data["metric"]
     url = f"/explore/?metric={metric.pk}&granularity=week&breakdown=platform&compare=previous&range=180d"
     html = pm_client.get(url).content.decode()
     assert "Sign-ups · platform=web" in html and "(previous period)" in html
@@ -154,14 +72,14 @@ def test_explorer_state_lives_in_the_url(pm_client: Client, dataset: dict[str, A
     assert "/rows/metric-points/?" in html and "dimension_value=web" in html
 
 
-def test_explorer_empty_states(pm_client: Client, dataset: dict[str, Any]) -> None:
+def test_explorer_empty_states(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
     assert "Pick one or more metrics" in pm_client.get("/explore/").content.decode()
     assert "not a date" in pm_client.get("/explore/?start=garbage").content.decode()
 
 
-def test_drill_down_rows_and_sorting(pm_client: Client, dataset: dict[str, Any]) -> None:
-    metric = dataset["metric"]
-    day = dataset["end"].isoformat()
+def test_drill_down_rows_and_sorting(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
+    metric = dashboard_data["metric"]
+    day = dashboard_data["end"].isoformat()
     html = pm_client.get(
         f"/rows/metric-points/?metric={metric.pk}&dimension_key=platform&day={day}&sort=value"
     ).content.decode()
@@ -171,7 +89,7 @@ def test_drill_down_rows_and_sorting(pm_client: Client, dataset: dict[str, Any])
     assert pm_client.get("/rows/nope/").status_code == 404
 
 
-def test_csv_export_streams_and_escapes_formulas(pm_client: Client, dataset: dict[str, Any]) -> None:
+def test_csv_export_streams_and_escapes_formulas(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
     response = pm_client.get("/rows/tickets/export.csv?range=30d")
     assert response.status_code == 200 and response.streaming
     body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
