@@ -19,6 +19,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # name -> (task, crontab). Apps add their entries here, never in their own modules.
-BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Hourly: each user's digest goes out in the first run after their local weekday and hour.
+    "digests-send-due": {"task": "productops.digests.tasks.send_due_digests", "schedule": crontab(minute=1)},
+}
 
 app.conf.beat_schedule = BEAT_SCHEDULE
