@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from productops.accounts.models import Profile
@@ -110,7 +110,7 @@ def claim_delivery(user_id: int, week: str, now: dt.datetime | None = None) -> D
         Delivery.objects.filter(user_id=user_id, week=week)
         .filter(Q(status=DeliveryStatus.FAILED) | crashed)
         .update(
-            recovered=Case(When(crashed, then=Value(True)), default=F("recovered")),
+            recovered=Case(When(crashed, then=Value(True)), default=F("recovered"), output_field=BooleanField()),
             error=Case(
                 When(
                     crashed,
@@ -120,6 +120,7 @@ def claim_delivery(user_id: int, week: str, now: dt.datetime | None = None) -> D
                     ),
                 ),
                 default=F("error"),
+                output_field=TextField(),
             ),
             status=DeliveryStatus.CLAIMED,
             claim_token=token,
