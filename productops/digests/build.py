@@ -28,16 +28,17 @@ from .charts import Chart
 from .schedule import scheduled_moment, week_label
 from .selectors import subscription_for
 
-# Severity dominates; then the kind (an incident outranks an anomaly of the same severity), how
-# directly the user follows it, how recent it is, and the detector's own score.
+# Severity dominates (100 a level); then the kind, whose steps (>= 15) outweigh recency (0-10) plus the
+# detector's score (0-5), so an incident outranks an anomaly of the same severity on the same scope;
+# then how directly the user follows it (0-20).
 KIND_WEIGHT = {
-    "incident": 30,
-    "anomaly": 20,
-    "experiment_verdict": 12,
-    "nps_shift": 12,
-    "overlap": 10,
-    "theme": 8,
-    "connector_attention": 6,
+    "incident": 50,
+    "anomaly": 30,
+    "experiment_verdict": 20,
+    "nps_shift": 20,
+    "overlap": 15,
+    "theme": 10,
+    "connector_attention": 5,
     "stale_connector": 5,
 }
 SCOPE_DIRECT, SCOPE_TEAM, SCOPE_GLOBAL = 20, 10, 0
@@ -527,9 +528,11 @@ def build_digest(
     connector_items = [i for i in items if i.kind in LEAD_KINDS] + (_connectors(period) if is_lead else [])
     top = [i for i in items if i.kind not in LEAD_KINDS][:MAX_TOP]
     if with_charts:
-        first = next((i for i in items if i.kind in ("incident", "anomaly")), None)
-        if first is not None:
-            first.chart = _top_anomaly_chart(first, period)
+        # The top anomaly's chart: the best-ranked incident or anomaly whose metric we can find.
+        for item in [i for i in items if i.kind in ("incident", "anomaly")][:3]:
+            item.chart = _top_anomaly_chart(item, period)
+            if item.chart:
+                break
 
     return Digest(
         user_id=user.pk,
