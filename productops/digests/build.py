@@ -424,7 +424,7 @@ def _top_anomaly_chart(item: DigestItem, period: tuple[dt.datetime, dt.datetime]
     if isinstance(payload.get("metric_id"), int):
         metric = Metric.objects.filter(pk=payload["metric_id"]).first()
     if metric is None and isinstance(payload.get("metric"), str):
-        metric = Metric.objects.filter(key=payload["metric"], product_id=ins.product_id).first()
+        metric = Metric.objects.filter(key=payload["metric"], product=ins.product).first()
     if metric is None:
         return None
     dim = (str(payload.get("dimension_key") or ""), str(payload.get("dimension_value") or ""))

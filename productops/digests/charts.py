@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
 INK = "#2563eb"
@@ -67,8 +68,12 @@ def anomaly_chart(
     fig = Figure(figsize=(width / 100, height / 100))
     ax = fig.add_axes((0.08, 0.18, 0.9, 0.7))
     if window:
-        ax.axvspan(window[0], window[1], color=SHADE, alpha=0.8, linewidth=0)
-    ax.plot(list(days), list(values), color=INK, linewidth=1.6)
+        ax.axvspan(
+            mdates.date2num(window[0]), mdates.date2num(window[1]), color=SHADE, alpha=0.8, linewidth=0
+        )
+    ax.plot(mdates.date2num(list(days)), list(values), color=INK, linewidth=1.6)
+    ax.xaxis_date()
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
     ax.set_title(title, fontsize=9, loc="left")
     ax.tick_params(labelsize=7)
     for side in ("top", "right"):

@@ -19,9 +19,9 @@ def claim_timeout() -> dt.timedelta:
 
 
 def subscription_for(user: Any) -> Subscription | None:
-    cached = getattr(user, "_digest_subscription", None)
+    cached: Subscription | None = getattr(user, "_digest_subscription", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     sub = Subscription.objects.filter(user=user).first()
     if sub is not None:
         user._digest_subscription = sub

@@ -110,7 +110,9 @@ def claim_delivery(user_id: int, week: str, now: dt.datetime | None = None) -> D
         Delivery.objects.filter(user_id=user_id, week=week)
         .filter(Q(status=DeliveryStatus.FAILED) | crashed)
         .update(
-            recovered=Case(When(crashed, then=Value(True)), default=F("recovered"), output_field=BooleanField()),
+            recovered=Case(
+                When(crashed, then=Value(True)), default=F("recovered"), output_field=BooleanField()
+            ),
             error=Case(
                 When(
                     crashed,
@@ -200,7 +202,7 @@ def deliver_digest(user_id: int, week: str) -> str:
     except (smtplib.SMTPException, OSError) as exc:
         mark_failed(delivery, f"The mail server refused or dropped the message: {exc}. It will be retried.")
         raise DeliveryFailed(f"digest for user {user_id}, {week}: {exc}") from exc
-    mark_sent(delivery, message.subject, digest.item_count)
+    mark_sent(delivery, str(message.subject), digest.item_count)
     return "sent"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -24,7 +25,7 @@ def send_due_digests() -> int:
 
 
 @shared_task(bind=True, name="productops.digests.tasks.send_digest", max_retries=5, acks_late=True)
-def send_digest(self, user_id: int, week: str) -> str:  # type: ignore[no-untyped-def]
+def send_digest(self: Any, user_id: int, week: str) -> str:
     """Send one user's digest for one week; safe to run twice (the delivery row decides)."""
     try:
         return services.deliver_digest(user_id, week)

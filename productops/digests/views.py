@@ -66,12 +66,13 @@ def preview(request: HttpRequest) -> HttpResponse:
 @pm_required
 @require_POST
 def send_test(request: HttpRequest) -> HttpResponse:
-    if not request.user.email:
+    address = getattr(request.user, "email", "")
+    if not address:
         messages.error(request, "Your account has no e-mail address; ask your product-ops lead to add one.")
         return redirect("accounts:settings")
     user_id = request.user.pk
     transaction.on_commit(lambda: tasks.send_test_digest.delay(user_id))
-    messages.success(request, f"A test digest is on its way to {request.user.email}.")
+    messages.success(request, f"A test digest is on its way to {address}.")
     return redirect("accounts:settings")
 
 

@@ -18,8 +18,9 @@ from productops.celery import app as celery_app
 from productops.digests.services import ensure_subscription
 
 
-def make_subscriber(username: str, tz: str, weekday: int = 0, hour: int = 9, role: Role = Role.PM,
-                    **fields: Any) -> Any:
+def make_subscriber(
+    username: str, tz: str, weekday: int = 0, hour: int = 9, role: Role = Role.PM, **fields: Any
+) -> Any:
     user = create_user(username, f"{username}@example.com", "a-long-pass-123!", role, timezone=tz)
     sub = ensure_subscription(user)
     sub.weekday, sub.hour = weekday, hour
@@ -48,7 +49,7 @@ class RecordingHandler:
     messages: list[bytes] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.data_commands += 1
             if self.data_commands <= self.refuse_first:
@@ -91,7 +92,7 @@ NOW = __import__("datetime").datetime(2026, 11, 23, 9, 30, tzinfo=__import__("da
 
 @pytest.fixture
 def world(db: Any) -> dict[str, Any]:
-    """Two products, two teams, a KPI with eight weeks of points, insights, shipped items, a failing connector.
+    """Two products and teams, KPIs with eight weeks of points, insights, shipped items, a failing connector.
 
     It mirrors the demo's shape: the planted incident (high severity, on checkout) sits beside a
     higher-scored anomaly, a medium one, a critical one on another product and an old one.
@@ -110,10 +111,17 @@ def world(db: Any) -> dict[str, Any]:
     payments.products.add(checkout)
     apps.products.add(mobile)
 
-    conversion = Metric.objects.create(product=checkout, name="Checkout conversion", key="conversion",
-                                       external_id="m1", source_key="demo", aggregation="mean")
-    signups = Metric.objects.create(product=mobile, name="Sign-ups", key="signups", external_id="m2",
-                                    source_key="demo", aggregation="sum")
+    conversion = Metric.objects.create(
+        product=checkout,
+        name="Checkout conversion",
+        key="conversion",
+        external_id="m1",
+        source_key="demo",
+        aggregation="mean",
+    )
+    signups = Metric.objects.create(
+        product=mobile, name="Sign-ups", key="signups", external_id="m2", source_key="demo", aggregation="sum"
+    )
     points = []
     for day in range(56):
         ts = NOW - dt.timedelta(days=56 - day)
@@ -124,32 +132,89 @@ def world(db: Any) -> dict[str, Any]:
 
     def insight(kind: str, key: str, severity: int, product: Any, days_ago: float, **extra: Any) -> Insight:
         when = NOW - dt.timedelta(days=days_ago)
-        return Insight.objects.create(kind=kind, key=key, severity=severity, product=product, starts_at=when,
-                                      detected_at=when, title=extra.pop("title", key), **extra)
+        return Insight.objects.create(
+            kind=kind,
+            key=key,
+            severity=severity,
+            product=product,
+            starts_at=when,
+            detected_at=when,
+            title=extra.pop("title", key),
+            **extra,
+        )
 
-    incident = insight("incident", "incident:checkout", Severity.HIGH, checkout, 5,
-                       title="Checkout conversion fell 25% after the new-checkout flag",
-                       summary="Conversion, support tickets tagged billing and the flag moved together.",
-                       payload={"metric": "conversion", "drivers": [{"key": "platform", "value": "android",
-                                                                     "share": 0.82}]})
-    insight("anomaly", "anomaly:checkout:latency", Severity.HIGH, checkout, 1, score=5.0,
-            title="Checkout latency spike", payload={"why": "Driven by region = eu-west"})
+    incident = insight(
+        "incident",
+        "incident:checkout",
+        Severity.HIGH,
+        checkout,
+        5,
+        title="Checkout conversion fell 25% after the new-checkout flag",
+        summary="Conversion, support tickets tagged billing and the flag moved together.",
+        payload={"metric": "conversion", "drivers": [{"key": "platform", "value": "android", "share": 0.82}]},
+    )
+    insight(
+        "anomaly",
+        "anomaly:checkout:latency",
+        Severity.HIGH,
+        checkout,
+        1,
+        score=5.0,
+        title="Checkout latency spike",
+        payload={"why": "Driven by region = eu-west"},
+    )
     insight("anomaly", "anomaly:checkout:aov", Severity.MEDIUM, checkout, 2, title="Order value dip")
     insight("anomaly", "anomaly:mobile:crash", Severity.CRITICAL, mobile, 3, title="Mobile crash rate spike")
     insight("anomaly", "anomaly:checkout:old", Severity.CRITICAL, checkout, 20, title="Last month's outage")
-    insight("incident", "incident:muted", Severity.CRITICAL, checkout, 1, title="Muted incident",
-            status=InsightStatus.MUTED)
-    insight("theme", "theme:billing-export", Severity.LOW, checkout, 2, title="Rising: billing export fails",
-            payload={"examples": [{"text": "The billing export fails every Monday."}]})
-    insight("nps_shift", "nps:checkout", Severity.MEDIUM, checkout, 3, title="NPS down 6 points",
-            payload={"ci": [-9.5, -2.5]})
-    insight("overlap", "overlap:apps-payments", Severity.MEDIUM, None, 2, title="Two teams build wallet sync",
-            payload={"team_ids": [payments.pk, apps.pk]})
+    insight(
+        "incident",
+        "incident:muted",
+        Severity.CRITICAL,
+        checkout,
+        1,
+        title="Muted incident",
+        status=InsightStatus.MUTED,
+    )
+    insight(
+        "theme",
+        "theme:billing-export",
+        Severity.LOW,
+        checkout,
+        2,
+        title="Rising: billing export fails",
+        payload={"examples": [{"text": "The billing export fails every Monday."}]},
+    )
+    insight(
+        "nps_shift",
+        "nps:checkout",
+        Severity.MEDIUM,
+        checkout,
+        3,
+        title="NPS down 6 points",
+        payload={"ci": [-9.5, -2.5]},
+    )
+    insight(
+        "overlap",
+        "overlap:apps-payments",
+        Severity.MEDIUM,
+        None,
+        2,
+        title="Two teams build wallet sync",
+        payload={"team_ids": [payments.pk, apps.pk]},
+    )
     insight("experiment_verdict", "exp:one-click", Severity.LOW, checkout, 1, title="One-click pay wins")
 
     def item(ext: str, title: str, product: Any, team: Any, days_ago: float, **extra: Any) -> None:
-        PortfolioItem.objects.create(source_key="demo", external_id=ext, title=title, product=product, team=team,
-                                     status_category="done", done_at=NOW - dt.timedelta(days=days_ago), **extra)
+        PortfolioItem.objects.create(
+            source_key="demo",
+            external_id=ext,
+            title=title,
+            product=product,
+            team=team,
+            status_category="done",
+            done_at=NOW - dt.timedelta(days=days_ago),
+            **extra,
+        )
 
     item("P-1", "Apple Pay at checkout", checkout, payments, 2, kind="epic")
     item("P-2", "Fix coupon rounding", checkout, payments, 3)
@@ -157,7 +222,12 @@ def world(db: Any) -> dict[str, Any]:
     item("P-4", "Deleted at the source", checkout, payments, 2, is_gone=True)
     item("A-1", "Dark mode", mobile, apps, 1)
 
-    Connection.objects.create(name="Zendesk", kind="http_json", error_streak=3, last_error="401 Unauthorized",
-                              last_success_at=NOW - dt.timedelta(days=3))
+    Connection.objects.create(
+        name="Zendesk",
+        kind="http_json",
+        error_streak=3,
+        last_error="401 Unauthorized",
+        last_success_at=NOW - dt.timedelta(days=3),
+    )
     Connection.objects.create(name="Amplitude", kind="http_json", last_success_at=NOW - dt.timedelta(hours=1))
     return {"checkout": checkout, "mobile": mobile, "payments": payments, "apps": apps, "incident": incident}

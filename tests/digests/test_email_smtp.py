@@ -56,9 +56,7 @@ def test_digest_arrives_over_smtp_with_parts_images_headers_and_links(
     assert "Driven by platform = android" in html_body
 
     images = {
-        part["Content-ID"].strip("<>"): part
-        for part in msg.walk()
-        if part.get_content_type() == "image/png"
+        part["Content-ID"].strip("<>"): part for part in msg.walk() if part.get_content_type() == "image/png"
     }
     referenced = set(re.findall(r'src="cid:([^"]+)"', html_body))
     assert len(images) >= 2  # the KPI sparkline(s) and the top anomaly's chart
@@ -94,4 +92,5 @@ def test_quiet_week_sends_a_short_all_quiet_note(smtp_server: Any, eager_celery:
         tasks.send_due_digests.delay()
     msg = email.message_from_bytes(handler.messages[0], policy=email.policy.default)
     assert msg["Subject"] == "All quiet: your productops digest, 2026-W48"
-    assert "All quiet." in msg.get_body(preferencelist=("plain",)).get_content()
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None and "All quiet." in body.get_content()

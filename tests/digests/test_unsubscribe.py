@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 def test_post_without_session_or_csrf_unsubscribes() -> None:
     user = make_subscriber("alice", "UTC")
     client = Client(enforce_csrf_checks=True)  # as a mail provider would: no cookie, no CSRF token
-    response = client.post(f"/digests/unsubscribe/{make_unsubscribe_token(user.pk)}/",
-                           {"List-Unsubscribe": "One-Click"})
+    response = client.post(
+        f"/digests/unsubscribe/{make_unsubscribe_token(user.pk)}/", {"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
     sub = Subscription.objects.get(user=user)
     assert sub.enabled is False and sub.unsubscribed_at is not None
