@@ -63,7 +63,7 @@ METRICS: dict[str, tuple[str, str, str, str, str, str]] = {
         "count",
     ),
     "session_length": (
-        "Median session length",
+        "Average session length",
         Unit.SECONDS,
         Direction.UP,
         Aggregation.MEAN,
@@ -106,7 +106,7 @@ PLANTS: tuple[Plant, ...] = (
     ),
 )
 
-SPIKE_Z = 5.0  # a spike/dip counts where its peak is at least this many robust SDs
+SPIKE_Z = 6.0  # a spike/dip counts where its peak is at least this many robust SDs (margin over 5)
 SHIFT_Z = 3.0  # a sustained change counts at this many SDs per point, if also >= SHIFT_MIN
 SHIFT_MIN = 0.15
 
