@@ -173,6 +173,7 @@ CHANNELS = ["email", "chat", "web", "phone"]
 CHANNEL_WEIGHTS = np.array([0.45, 0.3, 0.2, 0.05])
 PRIORITIES = ["low", "normal", "high", "urgent"]
 PRIORITY_WEIGHTS = np.array([0.25, 0.55, 0.15, 0.05])
+CHANNEL_CUM, PRIORITY_CUM = np.cumsum(CHANNEL_WEIGHTS), np.cumsum(PRIORITY_WEIGHTS)
 
 PLANS = ["free", "pro", "business"]
 NPS_PRAISE = {
@@ -217,6 +218,13 @@ SLOW_BOARDS = [
 def hash_email(email: str) -> str:
     """The keyed hash stored instead of an e-mail address (HMAC-SHA256 with PII_HASH_KEY)."""
     return hmac.new(settings.PII_HASH_KEY.encode(), email.lower().encode(), hashlib.sha256).hexdigest()
+
+
+def _weighted(rng: np.random.Generator, cumulative: np.ndarray) -> int:
+    """An index drawn with the given cumulative weights (much cheaper per call than rng.choice(p=...))."""
+    return min(
+        int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(cumulative) - 1
+    )
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
@@ -334,7 +342,7 @@ def ticket_rows(
             csat = None
             if solved_at is not None and rng.random() < 0.45:
                 good = 0.85 - min(solve_hours, 120) / 300 - (0.3 if spike_ticket else 0)
-                csat = int(rng.choice([5, 4])) if rng.random() < good else int(rng.choice([1, 2, 3]))
+                csat = (4 + int(rng.random() < 0.6)) if rng.random() < good else 1 + int(rng.integers(3))
             extra_tags = (
                 [_pick(rng, ["vip", "bug", "question", "feature-request"])] if rng.random() < 0.4 else []
             )
@@ -346,11 +354,9 @@ def ticket_rows(
                 "body": body,
                 "body_text": body_text,
                 "status": status,
-                "priority": PRIORITIES[int(rng.choice(4, p=PRIORITY_WEIGHTS))]
-                if not spike_ticket
-                else "high",
+                "priority": PRIORITIES[_weighted(rng, PRIORITY_CUM)] if not spike_ticket else "high",
                 "tags": sorted({tag, *extra_tags}),
-                "channel": CHANNELS[int(rng.choice(4, p=CHANNEL_WEIGHTS))],
+                "channel": CHANNELS[_weighted(rng, CHANNEL_CUM)],
                 "opened_at": opened,
                 "first_response_at": first_at,
                 "solved_at": solved_at,
