@@ -122,8 +122,20 @@ class KpiChange:
     chart: Chart | None = None
 
     @property
+    def display(self) -> str:
+        """The week's value in its unit, readable at a glance."""
+        v = self.this_week
+        if self.unit == "ratio":
+            return f"{v:.1%}"
+        if self.unit == "percent":
+            return f"{v:.1f}%"
+        if self.unit == "seconds":
+            return f"{v:,.0f} s"
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}".rstrip("0").rstrip(".")
+
+    @property
     def arrow(self) -> str:
-        if self.change_pct is None or self.change_pct == 0:
+        if self.change_pct is None or abs(self.change_pct) < 0.05:
             return "→"
         return "▲" if self.change_pct > 0 else "▼"
 
@@ -307,7 +319,7 @@ def _insights(scope: Scope, period: tuple[dt.datetime, dt.datetime], kinds: list
         | Q(starts_at__lt=end, ends_at__gte=start)
     )
     rows = (
-        Insight.objects.filter(in_week, kind__in=kinds, detected_at__lt=end)
+        Insight.objects.filter(in_week, kind__in=kinds)
         .exclude(status=InsightStatus.MUTED)
         .exclude(kind=InsightKind.OVERLAP, status=InsightStatus.RESOLVED)  # dismissed as "not an overlap"
         .select_related("product", "team")
@@ -398,7 +410,7 @@ def _kpis(scope: Scope, period: tuple[dt.datetime, dt.datetime], with_charts: bo
         then_v = float(then_vals.agg(agg)) if not then_vals.empty else float("nan")
         change = None if then_vals.empty or then_v == 0 else (now_v - then_v) / abs(then_v) * 100
         good = None
-        if change is not None and m.good_direction in ("up", "down") and change != 0:
+        if change is not None and m.good_direction in ("up", "down") and abs(change) >= 0.05:
             good = (change > 0) == (m.good_direction == "up")
         url = links.site_link([("dashboards:explorer", ())], _filters(m.product, None, period, metric=m.key))
         kpi = KpiChange(m.name, m.product.name if m.product else "", m.unit, now_v, then_v, change, good, url)
@@ -437,7 +449,7 @@ def _top_anomaly_chart(item: DigestItem, period: tuple[dt.datetime, dt.datetime]
     series = _daily(frame.sort_values("ts"), metric.aggregation)
     window = None
     if ins.starts_at:
-        window = (ins.starts_at.date(), (ins.ends_at or period[1]).date())
+        window = (ins.starts_at.date(), min(ins.ends_at or period[1], period[1]).date())
     label = metric.name + (f" ({dim[0]} = {dim[1]})" if dim[0] else "")
     return charts.anomaly_chart(
         f"anomaly-{ins.pk}@productops",
