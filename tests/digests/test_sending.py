@@ -180,3 +180,17 @@ def test_send_digests_command_rejects_a_bad_week() -> None:
 
     with pytest.raises(CommandError, match="YYYY-Www"):
         call_command("send_digests", "--week", "2026-48")
+
+
+def test_beat_runs_the_fan_out_hourly_on_a_crontab_and_sends_route_to_the_email_queue() -> None:
+    from celery.schedules import crontab
+
+    from productops.celery import BEAT_SCHEDULE
+    from productops.celery import app as celery_app
+
+    entry = next(e for e in BEAT_SCHEDULE.values() if e["task"] == "productops.digests.tasks.send_due_digests")
+    assert isinstance(entry["schedule"], crontab)
+    assert entry["schedule"].hour == set(range(24)) and len(entry["schedule"].minute) == 1
+    for name in ("productops.digests.tasks.send_digest", "productops.digests.tasks.send_due_digests"):
+        assert name in celery_app.tasks
+        assert celery_app.amqp.router.route({}, name)["queue"].name == "email"
