@@ -188,9 +188,43 @@ def test_beat_runs_the_fan_out_hourly_on_a_crontab_and_sends_route_to_the_email_
     from productops.celery import BEAT_SCHEDULE
     from productops.celery import app as celery_app
 
-    entry = next(e for e in BEAT_SCHEDULE.values() if e["task"] == "productops.digests.tasks.send_due_digests")
+    entry = next(
+        e for e in BEAT_SCHEDULE.values() if e["task"] == "productops.digests.tasks.send_due_digests"
+    )
     assert isinstance(entry["schedule"], crontab)
     assert entry["schedule"].hour == set(range(24)) and len(entry["schedule"].minute) == 1
     for name in ("productops.digests.tasks.send_digest", "productops.digests.tasks.send_due_digests"):
         assert name in celery_app.tasks
         assert celery_app.amqp.router.route({}, name)["queue"].name == "email"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    "postgresql" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
+    reason="the test database on SQLite is in-memory shared-cache, which fails concurrent writers with "
+    "'table is locked' instead of waiting; the file database the app uses waits (busy timeout)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_have_exactly_one_winner() -> None:
+    import threading
+
+    from django.db import connection
+
+    alice = make_subscriber("alice", "UTC")
+    barrier = threading.Barrier(4)
+    wins: list[bool] = []
+
+    def claim() -> None:
+        try:
+            barrier.wait()
+            wins.append(services.claim_delivery(alice.pk, WEEK) is not None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False, False, False, True]
+    assert Delivery.objects.get(user=alice, week=WEEK).attempts == 1
