@@ -58,8 +58,8 @@ def due_deliveries(now: dt.datetime | None = None) -> list[tuple[int, str]]:
     return [c for c in candidates if c not in done]
 
 
-def delivery_log(limit: int = 200) -> QuerySet[Delivery]:
-    return Delivery.objects.select_related("user").order_by("-created_at")[:limit]
+def delivery_log() -> QuerySet[Delivery]:
+    return Delivery.objects.select_related("user").order_by("-created_at", "-pk")
 
 
 def stuck_deliveries(now: dt.datetime | None = None) -> QuerySet[Delivery]:

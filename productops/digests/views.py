@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -101,7 +102,7 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
         request,
         "digests/log.html",
         {
-            "deliveries": selectors.delivery_log(),
+            "page_obj": Paginator(selectors.delivery_log(), 50).get_page(request.GET.get("page")),
             "stuck": list(selectors.stuck_deliveries(now)),
             "failed": list(selectors.failed_deliveries()),
             "timeout_minutes": int(selectors.claim_timeout().total_seconds() // 60),

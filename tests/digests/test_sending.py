@@ -134,6 +134,8 @@ def test_worker_killed_after_claim_is_reported_then_resent(eager_celery: None, l
     row = Delivery.objects.get(user=alice, week=WEEK)
     assert (row.status, row.attempts, row.recovered) == (DeliveryStatus.SENT, 2, True)
     assert "never finished" in row.error
+    log_page = lead_client.get("/digests/log/").content.decode()
+    assert "Interrupted sends" not in log_page and "Recovered" in log_page and "alice@example.com" in log_page
 
 
 @pytest.mark.django_db
