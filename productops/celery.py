@@ -22,6 +22,8 @@ app.autodiscover_tasks()
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Every insight family and the dashboards' rollups, over everything, once a night.
     "recompute-all-nightly": {"task": "insights.tasks.recompute_all", "schedule": crontab(minute=15, hour=2)},
+    # Hourly: each user's digest goes out in the first run after their local weekday and hour.
+    "digests-send-due": {"task": "productops.digests.tasks.send_due_digests", "schedule": crontab(minute=1)},
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

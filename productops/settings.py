@@ -64,6 +64,8 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The absolute URL that e-mails link to (digests, unsubscribe).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Seconds after which a digest claimed for sending but never marked sent counts as a crashed send.
+DIGEST_CLAIM_TIMEOUT = env.int("DIGEST_CLAIM_TIMEOUT", default=900)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -32,7 +32,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, "Settings saved.")
         return redirect("accounts:settings")
-    return render(request, "accounts/settings.html", {"form": form, "sections": []})
+    from productops.digests.views import settings_section  # the digest block, owned by the digests app
+
+    return render(request, "accounts/settings.html", {"form": form, "sections": [settings_section(request)]})
 
 
 @lead_required
