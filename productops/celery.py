@@ -19,6 +19,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # name -> (task, crontab). Apps add their entries here, never in their own modules.
-BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Nightly full recompute of every insight family (anomalies, overlaps, ...), after the night's syncs.
+    "insights-recompute-all": {
+        "task": "insights.tasks.recompute_all",
+        "schedule": crontab(minute=30, hour=3),
+    },
+}
 
 app.conf.beat_schedule = BEAT_SCHEDULE

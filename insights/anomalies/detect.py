@@ -62,9 +62,7 @@ def plan_for(step: pd.Timedelta) -> Plan:
         raise ValueError("the series index must be increasing with a regular step")
     per_day = 86400.0 / seconds
     candidates = tuple(
-        int(round(p))
-        for p in (per_day, 7 * per_day)
-        if p >= 2 and abs(p - round(p)) < 1e-6 and p <= MAX_PERIOD
+        round(p) for p in (per_day, 7 * per_day) if p >= 2 and abs(p - round(p)) < 1e-6 and p <= MAX_PERIOD
     )
     warmup = max(MIN_HISTORY, 3 * max(candidates, default=0))
     # A week of points for daily data; a few hours for finer steps; three points for weekly data.
@@ -92,10 +90,8 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
 def _per_row(
     value: Any, ids: list[Any], default: str, allowed: Mapping[str, Any] | tuple[str, ...]
 ) -> list[str]:
-    if isinstance(value, Mapping):
-        out = [str(value.get(i, default)) for i in ids]
-    else:
-        out = [str(value)] * len(ids)
+    mapped = isinstance(value, Mapping)
+    out = [str(value.get(i, default)) for i in ids] if mapped else [str(value)] * len(ids)
     bad = sorted({v for v in out if v not in allowed})
     if bad:
         raise ValueError(f"unknown value(s) {bad}; use one of {list(allowed)}")
@@ -196,7 +192,7 @@ def detect_matrix(
     n, t_len = y.shape
     plan = plan_for(step)
     w = plan.warmup
-    out = {
+    out: dict[str, np.ndarray[Any, Any]] = {
         "expected": np.full((n, t_len), np.nan),
         "lower": np.full((n, t_len), np.nan),
         "upper": np.full((n, t_len), np.nan),

@@ -20,7 +20,7 @@ class Planted:
 def make_matrix(
     n: int, length: int = 730, seed: int = 0, planted_share: float = 0.5, start: str = "2024-01-01"
 ) -> tuple[pd.DatetimeIndex, np.ndarray, list[Planted]]:
-    """n daily series (rows) with level, trend, weekly season and noise; about planted_share get one anomaly."""
+    """n daily series (rows): level, trend, weekly season, noise; about planted_share get one anomaly."""
     rng = np.random.default_rng(seed)
     index = pd.date_range(start, periods=length, freq="D")
     t = np.arange(length)
