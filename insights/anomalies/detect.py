@@ -42,7 +42,9 @@ MAX_PERIOD = 1008  # longer seasons would need weeks of warm-up at sub-hourly st
 HUBER_C = 2.0
 ALPHA, BETA, GAMMA, LAMBDA, PHI = 0.05, 0.05, 0.15, 0.04, 0.98
 CUSUM_K, CUSUM_H = 0.5, 9.0
-YOUNG = 100.0  # points; the band is sqrt(1 + YOUNG/n) wider after n points
+CUSUM_CLIP = 2.5  # a short spike adds little to the drift statistic
+YOUNG = 14.0  # seasons; the band is sqrt(1 + YOUNG * period / n) wider after n points
+LONGER_PERIOD_MARGIN = 0.1  # a longer season must explain clearly more to be chosen
 SCORE_HALF = 4.0  # |z| that scores 0.5
 
 
@@ -129,7 +131,8 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
         num = np.where(ok, a * b, 0.0).sum(axis=1)
         den = np.sqrt(np.where(ok, a * a, 0).sum(axis=1) * np.where(ok, b * b, 0).sum(axis=1))
         acf = np.divide(num, den, out=np.zeros(n), where=den > 0)
-        better = acf > best_acf
+        # Candidates go shortest first; a week of hours also repeats every day, so prefer the day.
+        better = acf > np.where(period > 1, best_acf + LONGER_PERIOD_MARGIN, best_acf)
         period[better] = p
         best_acf[better] = acf[better]
 
@@ -201,8 +204,10 @@ def detect_matrix(
     }
     finite_any = np.isfinite(y)
     start = np.where(finite_any.any(axis=1), finite_any.argmax(axis=1), t_len)
+    stop = np.where(finite_any.any(axis=1), t_len - finite_any[:, ::-1].argmax(axis=1), 0)
     ready_at = start + w
-    enough_len = ready_at < t_len
+    # Judged on the series' own span, so a batch says the same as detect() on the series alone.
+    enough_len = ready_at < stop
     if not enough_len.any():
         out["not_enough_history"] = np.ones(n, dtype=bool)
         return out
@@ -231,6 +236,7 @@ def detect_matrix(
     first_t = ready_at[rows]
     origin = start[rows]
     gamma = np.where(period > 1, GAMMA, 0.0)
+    young = YOUNG * np.maximum(period, 7)
 
     m = len(rows)
     ar = np.arange(m)
@@ -254,12 +260,12 @@ def detect_matrix(
         floor = np.where(is_count, np.maximum(floor, np.sqrt(np.maximum(exp, 1.0))), floor)
         # Young models know their scale and season poorly: widen the band like a small-sample t.
         seen = np.maximum(t - origin + 1, 1)
-        sig = np.maximum(scale, floor) * np.sqrt(1.0 + YOUNG / seen)
+        sig = np.maximum(scale, floor) * np.sqrt(1.0 + young / seen)
         r = yt - exp
         ok = np.isfinite(yt) & active
         z = np.where(ok, r / sig, 0.0)
 
-        zc = np.clip(z, -4.0, 4.0)
+        zc = np.clip(z, -CUSUM_CLIP, CUSUM_CLIP)
         cpos = np.where(ok, np.minimum(np.maximum(0.0, cpos + zc - CUSUM_K), 2 * CUSUM_H), cpos)
         cneg = np.where(ok, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
         dev_up = np.maximum(np.maximum(z, 0.0), thr * cpos / CUSUM_H)
