@@ -27,7 +27,9 @@ def day(i: int) -> datetime:
     return START + timedelta(days=i)
 
 
-def add_points(metric: Metric, days: range, rng: np.random.Generator, dip: range = DIP, spike: int | None = None) -> None:
+def add_points(
+    metric: Metric, days: range, rng: np.random.Generator, dip: range = DIP, spike: int | None = None
+) -> None:
     rows = []
     for i in days:
         android = 400 * WEEK[i % 7] * (1 + rng.normal(0, 0.03))
@@ -36,8 +38,14 @@ def add_points(metric: Metric, days: range, rng: np.random.Generator, dip: range
             android *= 0.2
         if spike is not None and i == spike:
             ios *= 2.5
-        for key, value, v in (("", "", android + ios), ("platform", "android", android), ("platform", "ios", ios)):
-            rows.append(MetricPoint(metric=metric, ts=day(i), dimension_key=key, dimension_value=value, value=v))
+        for key, value, v in (
+            ("", "", android + ios),
+            ("platform", "android", android),
+            ("platform", "ios", ios),
+        ):
+            rows.append(
+                MetricPoint(metric=metric, ts=day(i), dimension_key=key, dimension_value=value, value=v)
+            )
     MetricPoint.objects.bulk_create(rows)
 
 
@@ -70,8 +78,13 @@ def world(db: Any) -> dict[str, Any]:
             )
     SupportTicket.objects.bulk_create(tickets)
     flag = FeatureFlag.objects.create(product=product, key="new-billing", source_key="demo", external_id="f1")
-    FlagChange.objects.create(flag=flag, external_id="c1", changed_at=day(169) + timedelta(hours=15), enabled=True,
-                              description="enabled for 100%")
+    FlagChange.objects.create(
+        flag=flag,
+        external_id="c1",
+        changed_at=day(169) + timedelta(hours=15),
+        enabled=True,
+        description="enabled for 100%",
+    )
     return {"product": product, "team": team, "metric": metric, "rng": rng}
 
 
@@ -152,7 +165,8 @@ def test_sensitivity_setting_is_used_and_survives_recompute(world: dict[str, Any
     run_detection()
     total = anomaly(f"metric:{metric.pk}::")
     response = pm_client.post(
-        f"/insights/metrics/{metric.pk}/sensitivity/", {"sensitivity": "high", "next": f"/insights/{total.pk}/"}
+        f"/insights/metrics/{metric.pk}/sensitivity/",
+        {"sensitivity": "high", "next": f"/insights/{total.pk}/"},
     )
     assert response.status_code == 302 and response["Location"] == f"/insights/{total.pk}/"
     run_detection()
@@ -204,7 +218,9 @@ def test_detail_page_chart_drivers_raw_rows_and_triage(world: dict[str, Any], pm
     assert page.context["raw_rows"] and b"/admin/signals/metricpoint/" in page.content
     assert any(r.kind == InsightKind.INCIDENT for r in page.context["related"])
 
-    response = pm_client.post(f"/insights/{total.pk}/triage/", {"action": "resolve", "comment": "android fix shipped"})
+    response = pm_client.post(
+        f"/insights/{total.pk}/triage/", {"action": "resolve", "comment": "android fix shipped"}
+    )
     assert response.status_code == 302
     total.refresh_from_db()
     assert total.status == InsightStatus.RESOLVED
