@@ -95,6 +95,8 @@ def drivers(total: Event, parts: pd.DataFrame, top: int = 3) -> list[dict[str, A
     ``parts`` is the scored long frame of the dimension series, with columns dimension_key and
     dimension_value beside series_id, ts, value, expected. Share = the part's deviation over the sum of
     the deviations of its dimension, counting only parts that moved the same way as the total.
+    ``baseline_share`` is the part's share of the expected value; a driver is ``notable`` when it
+    explains clearly more of the change than its size alone would (an all-platform outage has none).
     """
     if parts.empty:
         return []
@@ -102,22 +104,31 @@ def drivers(total: Event, parts: pd.DataFrame, top: int = 3) -> list[dict[str, A
     if window.empty:
         return []
     window["dev"] = window["value"] - window["expected"]
-    by = window.groupby(["dimension_key", "dimension_value"], sort=False)["dev"].sum().reset_index()
+    by = (
+        window.groupby(["dimension_key", "dimension_value"], sort=False)[["dev", "expected"]]
+        .sum()
+        .reset_index()
+    )
     sign = 1.0 if total.direction == "up" else -1.0
     by["signed"] = by["dev"] * sign
     out: list[dict[str, Any]] = []
     for key, g in by.groupby("dimension_key", sort=False):
         moved = g[g["signed"] > 0]
         denom = float(moved["signed"].sum())
+        expected_total = float(g["expected"].abs().sum())
         if denom <= 0:
             continue
         for _, row in moved.sort_values("signed", ascending=False).head(top).iterrows():
+            share = float(row["signed"] / denom)
+            baseline = float(abs(row["expected"]) / expected_total) if expected_total > 0 else 0.0
             out.append(
                 {
                     "key": str(key),
                     "value": str(row["dimension_value"]),
                     "deviation": float(row["dev"]),
-                    "share": float(row["signed"] / denom),
+                    "share": share,
+                    "baseline_share": baseline,
+                    "notable": share >= 0.5 and share - baseline >= 0.2,
                 }
             )
     out.sort(key=lambda d: -d["share"])

@@ -55,7 +55,8 @@ def score_metric_anomalies(truth: dict[str, Any], warmup_days: int = 21) -> Scor
     for key, payload, starts, ends in Insight.objects.filter(
         kind=InsightKind.ANOMALY, key__startswith="metric:"
     ).values_list("key", "payload", "starts_at", "ends_at"):
-        events.setdefault(payload["series_id"], []).append((starts.date(), ends.date(), key))
+        if starts is not None and ends is not None:
+            events.setdefault(payload["series_id"], []).append((starts.date(), ends.date(), key))
 
     def overlapping(series: str, entry: dict[str, Any]) -> list[str]:
         lo = date.fromisoformat(entry["start"]) - EARLY

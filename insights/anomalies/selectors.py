@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 
 from insights.models import Insight, InsightKind
 from productops.signals.models import (
+    Aggregation,
     FlagChange,
     KbSearch,
     Mention,
@@ -24,6 +25,7 @@ from productops.signals.models import (
     MetricPoint,
     NpsResponse,
     SupportTicket,
+    Unit,
 )
 
 # Ticket tags with fewer tickets than this over the history are too thin to score.
@@ -41,6 +43,7 @@ class SeriesInfo:
     dimension_value: str = ""
     sensitivity: str = "medium"
     bad_direction: str = "both"  # the direction that is bad news: up | down | both
+    additive: bool = True  # sums over days mean something (counts, revenue); not for rates and means
 
     @property
     def is_total(self) -> bool:
@@ -80,8 +83,9 @@ def metric_series(metric_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame
         m = info_by_metric[int(metric_id)]
         bad = {"up": "down", "down": "up"}.get(m.good_direction, "both")
         label = m.name if not dk else f"{m.name} · {dk}={dv}"
+        additive = m.aggregation == Aggregation.SUM and m.unit not in (Unit.RATIO, Unit.PERCENT)
         infos[str(sid)] = SeriesInfo(
-            str(sid), "metric", label, m.product_id, m.pk, str(dk), str(dv), m.sensitivity, bad
+            str(sid), "metric", label, m.product_id, m.pk, str(dk), str(dv), m.sensitivity, bad, additive
         )
     return frame[["series_id", "ts", "value", "dimension_key", "dimension_value"]], infos
 
@@ -204,7 +208,12 @@ def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFra
         frames.append(daily[["series_id", "ts", "value"]])
         for sid, pid in daily.groupby("series_id")["product_id"].first().items():
             infos[str(sid)] = SeriesInfo(
-                str(sid), "kb", "KB searches with no result (rate)", int(pid), bad_direction="up"
+                str(sid),
+                "kb",
+                "KB searches with no result (rate)",
+                int(pid),
+                bad_direction="up",
+                additive=False,
             )
 
     frame = (

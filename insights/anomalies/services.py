@@ -76,12 +76,42 @@ def _pct(value: float | None) -> str:
     return f"{value * 100:+.0f}%".replace("-", "\N{MINUS SIGN}")
 
 
+def _num(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
+
+
+# Scores (NPS, CSAT, sentiment) move in points; a percentage of a score near zero means nothing.
+SCORE_SIGNALS = {"nps", "csat"}
+
+
+def _is_score(info: SeriesInfo) -> bool:
+    return info.signal in SCORE_SIGNALS or info.series_id.startswith("sentiment:")
+
+
+def change_text(info: SeriesInfo, event: Event) -> str:
+    """ "-31%" for volumes, "-12.0 points" for scores (per point of the event)."""
+    if _is_score(info):
+        return f"{event.size_abs / max(event.points, 1):+.1f} points".replace("-", "\N{MINUS SIGN}")
+    return _pct(event.size_pct)
+
+
 def describe(info: SeriesInfo, event: Event) -> tuple[str, str]:
-    title = f"{info.label} {_pct(event.size_pct)} vs expected"
     when = f"{event.start:%Y-%m-%d}" + (f" to {event.end:%Y-%m-%d}" if event.end != event.start else "")
-    summary = f"{info.label}: {event.actual:,.4g} against {event.expected:,.4g} expected ({when})."
-    if event.drivers:
-        top = event.drivers[0]
+    title = f"{info.label} {change_text(info, event)} vs expected"
+    if _is_score(info) or not info.additive:
+        summary = (
+            f"{info.label}: averaged {_num(event.actual / event.points)} against "
+            f"{_num(event.expected / event.points)} expected ({when})."
+        )
+    else:
+        summary = f"{info.label}: {_num(event.actual)} against {_num(event.expected)} expected ({when})."
+    notable = [d for d in event.drivers if d.get("notable")]
+    if notable:
+        top = notable[0]
         verb = "rise" if event.direction == "up" else "drop"
         summary += f" {top['key']}={top['value']} explains {top['share'] * 100:.0f}% of the {verb}."
         title += f"; {top['key']}={top['value']} explains {top['share'] * 100:.0f}%"
@@ -240,6 +270,7 @@ def _write_incidents(
                 "end": f"{event.end:%Y-%m-%d}",
                 "direction": event.direction,
                 "size_pct": event.size_pct,
+                "change": change_text(infos[event.series_id], event),
             }
             for signal, event in incident.events
         ] + [
@@ -252,7 +283,9 @@ def _write_incidents(
             }
             for change in incident.changes
         ]
-        story = "; ".join(f"{infos[e.series_id].label} {_pct(e.size_pct)}" for _, e in incident.events)
+        story = "; ".join(
+            f"{infos[e.series_id].label} {change_text(infos[e.series_id], e)}" for _, e in incident.events
+        )
         if incident.changes:
             story += "; around " + ", ".join(c.label for c in incident.changes[:3])
         key = f"incident:{incident.product_id}:{incident.start:%Y-%m-%d}"

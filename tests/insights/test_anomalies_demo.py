@@ -48,9 +48,14 @@ def test_demo_ground_truth_precision_recall_false_alarms_and_incident(capsys: An
         )
         for insight in totals:
             drivers = insight.payload.get("drivers") or []
-            if drivers and (drivers[0]["key"], drivers[0]["value"]) == (
-                entry["driver"]["key"],
-                entry["driver"]["value"],
+            if (
+                drivers
+                and drivers[0]["notable"]
+                and (drivers[0]["key"], drivers[0]["value"])
+                == (
+                    entry["driver"]["key"],
+                    entry["driver"]["value"],
+                )
             ):
                 named += 1
                 break
