@@ -368,19 +368,26 @@ MENTION_TEXTS = {
     "positive": [
         "We moved our whole team to {name} last month and haven't looked back.",
         "{name} is underrated. The {feature} alone is worth it.",
-        "Show HN-style shoutout: {name}'s {feature} is the smoothest I've used.",
+        "{name}'s {feature} is the smoothest I've used.",
+        "Switched from a spreadsheet to {name}; {feature} saved us a day a week.",
+        "Credit where due: {name} fixed {feature} within a day of my report.",
     ],
     "neutral": [
         "Has anyone compared {name} with the alternatives for a 20-person team?",
         "{name} just announced changes to {feature}; anyone tried it?",
         "Is {name}'s pricing per seat or per workspace?",
+        "Does {name} have an API for {feature}, or is it UI only?",
+        "Curious how {name} handles {feature} for teams in several time zones.",
     ],
     "negative": [
         "{name} has been flaky this week, {feature} keeps failing.",
         "Cancelled {name}. Support never replied about {feature}.",
-        "Why is {name}'s {feature} still so slow in 2026?",
+        "Why is {name}'s {feature} still so slow?",
+        "{name} changed {feature} again without telling anyone.",
+        "Am I the only one whose {feature} in {name} broke after the update?",
     ],
 }
+MENTION_OPENERS = ["", "", "Honest question: ", "PSA: ", "Small rant: ", "FWIW, ", "Update: "]
 
 
 def mention_rows(specs: list[ProductSpec], products: dict[str, int], seed: int) -> Iterator[dict[str, Any]]:
@@ -393,7 +400,9 @@ def mention_rows(specs: list[ProductSpec], products: dict[str, int], seed: int) 
                 platform = "hackernews" if rng.random() < 0.4 else "reddit"
                 mood = str(rng.choice(["positive", "neutral", "negative"], p=[0.4, 0.35, 0.25]))
                 feature = _pick(rng, NPS_PRAISE[spec.slug] + NPS_PAIN[spec.slug]).removeprefix("the ")
-                text = _pick(rng, MENTION_TEXTS[mood]).format(name=spec.name, feature=feature)
+                text = _pick(rng, MENTION_OPENERS) + _pick(rng, MENTION_TEXTS[mood]).format(
+                    name=spec.name, feature=feature
+                )
                 ident = int(rng.integers(10**7, 10**8))
                 url = (
                     f"https://news.ycombinator.com/item?id={ident}"
