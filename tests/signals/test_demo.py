@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -277,3 +278,16 @@ def test_portfolio_overlaps(seeded: dict[str, Any]) -> None:
         if pair["kind"] == "hidden_dependency":
             assert b.external_id in a.description
     assert Dependency.objects.filter(source_key="demo").count() == len(seeded["truth"]["dependencies"])
+    # The planted conflict is the only cross-team pair sharing a component over overlapping dates.
+    clashes = {
+        tuple(sorted((a.external_id, b.external_id)))
+        for a, b in combinations(items.values(), 2)
+        if a.team_id != b.team_id
+        and set(a.components) & set(b.components)
+        and a.start_date <= b.target_date  # type: ignore[operator]
+        and b.start_date <= a.target_date  # type: ignore[operator]
+    }
+    planted = {
+        tuple(sorted((p["a"], p["b"]))) for p in seeded["truth"]["overlaps"] if p["kind"] == "conflict"
+    }
+    assert clashes == planted
