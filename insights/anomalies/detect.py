@@ -40,9 +40,10 @@ MIN_HISTORY = 14  # points
 ACF_MIN = 0.45  # differenced white noise reaches 0.3 at lag 7 in a 3-week window one time in ten
 MAX_PERIOD = 1008  # longer seasons would need weeks of warm-up at sub-hourly steps
 HUBER_C = 2.0
-ALPHA, BETA, GAMMA, LAMBDA, PHI = 0.05, 0.05, 0.15, 0.04, 0.98
+ALPHA, BETA, GAMMA, LAMBDA, PHI = 0.05, 0.05, 0.15, 0.04, 0.95
 CUSUM_K, CUSUM_H = 0.5, 9.0
 CUSUM_CLIP = 2.5  # a short spike adds little to the drift statistic
+YOUNG_GAIN_N = 8
 YOUNG = 14.0  # seasons (or pairs of points); the band is sqrt(1 + YOUNG * period / n) wider after n points
 LONGER_PERIOD_MARGIN = 0.1  # a longer season must explain clearly more to be chosen
 SCORE_HALF = 4.0  # |z| that scores 0.5
@@ -167,6 +168,12 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
     )
     resid = x - fitted
     mad = _nanmedian_rows(np.abs(resid - _nanmedian_rows(resid)[:, None])) * 1.4826
+    # A damped trend adds up to trend / (1 - PHI) over time, so a slope read from noise would later look
+    # like a drift: keep only slopes clearly beyond the noise of two chunk medians (t > 2).
+    slope_se = np.nan_to_num(mad) * 1.2533 * np.sqrt(2.0 / chunk) / max(w - chunk, 1)
+    significant = np.abs(trend) > 3.0 * slope_se
+    level = np.where(significant, level, np.where(np.isfinite(last), last, med))
+    trend = np.where(significant, trend, 0.0)
     finite = np.isfinite(x)
     is_count = np.all(~finite | ((x >= 0) & (np.abs(x - np.round(x)) < 1e-9)), axis=1)
     nonneg = np.all(~finite | (x >= 0), axis=1)
@@ -295,7 +302,10 @@ def detect_matrix(
 
         # Huber-clipped error-correction updates (missing points only advance the trend).
         e = np.where(ok, np.clip(r, -HUBER_C * sig, HUBER_C * sig), 0.0)
-        level = np.where(active, level + trend + ALPHA * e, level)
+        # A young level learns like a running mean (gain 1/n), then settles to ALPHA: an imprecise
+        # warm-up estimate must not look like a drift to the CUSUM.
+        gain = np.maximum(ALPHA, 1.0 / np.maximum(t - first_t + YOUNG_GAIN_N, YOUNG_GAIN_N))
+        level = np.where(active, level + trend + gain * e, level)
         trend = trend + ALPHA * BETA * e
         season[ar, ph] = s_t + gamma * (1 - ALPHA) * e
         scale = np.where(ok, np.sqrt((1 - LAMBDA) * scale**2 + LAMBDA * np.square(e)), scale)

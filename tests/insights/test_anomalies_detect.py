@@ -224,3 +224,37 @@ def test_events_merge_contiguous_points() -> None:
     dip = events[0]
     assert dip.size_pct == pytest.approx(-0.5, abs=0.08)
     assert dip.points == 3
+
+
+def test_weekly_series_level_drop_is_flagged_then_normal() -> None:
+    rng = np.random.default_rng(16)
+    weeks = 80
+    nps = pd.Series(
+        35 + rng.normal(0, 6, weeks), index=pd.date_range("2025-01-06", periods=weeks, freq="W-MON")
+    )
+    assert flagged_days(detect(nps)) == []
+    nps.iloc[60:] -= 45
+    days = flagged_days(detect(nps))
+    assert days and days[0] == 60 and max(days) < 66
+
+
+def test_drivers_name_the_disproportionate_part_only() -> None:
+    from insights.anomalies.events import Event, drivers
+
+    ts = pd.date_range("2025-01-01", periods=3)
+    total = Event("t", ts[0], ts[2], ts[1], "down", -300.0, -0.3, 700.0, 1000.0, 8.0, 0.8, 3)
+
+    def parts(android_dev: float, ios_dev: float) -> pd.DataFrame:
+        rows = []
+        for t in ts:
+            rows.append(("platform", "android", t, 130 + android_dev / 3, 130.0))
+            rows.append(("platform", "ios", t, 200 + ios_dev / 3, 200.0))
+        return pd.DataFrame(rows, columns=["dimension_key", "dimension_value", "ts", "value", "expected"])
+
+    driven = drivers(total, parts(-290, -10))
+    assert (driven[0]["value"], driven[0]["notable"]) == ("android", True)
+    assert driven[0]["share"] == pytest.approx(290 / 300)
+    assert driven[0]["baseline_share"] == pytest.approx(130 / 330)
+    # Both platforms fell in proportion to their size: an outage of everything, no driver to name.
+    proportional = drivers(total, parts(-118, -182))
+    assert not any(d["notable"] for d in proportional)

@@ -246,3 +246,12 @@ def test_command_hook_and_nightly_schedule(world: dict[str, Any], capsys: Any) -
     from productops.celery import BEAT_SCHEDULE
 
     assert any(entry["task"] == "insights.tasks.recompute_all" for entry in BEAT_SCHEDULE.values())
+
+
+def test_post_sync_recompute_writes_only_recent_events(world: dict[str, Any]) -> None:
+    metric = world["metric"]
+    add_points(metric, range(DAYS, DAYS + 60), world["rng"], dip=range(0))
+    run(RecomputeScope(families={"metrics"}, metric_ids={metric.pk}))
+    assert not Insight.objects.filter(key__startswith=f"metric:{metric.pk}::{day(170):%Y-%m-%d}").exists()
+    run(RecomputeScope(families=set(), full=True))
+    assert Insight.objects.filter(key=f"metric:{metric.pk}::{day(170):%Y-%m-%d}").exists()
