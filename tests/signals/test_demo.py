@@ -39,7 +39,7 @@ DEMO_TABLES = (Metric, NpsResponse, SupportTicket, Experiment, FeatureFlag, Ment
 def _wipe() -> None:
     PortfolioItem.objects.filter(source_key="demo").delete()
     for model in DEMO_TABLES:
-        model.objects.filter(source_key="demo").delete()  # type: ignore[attr-defined]
+        model.objects.filter(source_key="demo").delete()
     Team.objects.filter(slug__in=world.TEAMS).delete()
     Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
 
@@ -212,9 +212,9 @@ def test_experiments_srm_winner_and_collision(seeded: dict[str, Any]) -> None:
 
     a, b = (Experiment.objects.get(key=k) for k in truth["collision"])
     assert a.surface == b.surface == truth["surface"] and a.team_id != b.team_id
-    assert a.started_at < (b.ended_at or dt.datetime.max.replace(tzinfo=dt.UTC)) and b.started_at < (
-        a.ended_at or dt.datetime.max.replace(tzinfo=dt.UTC)
-    )
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert a.started_at and b.started_at
+    assert a.started_at < (b.ended_at or never) and b.started_at < (a.ended_at or never)
 
 
 @pytest.mark.django_db
@@ -291,3 +291,13 @@ def test_portfolio_overlaps(seeded: dict[str, Any]) -> None:
         tuple(sorted((p["a"], p["b"]))) for p in seeded["truth"]["overlaps"] if p["kind"] == "conflict"
     }
     assert clashes == planted
+
+
+def test_scale_adds_benchmark_products_and_markets() -> None:
+    assert world.extra_products(1) == []
+    extra = world.extra_products(10)
+    assert len(extra) == 27 and len({p.slug for p in extra}) == 27
+    assert not {p.slug for p in extra} & {p.slug for p in world.PRODUCTS}
+    codes, shares = world.countries_for_scale(10)
+    assert len(set(codes)) == 50 and codes[:6] == world.CORE_COUNTRIES
+    assert shares.sum() == pytest.approx(1.0)
