@@ -301,3 +301,13 @@ def test_scale_adds_benchmark_products_and_markets() -> None:
     codes, shares = world.countries_for_scale(10)
     assert len(set(codes)) == 50 and codes[:6] == world.CORE_COUNTRIES
     assert shares.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.django_db
+def test_only_seeds_the_requested_sections(seeded: dict[str, Any]) -> None:
+    truth, stats = seed_with_stats(seed=7, only={"portfolio"})
+    assert set(stats) == {"portfolio_items", "portfolio_parents", "dependencies"}
+    assert truth["overlaps"] == seeded["truth"]["overlaps"]
+    assert "ticket_spike" not in truth and truth["anomalies"] == []
+    with pytest.raises(ValueError, match="unknown demo section"):
+        seed_with_stats(only={"tickets"})
