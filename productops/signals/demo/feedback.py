@@ -169,6 +169,27 @@ COMPANIES = [
     "Bluefin SAS",
     "Mapleleaf Inc",
 ]
+DETAILS = [
+    "It started after the last update.",
+    "It happens in Chrome and Safari.",
+    "Three of my colleagues see the same thing.",
+    "We already tried logging out and in again.",
+    "Screenshot attached.",
+    "This blocks our month-end close.",
+    "It worked fine last week.",
+    "Not sure if this is a bug or a setting.",
+]
+SUMMARIES = [
+    "Basically: {phrase}, {when}.",
+    "In short, {phrase} {when}.",
+    "TL;DR {phrase} {when}.",
+    "So: {phrase}.",
+]
+QUOTES = [
+    "On Mon, our support team wrote: Could you send us a screenshot?",
+    "On Tue, Support wrote: Thanks for reaching out, we are looking into it.",
+    "Previously: Which browser and version are you using?",
+]
 CHANNELS = ["email", "chat", "web", "phone"]
 CHANNEL_WEIGHTS = np.array([0.45, 0.3, 0.2, 0.05])
 PRIORITIES = ["low", "normal", "high", "urgent"]
@@ -283,7 +304,7 @@ def _html_body(
     name, company = _pick(rng, NAMES), _pick(rng, COMPANIES)
     text = " ".join(s for s in [greeting, *sentences, closing] if s)
     if rng.random() < 0.35:
-        quoted = "On Mon, our support team wrote: Could you send us a screenshot?"
+        quoted = _pick(rng, QUOTES)
         html = (
             f"<div><p>{greeting}</p><p>{' '.join(sentences)}</p><p>{closing}</p>"
             f'<p class="signature">--<br>{name}<br>{company}</p>'
@@ -322,7 +343,9 @@ def ticket_rows(
             phrase = {"ledger": TICKET_SPIKE_PHRASE, "pulse": INCIDENT_PHRASE}.get(spec.slug)
             if spike_ticket and phrase and rng.random() < 0.6:
                 when = _pick(rng, ["again", "since yesterday", "for all of us", "every time"])
-                body_sentences.append(f"Basically: {phrase}, {when}.")
+                body_sentences.append(_pick(rng, SUMMARIES).format(phrase=phrase, when=when))
+            if rng.random() < 0.5:
+                body_sentences.append(_pick(rng, DETAILS))
             if rng.random() < 0.5:
                 body_sentences.append(f"Our account id is {int(rng.integers(10000, 99999))}.")
             body, body_text = _html_body(rng, _pick(rng, GREETINGS), body_sentences, _pick(rng, CLOSINGS))
