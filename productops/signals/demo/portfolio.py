@@ -428,7 +428,7 @@ def seed_portfolio(
         for init_title, product, epics in initiatives:
             number += 1
             init_id = f"{prefix}-{number}"
-            init_start = world.day(int(rng.integers(60, 330)))
+            init_start = world.day(int(rng.integers(200, 520)))
             init_target = init_start + dt.timedelta(days=int(rng.integers(150, 300)))
             rows.append(
                 _item(

@@ -1,0 +1,267 @@
+"""Reads: the series anomaly detection scores, built as long frames from the signal tables.
+
+Series ids say what a series is, and are the stable part of each anomaly's Insight key:
+``metric:<metric pk>:`` (total) and ``metric:<pk>:<dimension key>=<value>``, ``tickets:<product pk>:``,
+``tickets:<product pk>:tag=<tag>``, ``csat:<product pk>:``, ``nps:<product pk>:``,
+``mentions:<product pk>:``, ``sentiment:<product pk>:``, ``kb_no_result:<product pk>:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from django.db.models import QuerySet
+
+from insights.models import Insight, InsightKind
+from productops.signals.models import (
+    Aggregation,
+    FlagChange,
+    KbSearch,
+    Mention,
+    Metric,
+    MetricPoint,
+    NpsResponse,
+    SupportTicket,
+    Unit,
+)
+
+# Ticket tags with fewer tickets than this over the history are too thin to score.
+MIN_TAG_TICKETS = 30
+
+
+@dataclass
+class SeriesInfo:
+    series_id: str
+    signal: str  # metric | tickets | csat | nps | mentions | sentiment | kb
+    label: str
+    product_id: int | None
+    metric_id: int | None = None
+    dimension_key: str = ""
+    dimension_value: str = ""
+    sensitivity: str = "medium"
+    bad_direction: str = "both"  # the direction that is bad news: up | down | both
+    additive: bool = True  # sums over days mean something (counts, revenue); not for rates and means
+
+    @property
+    def is_total(self) -> bool:
+        return not self.dimension_key
+
+
+def _naive_utc(values: Any) -> pd.Series:
+    ts = pd.to_datetime(pd.Series(values), utc=True)
+    return ts.dt.tz_convert(None)
+
+
+def metric_series(metric_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, dict[str, SeriesInfo]]:
+    """Every metric's points, overall and per dimension value, as a long frame."""
+    metrics = Metric.objects.all()
+    if metric_ids is not None:
+        metrics = metrics.filter(pk__in=list(metric_ids))
+    info_by_metric = {m.pk: m for m in metrics}
+    rows = MetricPoint.objects.filter(metric_id__in=list(info_by_metric)).values_list(
+        "metric_id", "dimension_key", "dimension_value", "ts", "value"
+    )
+    frame = pd.DataFrame(list(rows), columns=["metric_id", "dimension_key", "dimension_value", "ts", "value"])
+    infos: dict[str, SeriesInfo] = {}
+    if frame.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"]), infos
+    frame["ts"] = _naive_utc(frame["ts"])
+    frame["series_id"] = (
+        "metric:"
+        + frame["metric_id"].astype(str)
+        + ":"
+        + frame["dimension_key"].where(
+            frame["dimension_key"] == "", frame["dimension_key"] + "=" + frame["dimension_value"]
+        )
+    )
+    for (sid, metric_id, dk, dv), _ in frame.groupby(
+        ["series_id", "metric_id", "dimension_key", "dimension_value"]
+    ):
+        m = info_by_metric[int(metric_id)]
+        bad = {"up": "down", "down": "up"}.get(m.good_direction, "both")
+        label = m.name if not dk else f"{m.name} · {dk}={dv}"
+        additive = m.aggregation == Aggregation.SUM and m.unit not in (Unit.RATIO, Unit.PERCENT)
+        infos[str(sid)] = SeriesInfo(
+            str(sid), "metric", label, m.product_id, m.pk, str(dk), str(dv), m.sensitivity, bad, additive
+        )
+    return frame[["series_id", "ts", "value", "dimension_key", "dimension_value"]], infos
+
+
+def _daily_counts(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Counts per (series, day), with zeros on the days between a series' first and last day."""
+    counts = frame.groupby([key, "day"]).size().rename("value").reset_index()
+    end = counts["day"].max()
+    out = []
+    for sid, g in counts.groupby(key):
+        grid = pd.date_range(g["day"].min(), end, freq="D")
+        s = g.set_index("day")["value"].reindex(grid, fill_value=0)
+        out.append(pd.DataFrame({"series_id": sid, "ts": grid, "value": s.to_numpy(dtype=float)}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["series_id", "ts", "value"])
+
+
+def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, dict[str, SeriesInfo]]:
+    """Ticket volume (per product and tag), CSAT, NPS per week, mentions and sentiment, KB no-result rate."""
+    frames: list[pd.DataFrame] = []
+    infos: dict[str, SeriesInfo] = {}
+
+    def scoped(qs: QuerySet[Any]) -> QuerySet[Any]:
+        qs = qs.filter(product__isnull=False)
+        return qs.filter(product_id__in=list(product_ids)) if product_ids is not None else qs
+
+    tickets = pd.DataFrame(
+        list(
+            scoped(SupportTicket.objects.all()).values_list("product_id", "opened_at", "tags", "csat_rating")
+        ),
+        columns=["product_id", "opened_at", "tags", "csat"],
+    )
+    if not tickets.empty:
+        tickets["day"] = _naive_utc(tickets["opened_at"]).dt.floor("D")
+        tickets["series_id"] = "tickets:" + tickets["product_id"].astype(str) + ":"
+        frames.append(_daily_counts(tickets, "series_id"))
+        for sid, pid in tickets.groupby("series_id")["product_id"].first().items():
+            infos[str(sid)] = SeriesInfo(str(sid), "tickets", "Ticket volume", int(pid), bad_direction="up")
+        tagged = tickets.explode("tags").dropna(subset=["tags"])
+        tagged = tagged[tagged["tags"].astype(str) != ""]
+        if not tagged.empty:
+            tagged["series_id"] = (
+                "tickets:" + tagged["product_id"].astype(str) + ":tag=" + tagged["tags"].astype(str)
+            )
+            big = tagged.groupby("series_id").size()
+            tagged = tagged[tagged["series_id"].isin(big[big >= MIN_TAG_TICKETS].index)]
+            if not tagged.empty:
+                frames.append(_daily_counts(tagged, "series_id"))
+                for (sid, pid, tag), _ in tagged.groupby(["series_id", "product_id", "tags"]):
+                    infos[str(sid)] = SeriesInfo(
+                        str(sid),
+                        "tickets",
+                        f"Tickets tagged {tag}",
+                        int(pid),
+                        None,
+                        "tag",
+                        str(tag),
+                        bad_direction="up",
+                    )
+        rated = tickets.dropna(subset=["csat"])
+        if not rated.empty:
+            rated = rated.assign(week=rated["day"].dt.to_period("W-SUN").dt.start_time)
+            csat = rated.groupby(["product_id", "week"])["csat"].mean().reset_index()
+            csat["series_id"] = "csat:" + csat["product_id"].astype(str) + ":"
+            frames.append(csat.rename(columns={"week": "ts", "csat": "value"})[["series_id", "ts", "value"]])
+            for sid, pid in csat.groupby("series_id")["product_id"].first().items():
+                infos[str(sid)] = SeriesInfo(
+                    str(sid), "csat", "CSAT (weekly mean)", int(pid), bad_direction="down"
+                )
+
+    nps = pd.DataFrame(
+        list(scoped(NpsResponse.objects.all()).values_list("product_id", "submitted_at", "score")),
+        columns=["product_id", "submitted_at", "score"],
+    )
+    if not nps.empty:
+        nps["week"] = _naive_utc(nps["submitted_at"]).dt.to_period("W-SUN").dt.start_time
+        nps["promoter"] = (nps["score"] >= 9).astype(float)
+        nps["detractor"] = (nps["score"] <= 6).astype(float)
+        weekly = nps.groupby(["product_id", "week"])[["promoter", "detractor"]].mean().reset_index()
+        weekly["value"] = (weekly["promoter"] - weekly["detractor"]) * 100
+        weekly["series_id"] = "nps:" + weekly["product_id"].astype(str) + ":"
+        frames.append(weekly.rename(columns={"week": "ts"})[["series_id", "ts", "value"]])
+        for sid, pid in weekly.groupby("series_id")["product_id"].first().items():
+            infos[str(sid)] = SeriesInfo(str(sid), "nps", "NPS (weekly)", int(pid), bad_direction="down")
+
+    mentions = pd.DataFrame(
+        list(scoped(Mention.objects.all()).values_list("product_id", "posted_at", "sentiment")),
+        columns=["product_id", "posted_at", "sentiment"],
+    )
+    if not mentions.empty:
+        mentions["day"] = _naive_utc(mentions["posted_at"]).dt.floor("D")
+        mentions["series_id"] = "mentions:" + mentions["product_id"].astype(str) + ":"
+        frames.append(_daily_counts(mentions, "series_id"))
+        for sid, pid in mentions.groupby("series_id")["product_id"].first().items():
+            infos[str(sid)] = SeriesInfo(str(sid), "mentions", "Mention volume", int(pid))
+        scored = mentions.dropna(subset=["sentiment"])
+        if not scored.empty:
+            scored = scored.assign(week=scored["day"].dt.to_period("W-SUN").dt.start_time)
+            sent = scored.groupby(["product_id", "week"])["sentiment"].mean().reset_index()
+            sent["series_id"] = "sentiment:" + sent["product_id"].astype(str) + ":"
+            frames.append(
+                sent.rename(columns={"week": "ts", "sentiment": "value"})[["series_id", "ts", "value"]]
+            )
+            for sid, pid in sent.groupby("series_id")["product_id"].first().items():
+                infos[str(sid)] = SeriesInfo(
+                    str(sid), "mentions", "Mention sentiment (weekly)", int(pid), None, bad_direction="down"
+                )
+
+    kb = pd.DataFrame(
+        list(
+            scoped(KbSearch.objects.all()).values_list("product_id", "date", "searches", "no_result_searches")
+        ),
+        columns=["product_id", "date", "searches", "no_result"],
+    )
+    if not kb.empty:
+        daily = kb.groupby(["product_id", "date"])[["searches", "no_result"]].sum().reset_index()
+        daily = daily[daily["searches"] > 0]
+        daily["value"] = daily["no_result"] / daily["searches"]
+        daily["ts"] = pd.to_datetime(daily["date"])
+        daily["series_id"] = "kb_no_result:" + daily["product_id"].astype(str) + ":"
+        frames.append(daily[["series_id", "ts", "value"]])
+        for sid, pid in daily.groupby("series_id")["product_id"].first().items():
+            infos[str(sid)] = SeriesInfo(
+                str(sid),
+                "kb",
+                "KB searches with no result (rate)",
+                int(pid),
+                bad_direction="up",
+                additive=False,
+            )
+
+    frame = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series_id", "ts", "value"])
+    )
+    return frame, infos
+
+
+def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
+    """Flag changes, experiment starts and releases, as (product id, Change) for incident evidence."""
+    from productops.portfolio.models import PortfolioItem
+    from productops.signals.models import Experiment
+
+    from .events import Change
+
+    def naive(value: Any) -> pd.Timestamp:
+        return pd.Timestamp(value).tz_convert(None) if pd.Timestamp(value).tzinfo else pd.Timestamp(value)
+
+    out: list[tuple[Any, Any]] = []  # product ids are never null: the querysets filter them
+    flags = FlagChange.objects.select_related("flag").filter(flag__product__isnull=False)
+    exps = Experiment.objects.filter(product__isnull=False, started_at__isnull=False)
+    items = PortfolioItem.objects.filter(product__isnull=False, done_at__isnull=False, is_gone=False)
+    if product_ids is not None:
+        ids = list(product_ids)
+        flags, exps, items = (
+            flags.filter(flag__product_id__in=ids),
+            exps.filter(product_id__in=ids),
+            items.filter(product_id__in=ids),
+        )
+    for fc in flags:
+        label = f"Flag {fc.flag.key}: {fc.description or ('enabled' if fc.enabled else 'changed')}"
+        out.append((fc.flag.product_id, Change("flag", naive(fc.changed_at), label, fc.flag.key)))
+    for exp in exps:
+        out.append(
+            (
+                exp.product_id,
+                Change("experiment", naive(exp.started_at), f"Experiment {exp.name} started", exp.key),
+            )
+        )
+    for item in items:
+        out.append(
+            (
+                item.product_id,
+                Change("release", naive(item.done_at), f"Released: {item.title}", item.external_id),
+            )
+        )
+    return out
+
+
+def anomaly_insights() -> QuerySet[Insight]:
+    return Insight.objects.filter(kind__in=[InsightKind.ANOMALY, InsightKind.INCIDENT])

@@ -1,0 +1,317 @@
+"""The insights inbox (anomalies and incidents), their detail pages and the triage workflow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from insights.models import Insight, InsightKind, InsightStatus, Severity
+from insights.services import transition
+from productops.accounts.roles import pm_required
+from productops.dashboards.charts import chart_context, figure
+from productops.portfolio.models import Product, Team
+from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
+
+from . import selectors
+from .detect import detect
+from .services import SIGNAL_LABELS, mute
+
+PAGE_SIZE = 50
+STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices, ("all", "All")]
+
+
+def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
+    qs = selectors.anomaly_insights().select_related("product", "team")
+    # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
+    qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
+    status = params.get("status") or "open"
+    if status == "open":
+        qs = qs.filter(status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED])
+    elif status in InsightStatus.values:
+        qs = qs.filter(status=status)
+    if params.get("product"):
+        qs = qs.filter(product__slug=params["product"])
+    if params.get("team"):
+        qs = qs.filter(Q(team__slug=params["team"]) | Q(product__teams__slug=params["team"])).distinct()
+    signal = params.get("signal")
+    if signal == "incident":
+        qs = qs.filter(kind=InsightKind.INCIDENT)
+    elif signal:
+        qs = qs.filter(kind=InsightKind.ANOMALY, payload__signal=signal)
+    if params.get("severity", "").isdigit():
+        qs = qs.filter(severity__gte=int(params["severity"]))
+    return qs.order_by("-severity", "-ends_at", "-pk")
+
+
+@pm_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    params = {k: request.GET.get(k, "") for k in ("product", "team", "signal", "severity", "status")}
+    page = Paginator(_inbox_queryset(params), PAGE_SIZE).get_page(request.GET.get("page"))
+    rest = {k: v for k, v in params.items() if v}
+    context = {
+        "page_obj": page,
+        "insights": page.object_list,
+        "params": params,
+        "querystring_without_page": urlencode(rest),
+        "products": Product.objects.order_by("name"),
+        "teams": Team.objects.order_by("name"),
+        "signals": [*SIGNAL_LABELS.items(), ("incident", "Incidents")],
+        "severities": Severity.choices,
+        "statuses": STATUS_CHOICES,
+        "filtered": bool(rest),
+    }
+    return render(request, "insights/inbox.html", context)
+
+
+class TriageForm(forms.Form):
+    action = forms.ChoiceField(choices=[(a, a) for a in ("acknowledge", "resolve", "mute", "reopen")])
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    until = forms.DateField(required=False, help_text="Mute until this day; empty means forever.")
+    whole_series = forms.BooleanField(required=False, label="Mute every future anomaly of this metric/series")
+
+
+class SensitivityForm(forms.Form):
+    sensitivity = forms.ChoiceField(choices=Sensitivity.choices)
+
+
+def _series_frame(insight: Insight) -> pd.Series | None:
+    """The insight's series, rebuilt from the signal tables, for the chart."""
+    payload = insight.payload
+    sid = payload.get("series_id")
+    if not sid:
+        return None
+    if payload.get("metric_id"):
+        frame, _ = selectors.metric_series([payload["metric_id"]])
+    else:
+        frame, _ = selectors.derived_series([insight.product_id] if insight.product_id else None)
+    rows = frame[frame["series_id"] == sid]
+    if rows.empty:
+        return None
+    return pd.Series(rows["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"])).sort_index()
+
+
+def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, Any]:
+    scored = detect(series, sensitivity=sensitivity)
+    start = pd.Timestamp(insight.starts_at).tz_convert(None) if insight.starts_at else series.index[-1]
+    end = pd.Timestamp(insight.ends_at).tz_convert(None) if insight.ends_at else series.index[-1]
+    view = scored.join(series.rename("actual"))
+    view = view[(view.index >= start - pd.Timedelta(days=120)) & (view.index <= end + pd.Timedelta(days=45))]
+    x = [f"{ts:%Y-%m-%d %H:%M}" for ts in view.index]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": view["upper"].round(4).tolist(),
+            "name": "Expected range",
+            "line": {"width": 0},
+            "hoverinfo": "skip",
+            "showlegend": False,
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": view["lower"].round(4).tolist(),
+            "name": "Expected range",
+            "fill": "tonexty",
+            "fillcolor": "rgba(0,114,178,0.15)",
+            "line": {"width": 0},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": x,
+            "y": view["expected"].round(4).tolist(),
+            "name": "Expected",
+            "line": {"dash": "dot", "color": "#0072B2"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": x,
+            "y": view["actual"].round(4).tolist(),
+            "name": "Actual",
+            "line": {"color": "#000000"},
+            "marker": {"size": 3},
+        },
+    ]
+    flagged = view[view["is_anomaly"]]
+    if not flagged.empty:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "Anomalous",
+                "x": [f"{ts:%Y-%m-%d %H:%M}" for ts in flagged.index],
+                "y": flagged["actual"].round(4).tolist(),
+                "marker": {"color": "#D55E00", "size": 8},
+            }
+        )
+    shade = {
+        "type": "rect",
+        "xref": "x",
+        "yref": "paper",
+        "x0": f"{start:%Y-%m-%d %H:%M}",
+        "x1": f"{end:%Y-%m-%d %H:%M}",
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": "rgba(213,94,0,0.15)",
+        "line": {"width": 0},
+    }
+    fig = figure(data, {"shapes": [shade], "yaxis": {"rangemode": "tozero"}})
+    rows = [
+        (
+            f"{ts:%Y-%m-%d}",
+            _num(r.actual),
+            _num(r.expected),
+            _num(r.lower),
+            _num(r.upper),
+            "yes" if r.is_anomaly else "",
+        )
+        for ts, r in view.iterrows()
+    ]
+    alt = (
+        f"{insight.payload.get('label', 'Series')}: actual against the expected range; the anomaly is shaded."
+    )
+    return chart_context(fig, alt, ["Date", "Actual", "Expected", "Lower", "Upper", "Anomalous"], rows)
+
+
+def _num(value: float) -> str:
+    return "" if pd.isna(value) else f"{value:,.4g}"
+
+
+def _raw_rows(insight: Insight) -> tuple[list[str], list[list[Any]], str | None]:
+    """A small table of the rows behind the anomaly, and an admin link to all of them."""
+    payload = insight.payload
+    if not insight.starts_at or not insight.ends_at:
+        return [], [], None
+    lo, hi = insight.starts_at - timedelta(days=3), insight.ends_at + timedelta(days=1)
+    if payload.get("metric_id"):
+        points = MetricPoint.objects.filter(
+            metric_id=payload["metric_id"],
+            ts__gte=lo,
+            ts__lt=hi,
+            dimension_key=payload.get("dimension_key", ""),
+        ).order_by("ts", "dimension_value")[:200]
+        link = reverse("admin:signals_metricpoint_changelist") + f"?metric__id__exact={payload['metric_id']}"
+        rows = [
+            [
+                f"{p.ts:%Y-%m-%d %H:%M}",
+                f"{p.dimension_key}={p.dimension_value}" if p.dimension_key else "total",
+                _num(p.value),
+            ]
+            for p in points
+        ]
+        return ["Time", "Series", "Value"], rows, link
+    if payload.get("signal") == "tickets" and insight.product_id:
+        tickets = SupportTicket.objects.filter(
+            product_id=insight.product_id, opened_at__gte=lo, opened_at__lt=hi
+        )
+        if payload.get("dimension_key") == "tag":
+            tag = payload.get("dimension_value", "")
+            found = [t for t in tickets.order_by("opened_at")[:2000] if tag in (t.tags or [])][:100]
+        else:
+            found = list(tickets.order_by("opened_at")[:100])
+        link = reverse("admin:signals_supportticket_changelist") + f"?product__id__exact={insight.product_id}"
+        rows = [
+            [f"{t.opened_at:%Y-%m-%d %H:%M}", t.subject, ", ".join(t.tags or []), t.status] for t in found
+        ]
+        return ["Opened", "Subject", "Tags", "Status"], rows, link
+    return [], [], None
+
+
+@pm_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    insight = get_object_or_404(selectors.anomaly_insights().select_related("product", "team"), pk=pk)
+    metric = None
+    chart = None
+    if insight.kind == InsightKind.ANOMALY:
+        if insight.payload.get("metric_id"):
+            metric = Metric.objects.filter(pk=insight.payload["metric_id"]).first()
+        series = _series_frame(insight)
+        if series is not None and len(series):
+            chart = _chart(insight, series, metric.sensitivity if metric else "medium")
+    related = Insight.objects.none()
+    if insight.starts_at and insight.ends_at:
+        related = (
+            Insight.objects.filter(
+                product=insight.product,
+                starts_at__lte=insight.ends_at + timedelta(days=3),
+                ends_at__gte=insight.starts_at - timedelta(days=3),
+            )
+            .exclude(pk=insight.pk)
+            .order_by("-severity", "starts_at")[:20]
+        )
+    headers, rows, admin_link = _raw_rows(insight)
+    evidence = insight.payload.get("evidence", [])
+    keys = [e["key"] for e in evidence if e.get("key")]
+    ids = dict(Insight.objects.filter(kind=InsightKind.ANOMALY, key__in=keys).values_list("key", "pk"))
+    for item in evidence:
+        item["insight_id"] = ids.get(item.get("key"))
+    context = {
+        "insight": insight,
+        "chart": chart,
+        "drivers": insight.payload.get("drivers", []),
+        "related": related,
+        "evidence": evidence,
+        "raw_headers": headers,
+        "raw_rows": rows,
+        "admin_link": admin_link,
+        "events": insight.events.select_related("user")[:50],
+        "triage_form": TriageForm(),
+        "metric": metric,
+        "sensitivity_form": SensitivityForm(initial={"sensitivity": metric.sensitivity}) if metric else None,
+    }
+    return render(request, "insights/detail.html", context)
+
+
+@pm_required
+@require_POST
+def triage(request: HttpRequest, pk: int) -> HttpResponse:
+    insight = get_object_or_404(selectors.anomaly_insights(), pk=pk)
+    form = TriageForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, "That action was not understood: choose acknowledge, resolve, mute or reopen."
+        )
+        return HttpResponseRedirect(reverse("insights:detail", args=[pk]))
+    action, comment = form.cleaned_data["action"], form.cleaned_data["comment"]
+    if action == "mute":
+        day = form.cleaned_data["until"]
+        until = datetime.combine(day, time.min, tzinfo=UTC) if day else None
+        mute(insight, request.user, comment, until, form.cleaned_data["whole_series"])
+    else:
+        transition(insight, action, request.user, comment=comment)
+    messages.success(request, f"{insight.title}: {InsightStatus(insight.status).label.lower()}.")
+    return HttpResponseRedirect(reverse("insights:detail", args=[pk]))
+
+
+@pm_required
+@require_POST
+def metric_sensitivity(request: HttpRequest, metric_id: int) -> HttpResponse:
+    metric = get_object_or_404(Metric, pk=metric_id)
+    form = SensitivityForm(request.POST)
+    if form.is_valid():
+        metric.sensitivity = form.cleaned_data["sensitivity"]
+        metric.save(update_fields=["sensitivity"])
+        messages.success(
+            request,
+            f"{metric.name}: sensitivity set to {metric.get_sensitivity_display().lower()}; "
+            "it applies from the next recompute.",
+        )
+    else:
+        messages.error(request, "Choose a sensitivity of low, medium or high.")
+    back = request.POST.get("next", "")
+    return HttpResponseRedirect(back if back.startswith("/insights/") else reverse("insights:inbox"))

@@ -1,0 +1,77 @@
+"""The detector against the demo dataset's planted ground truth (productops.signals.demo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from insights.anomalies.scoring import score_metric_anomalies
+from insights.anomalies.services import run_detection
+from insights.models import Insight, InsightKind
+from productops.portfolio.models import Product
+from productops.signals.demo import seed
+
+
+@pytest.mark.django_db(transaction=False)
+def test_demo_ground_truth_precision_recall_false_alarms_and_incident(capsys: Any) -> None:
+    truth = seed()
+    result = run_detection()
+    assert result.series > 100
+
+    score = score_metric_anomalies(truth)
+    with capsys.disabled():
+        print(
+            f"\nanomalies demo: planted={score.planted} recall={score.recall:.3f} "
+            f"detected={score.detected} precision={score.precision:.3f} "
+            f"clean_false_alarms={score.clean_false_alarms} "
+            f"per_series_year={score.false_alarms_per_series_year:.3f}"
+        )
+    assert score.planted >= 10
+    assert score.recall >= 0.8, f"missed: {score.missed}"
+    assert score.precision >= 0.8, f"false positives: {score.false}"
+    assert score.false_alarms_per_series_year <= 1.0
+
+    # Drivers: the android-driven sign-up dip names android as the main driver on the total.
+    driven = [a for a in truth["anomalies"] if a["driver"] and not a["dimension_key"]]
+    assert driven
+    named = 0
+    for entry in driven:
+        product = Product.objects.get(slug=entry["product"])
+        totals = Insight.objects.filter(
+            kind=InsightKind.ANOMALY,
+            product=product,
+            payload__dimension_key="",
+            payload__metric_id__isnull=False,
+            starts_at__date__gte=entry["start"],
+            starts_at__date__lte=entry["end"],
+        )
+        for insight in totals:
+            drivers = insight.payload.get("drivers") or []
+            if (
+                drivers
+                and drivers[0]["notable"]
+                and (drivers[0]["key"], drivers[0]["value"])
+                == (
+                    entry["driver"]["key"],
+                    entry["driver"]["value"],
+                )
+            ):
+                named += 1
+                break
+    assert named >= 0.8 * len(driven), f"driver named for {named} of {len(driven)} driven anomalies"
+
+    # The planted incident: a metric dip, a ticket-tag spike and a flag change, joined into one card.
+    planted = truth["incident"]
+    product = Product.objects.get(slug=planted["product"])
+    incidents = Insight.objects.filter(
+        kind=InsightKind.INCIDENT,
+        product=product,
+        starts_at__date__lte=planted["end"],
+        ends_at__date__gte=planted["start"],
+    )
+    assert incidents.count() == 1
+    incident = incidents.get()
+    assert {"metric", "tickets", "flag"} <= set(incident.payload["signal_types"])
+    labels = " ".join(e["label"] for e in incident.payload["evidence"])
+    assert planted["flag"] in labels and planted["ticket_tag"] in labels
