@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,4 +52,40 @@ def test_pm_sees_charts_changes_a_filter_and_exports(
     lines = target.read_text().splitlines()
     assert lines[0].startswith("Product,Ticket,Subject") and len(lines) == 42
 
+    watch.assert_clean()
+
+
+def test_pm_opens_an_anomaly_and_acknowledges_it(
+    page: tuple[Page, PageWatch], live_server: Any, dashboard_data: dict[str, Any]
+) -> None:
+    from django.core.management import call_command
+
+    from insights.models import Insight, InsightKind, InsightStatus
+    from productops.signals.models import MetricPoint
+
+    p, watch = page
+    # Plant a spike 10 days ago in sign-ups (total and web), then run the real detector.
+    metric = dashboard_data["metric"]
+    spike_day = dashboard_data["end"] - timedelta(days=10)
+    points = MetricPoint.objects.filter(metric=metric, ts__date=spike_day, dimension_value__in=["", "web"])
+    for point in points:
+        point.value *= 4
+        point.save(update_fields=["value"])
+    call_command("detect_anomalies", "--all")
+    anomaly = Insight.objects.filter(kind=InsightKind.ANOMALY, payload__metric_id=metric.pk).first()
+    assert anomaly is not None and anomaly.status == InsightStatus.NEW
+
+    create_user("pm3", "pm3@example.com", "pm3-password-123", Role.PM)
+    log_in(p, live_server.url, "pm3", "pm3-password-123")
+    p.goto(f"{live_server.url}/insights/")
+    p.click(f"a[href='/insights/{anomaly.pk}/']")
+    p.wait_for_url(f"**/insights/{anomaly.pk}/")
+    p.wait_for_selector(".chart[data-drawn='1'] svg.main-svg")
+    p.select_option("select[name=action]", "acknowledge")
+    p.fill("textarea[name=comment]", "Looking into the web sign-up spike")
+    p.click(".triage-form button[type=submit]")
+    p.wait_for_load_state()
+    anomaly.refresh_from_db()
+    assert anomaly.status == InsightStatus.ACKNOWLEDGED
+    assert anomaly.events.filter(action="acknowledge", comment__contains="web sign-up").exists()
     watch.assert_clean()
