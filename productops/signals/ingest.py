@@ -167,11 +167,8 @@ class _MergePlan:
         for f in model._meta.concrete_fields:  # type: ignore[union-attr]
             if f.attname in insert_cols or (f.primary_key and isinstance(f, models.AutoField)):
                 continue
-            if f.attname in BOOKKEEPING and has_seen:
-                value = self.now
-            else:
-                # As Model() would: the default, "" for non-null text, else NULL.
-                value = f.get_default()
+            # As Model() would: the default, "" for non-null text, else NULL.
+            value = self.now if f.attname in BOOKKEEPING and has_seen else f.get_default()
             insert_cols.append(f.attname)
             select_exprs.append(f"CAST(%s AS {f.db_type(connection)})")
             self.params.append(f.get_db_prep_save(value, connection=connection))
@@ -199,11 +196,26 @@ class _MergePlan:
         else:
             action = "DO NOTHING"
             self.update_params = []
+        # Skip the rows already stored with the same content before the INSERT: ON CONFLICT DO UPDATE
+        # would lock (and so write to) every conflicting row even when its WHERE is false. The LIMIT
+        # keeps the lookup a per-row index probe whatever the planner thinks of the unanalysed stage.
+        # The ON CONFLICT clause still decides for rows another writer stored in the meantime.
+        source = f"{self.stage_name} s"
+        if content:
+            pk = _q(model._meta.pk.attname)  # type: ignore[union-attr]
+            match = " AND ".join(f"c.{_q(k)} = s.{_q(k)}" for k in key_fields)
+            cur = ", ".join(f"cur.{_q(c)}" for c in content)
+            new_vals = ", ".join(f"s.{_q(c)}" for c in content)
+            source += (
+                f" LEFT JOIN LATERAL (SELECT c.{pk}, {', '.join(f'c.{_q(c)}' for c in content)} "
+                f"FROM {_q(self.table)} c WHERE {match} LIMIT 1) cur ON true "
+                f"WHERE cur.{pk} IS NULL OR ROW({cur}) IS DISTINCT FROM ROW({new_vals})"
+            )
         # Rows go in key order so two writers with overlapping batches take row locks in the same order
         # and wait for each other instead of deadlocking.
         self.merge_sql = (
             f"WITH merged AS (INSERT INTO {_q(self.table)} AS t ({', '.join(_q(c) for c in insert_cols)}) "
-            f"SELECT {', '.join(select_exprs)} FROM {self.stage_name} s ORDER BY {order} "
+            f"SELECT {', '.join(select_exprs)} FROM {source} ORDER BY {order} "
             f"ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
         )
