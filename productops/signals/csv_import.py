@@ -516,6 +516,11 @@ def parse_dates(values: pd.Series) -> pd.Series:
     return parsed
 
 
+def _objects(values: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
+    """Plain Python values (int, not 9.0 or numpy.int64), which every database driver adapts exactly."""
+    return pd.Series([convert(v) for v in values], index=values.index, dtype=object)
+
+
 @dataclass
 class Column:
     values: pd.Series  # converted values (object dtype: Python objects or None)
@@ -549,10 +554,10 @@ def _number(raw: pd.Series, target: Target) -> Column:
         )
         if target.name == "csat_rating":
             what += " (or good/bad)"
-        values = nums.map(lambda v: None if pd.isna(v) else int(v)).astype(object)
+        values = _objects(nums, lambda v: None if pd.isna(v) else int(v))
     else:
         what = "is not a number"
-        values = nums.map(lambda v: None if pd.isna(v) else float(v)).astype(object)
+        values = _objects(nums, lambda v: None if pd.isna(v) else float(v))
     message = "'" + s + "' " + what + "."
     return Column(values.where(~bad, None), bad, message)
 
@@ -562,9 +567,9 @@ def _datetime(raw: pd.Series, target: Target) -> Column:
     parsed = parse_dates(s)
     bad = (s != "") & parsed.isna()
     if target.parse == "date":
-        values = parsed.map(lambda v: None if pd.isna(v) else v.date())
+        values = _objects(parsed, lambda v: None if pd.isna(v) else v.date())
     else:
-        values = parsed.map(lambda v: None if pd.isna(v) else v.to_pydatetime())
+        values = _objects(parsed, lambda v: None if pd.isna(v) else v.to_pydatetime())
     return Column(values.astype(object), bad, "'" + s + f"' is not a date ({DATE_HINT}).")
 
 
@@ -612,7 +617,7 @@ def _team(raw: pd.Series, target: Target) -> Column:
         by_name[name] = pk
         by_name[slug] = pk
     lowered = {k.lower(): v for k, v in by_name.items()}
-    values = s.map(lambda v: by_name.get(v, lowered.get(v.lower())) if v else None)
+    values = _objects(s, lambda v: by_name.get(v, lowered.get(v.lower())) if v else None)
     bad = (s != "") & values.isna()
     return Column(
         values.astype(object).where(values.notna(), None),
@@ -708,7 +713,7 @@ def _upsert(
     out: dict[str, list[Any]] = {}
     if spec.key == "metric_points":
         metric_ids = _metric_ids(cols["metric"], source_key, connection_id, product_id)
-        out["metric_id"] = list(cols["metric"].map(metric_ids))
+        out["metric_id"] = [metric_ids[k] for k in cols["metric"]]
         out["ts"] = list(cols["ts"])
         out["value"] = list(cols["value"])
         for name in ("dimension_key", "dimension_value"):
