@@ -40,7 +40,7 @@ TICKET_COLUMNS = [
     "priority", "tags", "channel", "opened_at", "first_response_at", "solved_at", "csat_rating", "sentiment",
 ]  # fmt: skip
 POINT_COLUMNS = ["metric_id", "ts", "dimension_key", "dimension_value", "value"]
-TAGS = (["billing"], ["billing", "export"], ["login"], ["mobile", "crash"], [])
+TAGS: tuple[list[str], ...] = (["billing"], ["billing", "export"], ["login"], ["mobile", "crash"], [])
 STATUSES = ("new", "open", "pending", "solved", "closed")
 
 
@@ -172,7 +172,7 @@ def main() -> None:
         with connection.cursor() as cur:
             for scratch in (scratch_points, scratch_tickets):
                 cur.execute(f"DROP TABLE IF EXISTS {scratch}, {scratch}_fk")
-        MetricPoint.objects.filter(metric__source_key=SOURCE)._raw_delete(MetricPoint.objects.db)  # type: ignore[attr-defined]
+        MetricPoint.objects.filter(metric__source_key=SOURCE)._raw_delete(MetricPoint.objects.db)
         SupportTicket.objects.filter(source_key=SOURCE).delete()
         Metric.objects.filter(source_key=SOURCE).delete()
         Product.objects.filter(slug=SOURCE).delete()

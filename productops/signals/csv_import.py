@@ -687,7 +687,7 @@ def import_csv(
             bad_any |= bad
             text = message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
             for row, msg in text[bad].items():
-                cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))  # type: ignore[arg-type]
+                cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
             messages.append((f"Column '{column}': " + text).where(bad, ""))
 
     cell_errors.sort(key=lambda e: (e[0], e[1]))
@@ -800,7 +800,10 @@ def _metric_ids(
 ) -> dict[str, int]:
     """The metric each key names: an existing one of the product (from any source), else a new one."""
     wanted = sorted(set(keys))
-    found = dict(Metric.objects.filter(product_id=product_id, key__in=wanted).values_list("key", "pk"))
+    of_product = Metric.objects.filter(
+        models.Q(product_id=product_id) if product_id is not None else models.Q(product__isnull=True)
+    )
+    found = dict(of_product.filter(key__in=wanted).values_list("key", "pk"))
     missing = [k for k in wanted if k not in found]
     if missing:
         upsert(
@@ -817,7 +820,7 @@ def _metric_ids(
                 for k in missing
             ],
         )
-        found.update(Metric.objects.filter(product_id=product_id, key__in=missing).values_list("key", "pk"))
+        found.update(of_product.filter(key__in=missing).values_list("key", "pk"))
     return found
 
 

@@ -65,7 +65,7 @@ def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapp
         yield batch
 
 
-def _normalise(model: type[models.Model], value: Any, field: models.Field) -> Any:  # type: ignore[type-arg]
+def _normalise(model: type[models.Model], value: Any, field: models.Field) -> Any:
     return field.to_python(value) if value is not None else None
 
 
@@ -137,7 +137,7 @@ class _MergePlan:
     def __init__(
         self, model: type[models.Model], columns: list[str], key_fields: tuple[str, ...], connection: Any
     ) -> None:
-        fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}  # type: ignore[union-attr]
+        fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}
         unknown = set(columns) - set(fields_by_attname)
         if unknown:
             raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
@@ -164,7 +164,7 @@ class _MergePlan:
         insert_cols = list(self.staged)
         select_exprs = [f"s.{_q(c)}" for c in self.staged]
         self.params: list[Any] = []
-        for f in model._meta.concrete_fields:  # type: ignore[union-attr]
+        for f in model._meta.concrete_fields:
             if f.attname in insert_cols or (f.primary_key and isinstance(f, models.AutoField)):
                 continue
             # As Model() would: the default, "" for non-null text, else NULL.
@@ -202,7 +202,7 @@ class _MergePlan:
         # The ON CONFLICT clause still decides for rows another writer stored in the meantime.
         source = f"{self.stage_name} s"
         if content:
-            pk = _q(model._meta.pk.attname)  # type: ignore[union-attr]
+            pk = _q(model._meta.pk.attname)
             match = " AND ".join(f"c.{_q(k)} = s.{_q(k)}" for k in key_fields)
             cur = ", ".join(f"cur.{_q(c)}" for c in content)
             new_vals = ", ".join(f"s.{_q(c)}" for c in content)
@@ -262,7 +262,7 @@ def _q(name: str) -> str:
 def _upsert_batch(
     model: type[models.Model], batch: list[Mapping[str, Any]], key_fields: tuple[str, ...]
 ) -> UpsertResult:
-    fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}  # type: ignore[union-attr]
+    fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}
     columns = [c for c in batch[0] if c in fields_by_attname]
     unknown = set(batch[0]) - set(fields_by_attname)
     if unknown:
@@ -285,17 +285,17 @@ def _upsert_batch(
 
     now = timezone.now()
     has_seen = "last_seen_at" in fields_by_attname
-    to_create, to_update = [], []
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
     unchanged = 0
     for k, row in incoming.items():
-        stored = existing.get(k)
-        if stored is None:
+        if k not in existing:
             if has_seen:
                 row.setdefault("first_seen_at", now)
                 row.setdefault("last_seen_at", now)
             to_create.append(model(**row))
-        elif any(_differs(stored[c], row[c]) for c in content):
-            obj = model(pk=stored["pk"], **row)
+        elif any(_differs(existing[k][c], row[c]) for c in content):
+            obj = model(pk=existing[k]["pk"], **row)
             if has_seen:
                 obj.last_seen_at = now  # type: ignore[attr-defined]
             to_update.append(obj)

@@ -43,7 +43,7 @@ def _pending(request: HttpRequest, token: uuid.UUID) -> dict[str, Any]:
     pending = request.session.get(SESSION_KEY, {}).get(token.hex)
     if pending is None:
         raise Http404("No such import in this session; upload the file again.")
-    return pending  # type: ignore[no-any-return]
+    return dict(pending)
 
 
 def _remember(request: HttpRequest, token: str, state: dict[str, Any]) -> None:
@@ -62,12 +62,12 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         except CsvImportError as exc:
             form.add_error("file", exc.message)
         else:
-            token = uuid.uuid4().hex
-            (_dir() / f"{token}.csv").write_bytes(data)
+            token = uuid.uuid4()
+            (_dir() / f"{token.hex}.csv").write_bytes(data)
             product = form.cleaned_data["product"]
             _remember(
                 request,
-                token,
+                token.hex,
                 {
                     "kind": form.cleaned_data["kind"],
                     "product_id": product.pk if product else None,

@@ -159,7 +159,7 @@ def _scenario(upsert_fn: Any, source_key: str, metric: Metric) -> list[UpsertRes
         }
         for d in range(25)
     ]
-    points2 = [dict(p, value=p["value"] + (1 if i % 2 else 0)) for i, p in enumerate(points)]
+    points2 = [dict(p, value=0.1 * d + (1 if d % 2 else 0)) for d, p in enumerate(points)]
     return [
         upsert_fn(SupportTicket, tickets + tickets[:5], batch_size=16),
         upsert_fn(SupportTicket, tickets, batch_size=16),
