@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import models
+from django.utils.html import strip_tags
 
 from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
 from productops.signals.ingest import UpsertResult, upsert
@@ -739,6 +740,9 @@ def _upsert(
         present = [f for f in segment_fields if f in cols]
         if present:
             out["segment"] = [{f: cols[f].iloc[i] for f in present if cols[f].iloc[i]} for i in range(n)]
+    if spec.key == "tickets" and "body" in cols:
+        # Bodies exported from help desks are often HTML; analysis reads the plain text.
+        out["body_text"] = [" ".join(strip_tags(b or "").split()) for b in cols["body"]]
     if spec.key == "portfolio_items" and "status" in cols and "status_category" not in cols:
         out["status_category"] = [_category_from_status(s) for s in cols["status"]]
     return upsert(spec.model, _rows(out, n))

@@ -7,6 +7,7 @@ random token that only the uploader's session knows.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,21 @@ MAX_SHOWN_ERRORS = 200
 PREVIEW_ROWS = 5
 
 
+KEEP_FILES_SECONDS = 24 * 3600
+
+
 def _dir() -> Path:
     path = Path(settings.VAR_DIR) / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _forget_old_files() -> None:
+    """Uploads never confirmed and bad-rows files are only useful for a day; drop older ones."""
+    cutoff = time.time() - KEEP_FILES_SECONDS
+    for old in _dir().glob("*.csv"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
 
 
 def _pending(request: HttpRequest, token: uuid.UUID) -> dict[str, Any]:
@@ -62,6 +74,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         except CsvImportError as exc:
             form.add_error("file", exc.message)
         else:
+            _forget_old_files()
             token = uuid.uuid4()
             (_dir() / f"{token.hex}.csv").write_bytes(data)
             product = form.cleaned_data["product"]
