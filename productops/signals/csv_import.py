@@ -406,6 +406,7 @@ def read_csv(data: bytes) -> CsvFile:
             na_filter=False,
             skip_blank_lines=False,
             skipinitialspace=True,
+            index_col=False,  # never take a row with one cell too many as the index
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise CsvImportError(f"The file isn't valid CSV: {exc}. Check its quoting and delimiters.") from None
