@@ -16,6 +16,7 @@ NAV = [
     ("Portfolio", "overlaps:portfolio", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", True),
+    ("Import", "signals:import", True),
     ("Settings", "accounts:settings", False),
 ]
 
