@@ -69,6 +69,8 @@ class Connector:
     docs_url: ClassVar[str] = ""
     config_form: ClassVar[type[forms.Form]]
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Templates get connector classes (the gallery, the form page); don't let them instantiate one.
+    do_not_call_in_templates: ClassVar[bool] = True
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None) -> None:
         self.config = dict(config)
