@@ -54,6 +54,9 @@ class ZendeskTicketsTest(Connector):
                 "into this connection." % response.status_code,
                 permanent=True,
             )
+        if response.status_code == 400:
+            # Vendors sometimes echo the request back; the framework must scrub secrets from this.
+            raise ConnectorError(f"Zendesk rejected the request: {response.text[:300]}", permanent=True)
         if response.status_code == 429:
             retry_after = float(response.headers.get("Retry-After", "60"))
             raise ConnectorError("Zendesk rate-limited us (HTTP 429).", retry_after=retry_after)
