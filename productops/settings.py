@@ -131,6 +131,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests use a file too (not in-memory), so threads and a Celery worker subprocess share it the way web
+    # and worker do: an in-memory shared-cache DB fails concurrent writers ("table is locked") at once.
+    DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / "test_productops.sqlite3")})
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
