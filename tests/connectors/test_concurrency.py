@@ -78,3 +78,4 @@ def test_twenty_concurrent_workers_run_one_sync() -> None:
     assert list(SyncRun.objects.filter(connection=connection).values_list("status", flat=True)) == ["succeeded"]
     assert SupportTicket.objects.filter(source_key=connection.source_key).count() == 40
     assert max(running_at_once) <= 1
+    assert len([m for m in drain("insights") if "recompute_after_sync" in m]) == 1
