@@ -297,6 +297,8 @@ CONNECTOR_RETRY_BASE = env.float("CONNECTOR_RETRY_BASE", default=5.0)
 CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
 # CIDR ranges that the SSRF guard lets through, e.g. an internal Jira on 10.0.0.0/8.
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
+# Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
+CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 

@@ -9,6 +9,7 @@ only when the row's content changes, since unchanged rows are never rewritten.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -29,7 +30,9 @@ class SourcedModel(models.Model):
     class Meta:
         abstract = True
         constraints = [
-            models.UniqueConstraint(fields=["source_key", "external_id"], name="%(app_label)s_%(class)s_source_uniq")
+            models.UniqueConstraint(
+                fields=["source_key", "external_id"], name="%(app_label)s_%(class)s_source_uniq"
+            )
         ]
 
 
@@ -69,7 +72,9 @@ class Metric(SourcedModel):
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.SUM)
     # Per-metric anomaly sensitivity, set by a PM; recomputes read it and never overwrite it.
     sensitivity = models.CharField(max_length=8, choices=Sensitivity.choices, default=Sensitivity.MEDIUM)
-    dimensions = models.JSONField(default=list, blank=True, help_text="Dimension keys the points break down by.")
+    dimensions = models.JSONField(
+        default=list, blank=True, help_text="Dimension keys the points break down by."
+    )
 
     class Meta(SourcedModel.Meta):
         indexes = [models.Index(fields=["product", "key"])]
@@ -99,14 +104,18 @@ class MetricPoint(models.Model):
         indexes = [models.Index(fields=["metric", "ts"], name="signals_point_metric_ts")]
 
     def __str__(self) -> str:
-        return f"{self.metric_id} {self.ts:%Y-%m-%d} {self.dimension_key}={self.dimension_value}: {self.value}"
+        return (
+            f"{self.metric_id} {self.ts:%Y-%m-%d} {self.dimension_key}={self.dimension_value}: {self.value}"
+        )
 
 
 class NpsResponse(SourcedModel):
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
     score = models.SmallIntegerField()
     comment = models.TextField(blank=True)
-    segment = models.JSONField(default=dict, blank=True, help_text="Respondent attributes: plan, country, ...")
+    segment = models.JSONField(
+        default=dict, blank=True, help_text="Respondent attributes: plan, country, ..."
+    )
     # Keyed hash (HMAC-SHA256 with PII_HASH_KEY) of the respondent's e-mail; the address is never stored.
     respondent_hash = models.CharField(max_length=64, blank=True)
     submitted_at = models.DateTimeField()
@@ -115,7 +124,9 @@ class NpsResponse(SourcedModel):
     class Meta(SourcedModel.Meta):
         constraints = [
             *SourcedModel.Meta.constraints,
-            models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=10), name="signals_nps_score_range"),
+            models.CheckConstraint(
+                condition=models.Q(score__gte=0, score__lte=10), name="signals_nps_score_range"
+            ),
         ]
         indexes = [models.Index(fields=["product", "submitted_at"])]
 
@@ -167,7 +178,9 @@ class Experiment(SourcedModel):
     key = models.CharField(max_length=200)
     name = models.CharField(max_length=300)
     hypothesis = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING)
+    status = models.CharField(
+        max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.RUNNING
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     surface = models.CharField(max_length=200, blank=True, help_text="The page, feature or flow it changes.")
@@ -244,7 +257,9 @@ class FlagChange(models.Model):
     rollout_pct = models.FloatField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["flag", "external_id"], name="signals_flagchange_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "external_id"], name="signals_flagchange_uniq")
+        ]
         indexes = [models.Index(fields=["changed_at"])]
 
     def __str__(self) -> str:
@@ -293,3 +308,17 @@ class KbSearch(SourcedModel):
 
     def __str__(self) -> str:
         return f"{self.term} ({self.date})"
+
+
+class CsvMapping(models.Model):
+    """The lead's last confirmed column mapping for one kind of CSV file, offered on the next upload."""
+
+    kind = models.CharField(max_length=32, unique=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="Field name -> the file's column name.")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"CSV mapping for {self.kind}"
