@@ -72,7 +72,9 @@ class Connector:
     # Templates get connector classes (the gallery, the form page); don't let them instantiate one.
     do_not_call_in_templates: ClassVar[bool] = True
 
-    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None
+    ) -> None:
         self.config = dict(config)
         self.secrets = dict(secrets)
         self.connection = connection

@@ -22,14 +22,18 @@ class Connection(models.Model):
     """One configured source. Secrets live encrypted in `secrets_encrypted` and are never rendered."""
 
     name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=64, help_text="A registered connector kind; validated against the registry.")
+    kind = models.CharField(
+        max_length=64, help_text="A registered connector kind; validated against the registry."
+    )
     config = models.JSONField(default=dict, blank=True)
     secrets_encrypted = models.TextField(blank=True, default="")
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.SET_NULL)
     team = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL)
     mapping = models.JSONField(default=dict, blank=True, help_text="Source scope -> product/team mapping.")
 
-    schedule_kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL)
+    schedule_kind = models.CharField(
+        max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.INTERVAL
+    )
     interval_minutes = models.PositiveIntegerField(default=60)
     crontab = models.CharField(max_length=100, blank=True, help_text="m h dom mon dow, e.g. '0 */6 * * *'")
     periodic_task = models.OneToOneField(
@@ -59,22 +63,6 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        from .base import REGISTRY
-
-        if self.kind not in REGISTRY:
-            installed = ", ".join(sorted(REGISTRY)) or "none"
-            raise ValidationError({"kind": f"No connector of kind {self.kind!r} is installed (installed: {installed})."})
-        if self.schedule_kind == ScheduleKind.CRONTAB:
-            from .schedule import parse_crontab
-
-            try:
-                parse_crontab(self.crontab)
-            except ValueError as exc:
-                raise ValidationError({"crontab": str(exc)}) from None
-        if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
-            raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
@@ -91,6 +79,24 @@ class Connection(models.Model):
         if periodic_task is not None:
             periodic_task.delete()
         return result
+
+    def clean(self) -> None:
+        from .base import REGISTRY
+
+        if self.kind not in REGISTRY:
+            installed = ", ".join(sorted(REGISTRY)) or "none"
+            raise ValidationError(
+                {"kind": f"No connector of kind {self.kind!r} is installed (installed: {installed})."}
+            )
+        if self.schedule_kind == ScheduleKind.CRONTAB:
+            from .schedule import parse_crontab
+
+            try:
+                parse_crontab(self.crontab)
+            except ValueError as exc:
+                raise ValidationError({"crontab": str(exc)}) from None
+        if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
+            raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
 
     @property
     def connector_class(self) -> Any:
@@ -152,7 +158,9 @@ class SyncRun(models.Model):
     rows_unchanged = models.BigIntegerField(default=0)
     cursor_before = models.JSONField(default=dict, blank=True)
     cursor_after = models.JSONField(default=dict, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Moves after every page; the reaper reads it.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Moves after every page; the reaper reads it."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     full_refresh = models.BooleanField(default=False)
     error_message = models.TextField(blank=True, help_text="What failed and what to do, for a user.")
@@ -171,6 +179,9 @@ class SyncRun(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.connection} run {self.pk} ({self.status})"
+
     @property
     def is_active(self) -> bool:
         return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -184,6 +195,3 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
-
-    def __str__(self) -> str:
-        return f"{self.connection} run {self.pk} ({self.status})"

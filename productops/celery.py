@@ -21,7 +21,10 @@ app.autodiscover_tasks()
 # name -> (task, crontab). Apps add their entries here, never in their own modules.
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Runs left "running" by a dead worker, or queued with no worker, become "abandoned".
-    "connectors-reap-stuck-runs": {"task": "connectors.tasks.reap_stuck_runs", "schedule": crontab(minute="*/5")},
+    "connectors-reap-stuck-runs": {
+        "task": "connectors.tasks.reap_stuck_runs",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -144,7 +144,8 @@ def test_reaper_abandons_stuck_runs_only(zendesk: Connection, settings: Any) -> 
     stuck = queue_run(zendesk, trigger="schedule")
     assert stuck is not None
     SyncRun.objects.filter(pk=stuck.pk).update(
-        status=RunStatus.RUNNING, started_at=timezone.now() - timedelta(minutes=10),
+        status=RunStatus.RUNNING,
+        started_at=timezone.now() - timedelta(minutes=10),
         heartbeat_at=timezone.now() - timedelta(minutes=5),
     )
     assert reap_stuck_runs() == 1
