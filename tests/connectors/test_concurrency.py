@@ -66,6 +66,7 @@ def test_twenty_concurrent_sync_now_requests_queue_one_run(lead_user: Any) -> No
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_workers_run_one_sync() -> None:
     connection = counter_connection("workers")
+    drain("insights")
     barrier = threading.Barrier(N)
     running_at_once: list[int] = []
 
