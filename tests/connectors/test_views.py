@@ -176,3 +176,8 @@ def test_health_failing_and_stale(lead_client: Client, zendesk: Connection) -> N
     Connection.objects.filter(pk=zendesk.pk).update(error_streak=2, last_error="Zendesk had a server error")
     html = lead_client.get(reverse("connectors:list")).content.decode()
     assert "Failing" in html and "Zendesk had a server error" in html
+
+
+def test_pms_find_connector_health_in_the_nav(pm_client: Client) -> None:
+    html = pm_client.get(reverse("connectors:list")).content.decode()
+    assert f'href="{reverse("connectors:list")}"' in html
