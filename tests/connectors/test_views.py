@@ -16,7 +16,7 @@ from connectors.sync import pause_for_attention, run_sync
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, ME_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, ME_URL, fixture
 
 pytestmark = pytest.mark.django_db
 
