@@ -37,7 +37,8 @@ from django.views.decorators.http import require_POST
 
 from connectors.family_schemas import RecordError, coerce_payload, write_records
 from connectors.models import Connection, WebhookDelivery
-from connectors.webhook_secrets import decrypt_secrets, encrypt_secrets
+from connectors.secrets import decrypt as decrypt_secrets
+from connectors.secrets import encrypt as encrypt_secrets
 from productops.accounts.roles import public
 
 logger = logging.getLogger(__name__)

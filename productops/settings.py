@@ -162,6 +162,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
@@ -294,6 +295,14 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.webhook",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
+# Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
+CONNECTOR_LOCK_TTL = env.int("CONNECTOR_LOCK_TTL", default=300)
+# A run with no committed page for this many seconds is marked abandoned by the reaper.
+CONNECTOR_RUN_TIMEOUT = env.int("CONNECTOR_RUN_TIMEOUT", default=3600)
+# Transient errors: attempts per run, and the backoff base and cap in seconds (full jitter).
+CONNECTOR_MAX_ATTEMPTS = env.int("CONNECTOR_MAX_ATTEMPTS", default=5)
+CONNECTOR_RETRY_BASE = env.float("CONNECTOR_RETRY_BASE", default=5.0)
+CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
 # CIDR ranges that the SSRF guard lets through, e.g. an internal Jira on 10.0.0.0/8.
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
 # Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.

@@ -134,7 +134,7 @@ def mapping_problems(family: str, mapping: dict[str, Any]) -> list[str]:
 class HttpJsonConnector(Connector):
     kind = "http_json"
     label = "JSON or CSV over HTTP"
-    family = "any"  # chosen per connection in config["family"]
+    family = "generic"  # chosen per connection in config["family"]
     description = "Read records from any HTTP endpoint that returns JSON or CSV, with a field mapping."
     config_form = HttpJsonConfigForm
     secret_fields = ("auth_header_value",)

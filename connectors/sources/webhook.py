@@ -23,11 +23,12 @@ class WebhookConfigForm(forms.Form):
 class WebhookConnector(Connector):
     kind = "webhook"
     label = "Inbound webhook"
-    family = "any"  # chosen per connection in config["family"]
+    family = "generic"  # chosen per connection in config["family"]
     description = "Push records to a signed URL (Standard Webhooks). Nothing is polled."
     docs_url = "https://www.standardwebhooks.com/"
     config_form = WebhookConfigForm
-    secret_fields = (SECRET_FIELD,)
+    # The signing secret is generated (connectors.webhooks.ensure_endpoint) and shown once, never typed.
+    secret_fields = ()
 
     def check(self) -> CheckResult:
         family = self.config.get("family")

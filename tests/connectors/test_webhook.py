@@ -14,8 +14,8 @@ from django.test import Client, RequestFactory
 
 from connectors import webhooks
 from connectors.models import Connection, WebhookDelivery
+from connectors.secrets import decrypt as decrypt_secrets
 from connectors.sources.webhook import WebhookConnector
-from connectors.webhook_secrets import decrypt_secrets
 from productops.portfolio.models import PortfolioItem, Product
 from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket
 
@@ -353,3 +353,30 @@ def test_secret_is_stored_encrypted_and_the_connector_checks_config(hook: tuple[
     bad = WebhookConnector({"family": "weather"}, {}).check()
     assert not bad.ok and "Choose what the records are" in bad.message
     assert list(WebhookConnector(connection.config, secrets).read("records", None)) == []
+
+
+def test_lead_creates_a_webhook_in_the_ui_and_sees_the_secret_once(lead_client: Client) -> None:
+    form = {
+        "name": "Survey pushes",
+        "schedule_kind": "manual",
+        "interval_minutes": "60",
+        "family": "nps",
+        "action": "save",
+    }
+    response = lead_client.post("/connectors/add/webhook/", form)
+    assert response.status_code == 200
+    connection = Connection.objects.get(name="Survey pushes")
+    secret = decrypt_secrets(connection.secrets_encrypted)["signing_secret"]
+    html = response.content.decode()
+    assert secret.startswith("whsec_") and secret in html and url(connection) in html
+
+    # Afterwards the page says a secret is set but never shows it again, and an edit keeps the URL.
+    assert secret not in lead_client.get(f"/connectors/{connection.pk}/").content.decode()
+    token = connection.config["webhook_token"]
+    lead_client.post(f"/connectors/{connection.pk}/edit/", {**form, "name": "Survey pushes 2"})
+    connection.refresh_from_db()
+    assert connection.config["webhook_token"] == token and connection.config["family"] == "nps"
+
+    body = json.dumps(NPS_BODY).encode()
+    assert post(connection, body, signed_headers(secret, body)).status_code == 200
+    assert NpsResponse.objects.filter(source_key=f"conn:{connection.pk}").count() == 2
