@@ -1,0 +1,146 @@
+"""Finding themes in feedback text: TF-IDF with NMF. Texts in, clusters out; no ORM here.
+
+NMF on sublinear TF-IDF gives additive, non-negative topics whose top n-grams read as labels
+("billing export fails"), and each text's loading says how strongly it belongs. For large inputs the
+factorisation is fitted on a sample and applied to all texts, which keeps 200k texts well within
+the time budget without changing the topics materially.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from sklearn.decomposition import NMF
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+# Words that are everywhere in support text and say nothing about the topic.
+FEEDBACK_STOP_WORDS = sorted(
+    ENGLISH_STOP_WORDS
+    | {"hi", "hello", "thanks", "thank", "please", "just", "really", "like", "get", "got", "use", "using",
+       "app", "team", "support", "help", "need", "want", "know", "does", "did", "able", "hey", "ve", "im"}
+)
+FIT_SAMPLE = 40_000
+
+
+@dataclass
+class Cluster:
+    index: int
+    label: str
+    terms: dict[str, float]  # top terms, L2-normalised weights
+    members: np.ndarray  # indices into the input texts
+    weights: np.ndarray  # each member's loading
+    phrases: list[str] = field(default_factory=list)
+
+
+def default_theme_count(n_texts: int) -> int:
+    """Roughly one theme per few hundred texts, between 3 and 30: enough to separate issues, few
+    enough that a PM can read the list."""
+    return int(min(30, max(3, round(math.sqrt(n_texts / 15)))))
+
+
+def _vectorizer(n_texts: int) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        stop_words=FEEDBACK_STOP_WORDS,
+        ngram_range=(1, 3),
+        min_df=2 if n_texts < 2000 else 5,
+        max_df=0.4,
+        max_features=30_000,
+        sublinear_tf=True,
+        dtype=np.float32,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+    )
+
+
+def label_from_terms(ranked_terms: Sequence[str], max_phrases: int = 2) -> tuple[str, list[str]]:
+    """A readable label from a topic's ranked terms: prefer the longest phrases, skip ones a chosen
+    phrase already contains (so "billing export fails" is not followed by "billing export")."""
+    chosen: list[str] = []
+    top = list(ranked_terms[:12])
+    # Longer n-grams first within the strongest terms, keeping rank order inside each length.
+    for term in sorted(top[:8], key=lambda t: -len(t.split())):
+        words = set(term.split())
+        if any(words <= set(c.split()) or set(c.split()) <= words for c in chosen):
+            continue
+        chosen.append(term)
+        if len(chosen) >= max_phrases:
+            break
+    phrases = chosen or top[:1]
+    return " · ".join(phrases), phrases
+
+
+def find_themes(
+    texts: Sequence[str], n_themes: int | None = None, min_size: int = 3, random_state: int = 0
+) -> list[Cluster]:
+    """Cluster texts into themes. Each text joins its strongest topic if that topic carries at least a
+    third of its loading; texts with no known words stay unthemed."""
+    n = len(texts)
+    if n < max(min_size, 5):
+        return []
+    vec = _vectorizer(n)
+    try:
+        x = vec.fit_transform(texts)
+    except ValueError:  # no term passed min_df / max_df: nothing to cluster
+        return []
+    vocab = np.asarray(vec.get_feature_names_out())
+    k = min(n_themes or default_theme_count(n), x.shape[1], max(n // min_size, 1))
+    if k < 1:
+        return []
+    model = NMF(n_components=k, init="nndsvda", max_iter=250, tol=1e-3, random_state=random_state)
+    if n > FIT_SAMPLE:
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(n, FIT_SAMPLE, replace=False))
+        model.fit(x[sample])
+        w = model.transform(x)
+    else:
+        w = model.fit_transform(x)
+    h = model.components_
+    totals = w.sum(axis=1)
+    best = w.argmax(axis=1)
+    strength = w[np.arange(n), best]
+    share = np.divide(strength, totals, out=np.zeros_like(strength), where=totals > 0)
+    assigned = (totals > 0) & (share >= 1 / 3)
+
+    clusters: list[Cluster] = []
+    for topic in range(k):
+        idx = np.flatnonzero(assigned & (best == topic))
+        if idx.size < min_size:
+            continue
+        order = np.argsort(-h[topic])[:30]
+        weights = h[topic, order]
+        norm = float(np.linalg.norm(weights)) or 1.0
+        terms = {str(vocab[i]): round(float(wt / norm), 5) for i, wt in zip(order, weights, strict=True) if wt > 0}
+        label, phrases = label_from_terms([str(vocab[i]) for i in order])
+        clusters.append(Cluster(topic, label, terms, idx, strength[idx], phrases))
+    clusters.sort(key=lambda c: -c.members.size)
+    return clusters
+
+
+def term_similarity(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two {term: weight} vectors (both already L2-normalised)."""
+    if len(a) > len(b):
+        a, b = b, a
+    return float(sum(w * b.get(t, 0.0) for t, w in a.items()))
+
+
+def text_similarity(queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
+    """TF-IDF cosine between every query and every document (queries x documents).
+
+    Used for evidence links until the overlap detector's `insights.overlaps.nearest` is merged; it is
+    the same idea (shared distinctive words), fitted on both sides so rare words weigh most.
+    """
+    if not queries or not documents:
+        return np.zeros((len(queries), len(documents)))
+    vec = TfidfVectorizer(stop_words=FEEDBACK_STOP_WORDS, ngram_range=(1, 2), sublinear_tf=True,
+                          token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+    try:
+        m = vec.fit_transform([*queries, *documents])
+    except ValueError:
+        return np.zeros((len(queries), len(documents)))
+    m = normalize(m)
+    q, d = m[: len(queries)], m[len(queries) :]
+    return np.asarray(sparse.csr_matrix(q @ d.T).todense())

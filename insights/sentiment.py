@@ -1,0 +1,77 @@
+"""Sentiment of feedback text in [-1, 1], offline.
+
+VADER (vaderSentiment) ships its lexicon inside the package, so scoring needs no network and no model
+download. Its compound score is already normalised to [-1, 1]. Ticket bodies are cleaned first: HTML,
+quoted replies and signatures are someone else's words (or nobody's), and would drag every reply thread
+toward the tone of the agent's canned sign-off.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_BLOCKQUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re.DOTALL)
+_BR = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
+# Where a quoted earlier message starts: everything from here on is not the customer's new text.
+_REPLY_HEADER = re.compile(
+    r"^\s*(On .{0,200}wrote:|-{2,}\s*Original Message\s*-{2,}|From:\s.+|_{5,})\s*$", re.IGNORECASE | re.MULTILINE
+)
+# Where a signature starts: the RFC 3676 "-- " line, mobile footers and common sign-offs on their own line.
+_SIGNATURE = re.compile(
+    r"^\s*(--\s*|Sent from my .*|Get Outlook for .*|(Best|Kind|Warm)?\s*regards,?|Cheers,?|Thanks,?|Thank you,?|"
+    r"Best,?|Sincerely,?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SPACE = re.compile(r"[ \t\r\f\v]+")
+
+
+def clean_text(text: str) -> str:
+    """Plain text of what the customer wrote: no HTML, no quoted replies, no signature."""
+    if not text:
+        return ""
+    if "<" in text:
+        text = _BLOCKQUOTE.sub("\n", text)
+        text = _BR.sub("\n", text)
+        text = _TAG.sub(" ", text)
+    text = html.unescape(text)
+    match = _REPLY_HEADER.search(text)
+    if match:
+        text = text[: match.start()]
+    lines = [line for line in text.split("\n") if not line.lstrip().startswith(">")]
+    text = "\n".join(lines)
+    # A sign-off only counts as a signature when little text follows it (a name, a title, a phone).
+    for match in _SIGNATURE.finditer(text):
+        if len(text) - match.end() <= 200:
+            text = text[: match.start()]
+            break
+    return _SPACE.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _analyzer():  # type: ignore[no-untyped-def]
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def score(texts: Sequence[str], clean: bool = True) -> np.ndarray:
+    """VADER compound score per text, in [-1, 1]; empty text scores 0.
+
+    Feedback repeats itself a lot (canned phrases, identical NPS comments), so each distinct text is
+    scored once and the scores are broadcast back.
+    """
+    if len(texts) == 0:
+        return np.zeros(0, dtype=np.float64)
+    cleaned = [clean_text(t) if clean else (t or "") for t in texts]
+    uniques, inverse = np.unique(np.asarray(cleaned, dtype=object), return_inverse=True)
+    polarity = _analyzer().polarity_scores
+    values = np.fromiter(
+        (polarity(t)["compound"] if t else 0.0 for t in uniques), dtype=np.float64, count=len(uniques)
+    )
+    return np.clip(values[inverse.reshape(-1)], -1.0, 1.0)
