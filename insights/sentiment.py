@@ -28,7 +28,6 @@ _SIGNATURE = re.compile(
     r"Best,?|Sincerely,?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_SPACE = re.compile(r"[ \t\r\f\v]+")
 
 
 def clean_text(text: str) -> str:
@@ -50,7 +49,7 @@ def clean_text(text: str) -> str:
         if len(text) - match.end() <= 200:
             text = text[: match.start()]
             break
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 @lru_cache(maxsize=1)
