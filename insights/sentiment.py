@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -20,12 +21,13 @@ _BLOCKQUOTE = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.IGNORECASE | re
 _BR = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
 # Where a quoted earlier message starts: everything from here on is not the customer's new text.
 _REPLY_HEADER = re.compile(
-    r"^\s*(On .{0,200}wrote:|-{2,}\s*Original Message\s*-{2,}|From:\s.+|_{5,})\s*$", re.IGNORECASE | re.MULTILINE
+    r"^\s*(On .{0,200}wrote:|-{2,}\s*Original Message\s*-{2,}|From:\s.+|_{5,})\s*$",
+    re.IGNORECASE | re.MULTILINE,
 )
 # Where a signature starts: the RFC 3676 "-- " line, mobile footers and common sign-offs on their own line.
 _SIGNATURE = re.compile(
-    r"^\s*(--\s*|Sent from my .*|Get Outlook for .*|(Best|Kind|Warm)?\s*regards,?|Cheers,?|Thanks,?|Thank you,?|"
-    r"Best,?|Sincerely,?)\s*$",
+    r"^\s*(--\s*|Sent from my .*|Get Outlook for .*|(Best|Kind|Warm)?\s*regards,?|Cheers,?|Thanks,?|"
+    r"Thank you,?|Best,?|Sincerely,?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -53,7 +55,7 @@ def clean_text(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _analyzer():  # type: ignore[no-untyped-def]
+def _analyzer() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()

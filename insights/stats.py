@@ -50,8 +50,9 @@ def nps(scores: Sequence[int] | np.ndarray, min_sample: int = 30) -> NpsResult:
     variance = max(p_p + p_d - value * value, 0.0)
     se = math.sqrt(variance / n) * 100
     score = value * 100
-    return NpsResult(n, promoters, passives, detractors, score, se, score - Z95 * se, score + Z95 * se,
-                     n >= min_sample)
+    return NpsResult(
+        n, promoters, passives, detractors, score, se, score - Z95 * se, score + Z95 * se, n >= min_sample
+    )
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,11 @@ class Report:
         key = self.experiment.primary_metric
         ranked = [v for v in self.verdicts if v.metric_key == key] or self.verdicts
         order = {WINNER: 0, LOSER: 1, INCONCLUSIVE: 2, NOT_ENOUGH: 3}
-        return min(ranked, key=lambda v: (order[v.verdict], v.p_adjusted if not math.isnan(v.p_adjusted) else 9))\
-            if ranked else None
+        return (
+            min(ranked, key=lambda v: (order[v.verdict], v.p_adjusted if not math.isnan(v.p_adjusted) else 9))
+            if ranked
+            else None
+        )
 
     @property
     def verdict(self) -> str:
@@ -82,21 +85,47 @@ class Report:
     def health(self) -> list[dict[str, str]]:
         badges = []
         if self.srm and self.srm.flagged:
-            badges.append({"label": "Sample-ratio mismatch", "level": "bad",
-                           "text": f"Exposures {self.srm.observed} do not fit the configured split "
-                                   f"(chi-square p = {self.srm.p_value:.1e}); do not trust the verdict."})
-        if self.multiple_exposure_share is not None and self.multiple_exposure_share > MULTIPLE_EXPOSURE_WARN_SHARE:
-            badges.append({"label": "Multiple exposures", "level": "warn",
-                           "text": f"{self.multiple_exposure_share:.1%} of users saw more than one variant."})
+            badges.append(
+                {
+                    "label": "Sample-ratio mismatch",
+                    "level": "bad",
+                    "text": f"Exposures {self.srm.observed} do not fit the configured split "
+                    f"(chi-square p = {self.srm.p_value:.1e}); do not trust the verdict.",
+                }
+            )
+        if (
+            self.multiple_exposure_share is not None
+            and self.multiple_exposure_share > MULTIPLE_EXPOSURE_WARN_SHARE
+        ):
+            badges.append(
+                {
+                    "label": "Multiple exposures",
+                    "level": "warn",
+                    "text": f"{self.multiple_exposure_share:.1%} of users saw more than one variant.",
+                }
+            )
         if self.peeking:
-            badges.append({"label": "Verdict flipped", "level": "warn",
-                           "text": f"The verdict changed over the last {PEEKING_DAYS} days ("
-                                   + " → ".join(self.peeking) + "); stopping now would be peeking."})
+            badges.append(
+                {
+                    "label": "Verdict flipped",
+                    "level": "warn",
+                    "text": f"The verdict changed over the last {PEEKING_DAYS} days ("
+                    + " → ".join(self.peeking)
+                    + "); stopping now would be peeking.",
+                }
+            )
         for other in self.collisions:
-            badges.append({"label": "Collision", "level": "warn",
-                           "text": f"“{other.name}” runs on the same surface ({other.surface}) at the same time."})
+            badges.append(
+                {
+                    "label": "Collision",
+                    "level": "warn",
+                    "text": f"“{other.name}” runs on the same surface ({other.surface}) at the same time.",
+                }
+            )
         if not badges:
-            badges.append({"label": "Healthy", "level": "ok", "text": "No sample-ratio mismatch or other warnings."})
+            badges.append(
+                {"label": "Healthy", "level": "ok", "text": "No sample-ratio mismatch or other warnings."}
+            )
         return badges
 
 
@@ -147,22 +176,42 @@ def compare(
             if n_c < 2 or n_t < 2:
                 comp = None
             elif kind == MetricKind.CONVERSION:
-                comp = stats.two_proportion_ztest(int(c["conversions"] or 0), n_c, int(t["conversions"] or 0), n_t)
+                comp = stats.two_proportion_ztest(
+                    int(c["conversions"] or 0), n_c, int(t["conversions"] or 0), n_t
+                )
             else:
-                comp = stats.welch_from_sums(n_c, float(c["value_sum"] or 0), float(c["value_sum_squares"] or 0),
-                                             n_t, float(t["value_sum"] or 0), float(t["value_sum_squares"] or 0))
+                comp = stats.welch_from_sums(
+                    n_c,
+                    float(c["value_sum"] or 0),
+                    float(c["value_sum_squares"] or 0),
+                    n_t,
+                    float(t["value_sum"] or 0),
+                    float(t["value_sum_squares"] or 0),
+                )
             if days < min_days:
                 reason = f"{days} day(s) of data; needs {min_days}"
             elif min(n_c, n_t) < min_sample:
                 reason = f"{min(n_c, n_t)} exposures in the smallest arm; needs {min_sample}"
             nan = math.nan
-            out.append(MetricVerdict(
-                metric_key, kind, variant, control, n_c, n_t,
-                comp.control_mean if comp else nan, comp.treatment_mean if comp else nan,
-                comp.lift if comp else nan, comp.lift_low if comp else nan, comp.lift_high if comp else nan,
-                comp.p_value if comp else nan, nan, NOT_ENOUGH if (reason or comp is None) else INCONCLUSIVE,
-                reason or ("too few exposures" if comp is None else ""),
-            ))
+            out.append(
+                MetricVerdict(
+                    metric_key,
+                    kind,
+                    variant,
+                    control,
+                    n_c,
+                    n_t,
+                    comp.control_mean if comp else nan,
+                    comp.treatment_mean if comp else nan,
+                    comp.lift if comp else nan,
+                    comp.lift_low if comp else nan,
+                    comp.lift_high if comp else nan,
+                    comp.p_value if comp else nan,
+                    nan,
+                    NOT_ENOUGH if (reason or comp is None) else INCONCLUSIVE,
+                    reason or ("too few exposures" if comp is None else ""),
+                )
+            )
     adjusted = stats.holm([v.p_value for v in out])
     for v, p_adj in zip(out, adjusted, strict=True):
         v.p_adjusted = p_adj
@@ -176,11 +225,30 @@ def compare(
 
 def results_frame(experiment_ids: list[int]) -> pd.DataFrame:
     rows = ExperimentResult.objects.filter(experiment_id__in=experiment_ids).values_list(
-        "experiment_id", "variant__key", "metric_key", "kind", "date", "exposures", "conversions", "value_sum",
+        "experiment_id",
+        "variant__key",
+        "metric_key",
+        "kind",
+        "date",
+        "exposures",
+        "conversions",
+        "value_sum",
         "value_sum_squares",
     )
-    return pd.DataFrame(list(rows), columns=["experiment_id", "variant", "metric_key", "kind", "date", "exposures",
-                                             "conversions", "value_sum", "value_sum_squares"])
+    return pd.DataFrame(
+        list(rows),
+        columns=[
+            "experiment_id",
+            "variant",
+            "metric_key",
+            "kind",
+            "date",
+            "exposures",
+            "conversions",
+            "value_sum",
+            "value_sum_squares",
+        ],
+    )
 
 
 def collisions(experiments: list[Experiment]) -> dict[int, list[Experiment]]:
@@ -189,7 +257,7 @@ def collisions(experiments: list[Experiment]) -> dict[int, list[Experiment]]:
     found: dict[int, list[Experiment]] = {}
     active = [e for e in experiments if e.surface and e.started_at]
     for i, a in enumerate(active):
-        for b in active[i + 1:]:
+        for b in active[i + 1 :]:
             if a.product_id != b.product_id or a.surface.strip().lower() != b.surface.strip().lower():
                 continue
             a_end, b_end = a.ended_at or now, b.ended_at or now
@@ -208,8 +276,10 @@ def build_reports(experiments: QuerySet[Experiment] | list[Experiment]) -> list[
     variants: dict[int, list[Any]] = {}
     for e in experiments:
         variants[e.pk] = list(e.variants.all())
-    directions = {(m.product_id, m.key): m.good_direction
-                  for m in Metric.objects.filter(key__in=frame["metric_key"].unique().tolist())}
+    directions = {
+        (m.product_id, m.key): m.good_direction
+        for m in Metric.objects.filter(key__in=frame["metric_key"].unique().tolist())
+    }
     hits = collisions(experiments)
     reports = []
     for e in experiments:
@@ -218,8 +288,15 @@ def build_reports(experiments: QuerySet[Experiment] | list[Experiment]) -> list[
         control = next((v.key for v in vs if v.is_control), vs[0].key if vs else "control")
         good = {k: d for (pid, k), d in directions.items() if pid in (e.product_id, None)}
         verdicts, days = compare(part, control, good)
-        report = Report(e, days, verdicts, _srm(e, vs, part), _multiple_exposure(part),
-                        _peeking(e, part, control, good), hits.get(e.pk, []))
+        report = Report(
+            e,
+            days,
+            verdicts,
+            _srm(e, vs, part),
+            _multiple_exposure(part),
+            _peeking(e, part, control, good),
+            hits.get(e.pk, []),
+        )
         reports.append(report)
     return reports
 
@@ -290,11 +367,18 @@ def recompute_experiment_insights() -> list[str]:
             title = f"{e.name}: the verdict flipped recently"
             severity = Severity.LOW
         upsert_insight(
-            InsightKind.EXPERIMENT_VERDICT, key, title=title,
+            InsightKind.EXPERIMENT_VERDICT,
+            key,
+            title=title,
             summary=" ".join(b["text"] for b in report.health if b["level"] != "ok"),
-            severity=severity, score=float(-math.log10(max(primary.p_adjusted, 1e-300)))
-            if primary and not math.isnan(primary.p_adjusted) else 0.0,
-            product_id=e.product_id, team_id=e.team_id, starts_at=e.started_at, ends_at=e.ended_at,
+            severity=severity,
+            score=float(-math.log10(max(primary.p_adjusted, 1e-300)))
+            if primary and not math.isnan(primary.p_adjusted)
+            else 0.0,
+            product_id=e.product_id,
+            team_id=e.team_id,
+            starts_at=e.started_at,
+            ends_at=e.ended_at,
             payload=_payload(report),
         )
         keys.append(key)
@@ -303,7 +387,9 @@ def recompute_experiment_insights() -> list[str]:
 
 
 def _clean(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 6)
+    return (
+        None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 6)
+    )
 
 
 def _payload(report: Report) -> dict[str, Any]:
@@ -311,14 +397,22 @@ def _payload(report: Report) -> dict[str, Any]:
         "experiment_id": report.experiment.pk,
         "verdict": report.verdict,
         "srm": {"p_value": report.srm.p_value, "flagged": report.srm.flagged, "observed": report.srm.observed}
-        if report.srm else None,
+        if report.srm
+        else None,
         "peeking": report.peeking,
         "multiple_exposure_share": report.multiple_exposure_share,
         "collisions": [o.pk for o in report.collisions],
         "metrics": [
-            {"metric": v.metric_key, "variant": v.variant, "lift": _clean(v.lift), "low": _clean(v.lift_low),
-             "high": _clean(v.lift_high), "p": _clean(v.p_value), "p_adjusted": _clean(v.p_adjusted),
-             "verdict": v.verdict}
+            {
+                "metric": v.metric_key,
+                "variant": v.variant,
+                "lift": _clean(v.lift),
+                "low": _clean(v.lift_low),
+                "high": _clean(v.lift_high),
+                "p": _clean(v.p_value),
+                "p_adjusted": _clean(v.p_adjusted),
+                "verdict": v.verdict,
+            }
             for v in report.verdicts
         ],
     }

@@ -26,12 +26,16 @@ class ThemeStatus(models.TextChoices):
 
 class Theme(models.Model):
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
-    label = models.CharField(max_length=300, help_text="From the cluster's top key phrases; recomputes refresh it.")
+    label = models.CharField(
+        max_length=300, help_text="From the cluster's top key phrases; recomputes refresh it."
+    )
     custom_name = models.CharField(max_length=300, blank=True, help_text="A PM's rename; never overwritten.")
     # {term: weight} of the cluster's top terms, normalised; used to match clusters across recomputes.
     terms = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=ThemeStatus.choices, default=ThemeStatus.ACTIVE)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Split children keep their identity: their members are pinned, so a recompute does not fold them back.
     split_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     size = models.IntegerField(default=0)
@@ -47,12 +51,12 @@ class Theme(models.Model):
     class Meta:
         indexes = [models.Index(fields=["product", "status", "-size"])]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def name(self) -> str:
         return self.custom_name or self.label
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ThemeMember(models.Model):
@@ -87,11 +91,15 @@ class EvidenceLink(models.Model):
     """A theme is evidence for a portfolio item. Recomputes refresh the score, never a PM's verdict."""
 
     theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="links")
-    item = models.ForeignKey("portfolio.PortfolioItem", on_delete=models.CASCADE, related_name="feedback_links")
+    item = models.ForeignKey(
+        "portfolio.PortfolioItem", on_delete=models.CASCADE, related_name="feedback_links"
+    )
     score = models.FloatField(default=0)
     method = models.CharField(max_length=32, default="tfidf-cosine")
     status = models.CharField(max_length=16, choices=LinkStatus.choices, default=LinkStatus.SUGGESTED)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

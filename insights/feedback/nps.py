@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Q
 
 from insights import stats
 from insights.models import InsightKind, Severity
@@ -24,7 +24,9 @@ def category(score: int) -> str:
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 
-def responses_frame(filters: dict[str, Any] | None = None, product_ids: list[int] | None = None) -> pd.DataFrame:
+def responses_frame(
+    filters: dict[str, Any] | None = None, product_ids: list[int] | None = None
+) -> pd.DataFrame:
     filters = filters or {}
     qs = NpsResponse.objects.all()
     if product_ids:
@@ -37,9 +39,12 @@ def responses_frame(filters: dict[str, Any] | None = None, product_ids: list[int
         qs = qs.filter(submitted_at__date__gte=filters["start"])
     if filters.get("end"):
         qs = qs.filter(submitted_at__date__lte=filters["end"])
-    rows = list(qs.values_list("id", "product_id", "score", "submitted_at", "segment", "comment", "sentiment"))
-    frame = pd.DataFrame(rows, columns=["id", "product_id", "score", "submitted_at", "segment", "comment",
-                                        "sentiment"])
+    rows = list(
+        qs.values_list("id", "product_id", "score", "submitted_at", "segment", "comment", "sentiment")
+    )
+    frame = pd.DataFrame(
+        rows, columns=["id", "product_id", "score", "submitted_at", "segment", "comment", "sentiment"]
+    )
     frame["submitted_at"] = pd.to_datetime(frame["submitted_at"], utc=True)
     return frame
 
@@ -51,15 +56,20 @@ def trend(frame: pd.DataFrame, freq: str = "M") -> list[dict[str, Any]]:
     periods = frame["submitted_at"].dt.tz_localize(None).dt.to_period(freq)
     out = []
     for period, group in frame.groupby(periods, sort=True):
-        out.append({"period": period.start_time.to_pydatetime(), "label": str(period),
-                    "result": stats.nps(group["score"].to_numpy(), min_sample())})
+        out.append(
+            {
+                "period": period.start_time.tz_localize("UTC").to_pydatetime(),
+                "label": str(period),
+                "result": stats.nps(group["score"].to_numpy(), min_sample()),
+            }
+        )
     return out
 
 
 def shifts(points: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
     """Each period against the one before: significant changes only."""
     found = []
-    for before, after in zip(points, points[1:], strict=False):
+    for before, after in pairwise(points):
         shift = stats.nps_shift(before["result"], after["result"], alpha)
         if shift.significant:
             found.append({"before": before, "after": after, "shift": shift})
@@ -74,8 +84,13 @@ def segment_breakdown(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for key in sorted(seg.columns):
         for value, idx in seg.groupby(key).groups.items():
-            out.append({"key": key, "value": value, "result": stats.nps(frame.loc[idx, "score"].to_numpy(),
-                                                                        min_sample())})
+            out.append(
+                {
+                    "key": key,
+                    "value": value,
+                    "result": stats.nps(frame.loc[idx, "score"].to_numpy(), min_sample()),
+                }
+            )
     return out
 
 
@@ -97,17 +112,26 @@ def recompute_nps_insights(product_ids: list[int] | None = None) -> list[str]:
             key = f"nps:{int(product_id)}:{after['label']}"
             direction = "dropped" if shift.delta < 0 else "rose"
             upsert_insight(
-                InsightKind.NPS_SHIFT, key,
+                InsightKind.NPS_SHIFT,
+                key,
                 title=f"{name} NPS {direction} {abs(shift.delta):.0f} points in {after['label']}",
-                summary=(f"NPS {before['result'].nps:.0f} → {after['result'].nps:.0f} "
-                         f"(95% CI {after['result'].ci_low:.0f} to {after['result'].ci_high:.0f}, "
-                         f"n = {after['result'].n}); p = {shift.p_value:.3g}."),
+                summary=(
+                    f"NPS {before['result'].nps:.0f} → {after['result'].nps:.0f} "
+                    f"(95% CI {after['result'].ci_low:.0f} to {after['result'].ci_high:.0f}, "
+                    f"n = {after['result'].n}); p = {shift.p_value:.3g}."
+                ),
                 severity=Severity.HIGH if shift.delta < 0 else Severity.LOW,
                 score=abs(shift.z),
                 product_id=int(product_id),
                 starts_at=start,
-                payload={"delta": shift.delta, "p_value": shift.p_value, "period": after["label"],
-                         "before": before["result"].nps, "after": after["result"].nps, "n": after["result"].n},
+                payload={
+                    "delta": shift.delta,
+                    "p_value": shift.p_value,
+                    "period": after["label"],
+                    "before": before["result"].nps,
+                    "after": after["result"].nps,
+                    "n": after["result"].n,
+                },
             )
             keys.append(key)
     scope: dict[str, Any] = {"product_id__in": product_ids} if product_ids else {}
@@ -123,19 +147,25 @@ def comments_by_category(frame: pd.DataFrame, limit: int = 5) -> dict[str, list[
     if frame.empty:
         return out
     with_comment = frame[frame["comment"].str.len() > 0].sort_values("submitted_at", ascending=False)
-    chosen = pd.concat([g.head(limit) for _, g in with_comment.groupby(with_comment["score"].map(category))]) \
-        if not with_comment.empty else with_comment
+    chosen = (
+        pd.concat([g.head(limit) for _, g in with_comment.groupby(with_comment["score"].map(category))])
+        if not with_comment.empty
+        else with_comment
+    )
     themes = {
-        oid: name for oid, name, custom in ThemeMember.objects.filter(
-            source="nps", object_id__in=chosen["id"].tolist()).values_list("object_id", "theme__label",
-                                                                           "theme__custom_name")
+        oid: name
+        for oid, name, custom in ThemeMember.objects.filter(
+            source="nps", object_id__in=chosen["id"].tolist()
+        ).values_list("object_id", "theme__label", "theme__custom_name")
         for name in [custom or name]
     }
     for row in chosen.itertuples(index=False):
-        out[category(int(row.score))].append({"score": int(row.score), "comment": row.comment,
-                                              "theme": themes.get(row.id), "date": row.submitted_at})
+        out[category(int(row.score))].append(
+            {
+                "score": int(row.score),
+                "comment": row.comment,
+                "theme": themes.get(row.id),
+                "date": row.submitted_at,
+            }
+        )
     return out
-
-
-def product_filter(q: Q, filters: dict[str, Any]) -> Q:
-    return q & Q(product__slug=filters["product"]) if filters.get("product") else q

@@ -35,11 +35,24 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     ids = list(product_ids) if product_ids else None
     scope = Q(product_id__in=ids) if ids else Q()
     latest = max(
-        (d for d in (
-            NpsResponse.objects.filter(scope).order_by("-submitted_at").values_list("submitted_at", flat=True).first(),
-            SupportTicket.objects.filter(scope).order_by("-opened_at").values_list("opened_at", flat=True).first(),
-            Mention.objects.filter(scope).order_by("-posted_at").values_list("posted_at", flat=True).first(),
-        ) if d is not None),
+        (
+            d
+            for d in (
+                NpsResponse.objects.filter(scope)
+                .order_by("-submitted_at")
+                .values_list("submitted_at", flat=True)
+                .first(),
+                SupportTicket.objects.filter(scope)
+                .order_by("-opened_at")
+                .values_list("opened_at", flat=True)
+                .first(),
+                Mention.objects.filter(scope)
+                .order_by("-posted_at")
+                .values_list("posted_at", flat=True)
+                .first(),
+            )
+            if d is not None
+        ),
         default=None,
     )
     start = _window_start(latest)
@@ -51,14 +64,20 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     if start:
         nps, tickets = nps.filter(submitted_at__gte=start), tickets.filter(opened_at__gte=start)
         mentions, kb = mentions.filter(posted_at__gte=start), kb.filter(date__gte=start.date())
-    rows = list(nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment"))
+    rows: list[Any] = list(
+        nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment")
+    )
     if rows:
         f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "text", "sentiment", "segment"])
         f["source"] = "nps"
         frames.append(f)
-    rows = list(tickets.values_list("id", "product_id", "opened_at", "subject", "body_text", "body", "sentiment"))
+    rows = list(
+        tickets.values_list("id", "product_id", "opened_at", "subject", "body_text", "body", "sentiment")
+    )
     if rows:
-        f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "subject", "body_text", "body", "sentiment"])
+        f = pd.DataFrame(
+            rows, columns=["object_id", "product_id", "ts", "subject", "body_text", "body", "sentiment"]
+        )
         f["text"] = [
             f"{s}. {sentiment.clean_text(bt or b)}".strip(" .")
             for s, bt, b in zip(f["subject"], f["body_text"], f["body"], strict=True)
@@ -88,7 +107,9 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
 
 def _week_floor(ts: pd.Series) -> pd.Series:
     ts = pd.to_datetime(ts, utc=True)
-    return (ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time).dt.tz_localize("UTC")
+    return (ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time).dt.tz_localize(
+        "UTC"
+    )
 
 
 def _zero_fill(counts: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -99,15 +120,24 @@ def _zero_fill(counts: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.Data
     parts = []
     for series_id, group in counts.groupby("series_id", sort=True):
         weeks = pd.date_range(group["ts"].min(), end, freq="7D")
-        parts.append(pd.DataFrame({
-            "series_id": series_id, "ts": weeks,
-            "value": group.set_index("ts")["value"].reindex(weeks, fill_value=0).to_numpy(dtype=float),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "series_id": series_id,
+                    "ts": weeks,
+                    "value": group.set_index("ts")["value"]
+                    .reindex(weeks, fill_value=0)
+                    .to_numpy(dtype=float),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def theme_volume_frame(
-    product_ids: Iterable[int] | None = None, since: datetime | None = None, theme_ids: Iterable[int] | None = None
+    product_ids: Iterable[int] | None = None,
+    since: datetime | None = None,
+    theme_ids: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """THE CONTRACT for the anomaly detector: weekly feedback volume of every active theme as a long
     frame with columns series_id ("theme:<id>"), ts (week start, Monday 00:00 UTC), value (count).
@@ -129,8 +159,9 @@ def theme_volume_frame(
     return _zero_fill(counts[["series_id", "ts", "value"]], end=counts["ts"].max())
 
 
-def theme_spikes(frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 4.0, min_count: int = 10
-                 ) -> list[dict[str, Any]]:
+def theme_spikes(
+    frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 4.0, min_count: int = 10
+) -> list[dict[str, Any]]:
     """Weeks in the last `recent_weeks` where a theme's volume jumps far above its own earlier weeks
     (median + MAD, which one spike cannot inflate). A simple stand-in until the anomaly detector
     (branch issue-7) reads theme_volume_frame(); the Feedback page flags these."""
@@ -150,8 +181,15 @@ def theme_spikes(frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 4.0,
         for ts, value in zip(recent["ts"], recent["value"], strict=True):
             z = (value - median) / scale
             if z >= min_z and value >= min_count:
-                spikes.append({"theme_id": int(str(series_id).split(":")[1]), "week": ts.to_pydatetime(),
-                               "value": float(value), "baseline": median, "z": float(z)})
+                spikes.append(
+                    {
+                        "theme_id": int(str(series_id).split(":")[1]),
+                        "week": ts.to_pydatetime(),
+                        "value": float(value),
+                        "baseline": median,
+                        "z": float(z),
+                    }
+                )
     spikes.sort(key=lambda s: -s["z"])
     # One insight per theme: its strongest recent week.
     best: dict[int, dict[str, Any]] = {}
@@ -209,27 +247,43 @@ def theme_rows(filters: dict[str, Any], limit: int = 100) -> list[dict[str, Any]
     agg = agg.sort_values("volume", ascending=False).head(limit)
     themes = Theme.objects.select_related("product").in_bulk(agg.index.tolist())
     links: dict[int, int] = {}
-    for theme_id in EvidenceLink.objects.filter(theme_id__in=agg.index.tolist()).exclude(
-        status=LinkStatus.REJECTED
-    ).values_list("theme_id", flat=True):
+    for theme_id in (
+        EvidenceLink.objects.filter(theme_id__in=agg.index.tolist())
+        .exclude(status=LinkStatus.REJECTED)
+        .values_list("theme_id", flat=True)
+    ):
         links[theme_id] = links.get(theme_id, 0) + 1
     return [
-        {"theme": themes[tid], "volume": int(row.volume),
-         "sentiment": None if pd.isna(row.sentiment) else float(row.sentiment), "links": links.get(tid, 0)}
-        for tid, row in agg.iterrows() if tid in themes
+        {
+            "theme": themes[tid],
+            "volume": int(row.volume),
+            "sentiment": None if pd.isna(row.sentiment) else float(row.sentiment),
+            "links": links.get(tid, 0),
+        }
+        for tid, row in agg.iterrows()
+        if tid in themes
     ]
 
 
 def item_evidence(item_id: int) -> dict[str, Any]:
     """A portfolio item's customer evidence through its non-rejected theme links: counts per source,
     mean sentiment and the strongest quotes. For the portfolio item page (branch issue-8) to include."""
-    links = list(EvidenceLink.objects.filter(item_id=item_id).exclude(status=LinkStatus.REJECTED)
-                 .select_related("theme").order_by("-score"))
+    links = list(
+        EvidenceLink.objects.filter(item_id=item_id)
+        .exclude(status=LinkStatus.REJECTED)
+        .select_related("theme")
+        .order_by("-score")
+    )
     theme_ids = [link.theme_id for link in links]
     members = ThemeMember.objects.filter(theme_id__in=theme_ids)
     frame = pd.DataFrame.from_records(members.values("source", "sentiment"))
     counts = frame.groupby("source").size().to_dict() if not frame.empty else {}
     mean = float(frame["sentiment"].mean()) if not frame.empty and frame["sentiment"].notna().any() else None
     quotes = list(members.order_by("-weight").values("source", "quote", "ts", "sentiment")[:5])
-    return {"links": links, "counts": counts, "total": int(sum(counts.values())), "sentiment": mean,
-            "quotes": quotes}
+    return {
+        "links": links,
+        "counts": counts,
+        "total": int(sum(counts.values())),
+        "sentiment": mean,
+        "quotes": quotes,
+    }

@@ -20,10 +20,10 @@ from insights import sentiment
 from insights.models import InsightKind, Severity
 from insights.services import retire_missing, upsert_insight
 from productops.portfolio.models import PortfolioItem
-from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
+from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from . import selectors
-from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
 from .themes import find_themes, term_similarity, text_similarity
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,18 @@ def recompute_themes(product_ids: Iterable[int] | None = None, n_themes: int | N
     """Re-cluster each product's feedback and fold the clusters into the stable Theme rows."""
     frame = selectors.feedback_frame(product_ids=product_ids)
     touched: list[Theme] = []
-    keys = [None] if frame.empty else sorted(frame["product_id"].unique().tolist(), key=lambda v: (v is None, v))
+    keys = (
+        [None] if frame.empty else sorted(frame["product_id"].unique().tolist(), key=lambda v: (v is None, v))
+    )
     products = set(product_ids) if product_ids else None
     for product_id in keys:
         if product_id is None and frame.empty:
             continue
-        part = frame[frame["product_id"].isna()] if product_id is None else frame[frame["product_id"] == product_id]
+        part = (
+            frame[frame["product_id"].isna()]
+            if product_id is None
+            else frame[frame["product_id"] == product_id]
+        )
         touched += _recompute_product(None if product_id is None else int(product_id), part, n_themes)
     # Products with no feedback left: retire their themes.
     stale = Theme.objects.filter(status=ThemeStatus.ACTIVE).exclude(pk__in=[t.pk for t in touched])
@@ -134,21 +140,27 @@ def recompute_themes(product_ids: Iterable[int] | None = None, n_themes: int | N
     return touched
 
 
+def _of_product(product_id: int | None) -> Q:
+    return Q(product__isnull=True) if product_id is None else Q(product_id=product_id)
+
+
 def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: int | None) -> list[Theme]:
     pinned = set(
-        ThemeMember.objects.filter(product_id=product_id, pinned=True).values_list("source", "object_id")
+        ThemeMember.objects.filter(_of_product(product_id), pinned=True).values_list("source", "object_id")
     )
     if pinned:
-        keep = ~pd.Series(list(zip(frame["source"], frame["object_id"], strict=True)), index=frame.index).isin(pinned)
+        keep = ~pd.Series(
+            list(zip(frame["source"], frame["object_id"], strict=True)), index=frame.index
+        ).isin(pinned)
         frame = frame[keep]
     frame = frame.reset_index(drop=True)
     clusters = find_themes(frame["text"].tolist(), n_themes=n_themes) if len(frame) else []
 
-    old = list(Theme.objects.filter(product_id=product_id, split_from__isnull=True))
+    old = list(Theme.objects.filter(_of_product(product_id), split_from__isnull=True))
     by_id = {t.pk: t for t in old}
     old_members: dict[int, set[tuple[str, int]]] = {}
     for theme_id, source, object_id in ThemeMember.objects.filter(
-        product_id=product_id, pinned=False
+        _of_product(product_id), pinned=False
     ).values_list("theme_id", "source", "object_id"):
         old_members.setdefault(theme_id, set()).add((source, object_id))
     keys = list(zip(frame["source"].tolist(), frame["object_id"].tolist(), strict=True))
@@ -163,7 +175,9 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
         for pos, cluster in enumerate(clusters):
             theme = matched.get(pos)
             if theme is None:
-                theme = Theme.objects.create(product_id=product_id, label=cluster.label[:300], terms=cluster.terms)
+                theme = Theme.objects.create(
+                    product_id=product_id, label=cluster.label[:300], terms=cluster.terms
+                )
             else:
                 theme = _resolve_merged(theme, by_id)
             targets.append(theme)
@@ -176,21 +190,28 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
             sub = frame.iloc[cluster.members]
             members += [
                 ThemeMember(
-                    theme_id=theme.pk, source=row.source, object_id=int(row.object_id), product_id=product_id,
-                    ts=row.ts, weight=float(w), sentiment=None if pd.isna(row.sentiment) else float(row.sentiment),
-                    quote=str(row.text)[:1000], segment=row.segment if isinstance(row.segment, dict) else {},
+                    theme_id=theme.pk,
+                    source=row.source,
+                    object_id=int(row.object_id),
+                    product_id=product_id,
+                    ts=row.ts,
+                    weight=float(w),
+                    sentiment=None if pd.isna(row.sentiment) else float(row.sentiment),
+                    quote=str(row.text)[:1000],
+                    segment=row.segment if isinstance(row.segment, dict) else {},
                 )
                 for row, w in zip(sub.itertuples(index=False), cluster.weights, strict=True)
             ]
-        ThemeMember.objects.filter(product_id=product_id, pinned=False).delete()
+        ThemeMember.objects.filter(_of_product(product_id), pinned=False).delete()
         ThemeMember.objects.bulk_create(members, batch_size=5000)
         unique_targets = {t.pk: t for t in targets}
         for theme in unique_targets.values():
             theme.save(update_fields=["label", "terms", "status", "updated_at"])
         gone = [t.pk for t in old if t.pk not in unique_targets and t.status == ThemeStatus.ACTIVE]
         Theme.objects.filter(pk__in=gone).update(status=ThemeStatus.RETIRED, size=0, updated_at=now)
-        split_children = Theme.objects.filter(product_id=product_id, split_from__isnull=False,
-                                              status=ThemeStatus.ACTIVE)
+        split_children = Theme.objects.filter(
+            _of_product(product_id), split_from__isnull=False, status=ThemeStatus.ACTIVE
+        )
         result = [*unique_targets.values(), *split_children]
         refresh_theme_stats([t.pk for t in result])
     return result
@@ -206,21 +227,35 @@ def refresh_theme_stats(theme_ids: list[int]) -> None:
     themes = Theme.objects.in_bulk(theme_ids)
     if frame.empty:
         for theme in themes.values():
-            theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = 0, None, 0, 0, 0
-        Theme.objects.bulk_update(themes.values(), ["size", "sentiment", "recent_volume", "previous_volume",
-                                                    "change"])
+            theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = (
+                0,
+                None,
+                0,
+                0,
+                0,
+            )
+        Theme.objects.bulk_update(
+            themes.values(), ["size", "sentiment", "recent_volume", "previous_volume", "change"]
+        )
         return
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     end = frame["ts"].max()
     recent = frame["ts"] > end - pd.Timedelta(weeks=4)
     before = (frame["ts"] <= end - pd.Timedelta(weeks=4)) & (frame["ts"] > end - pd.Timedelta(weeks=12))
-    grouped = frame.groupby("theme_id").agg(size=("ts", "size"), sentiment=("sentiment", "mean"),
-                                            first=("ts", "min"), last=("ts", "max"))
+    grouped = frame.groupby("theme_id").agg(
+        size=("ts", "size"), sentiment=("sentiment", "mean"), first=("ts", "min"), last=("ts", "max")
+    )
     recent_counts = frame[recent].groupby("theme_id").size()
     before_counts = frame[before].groupby("theme_id").size() / 2  # eight weeks, scaled to four
     for theme_id, theme in themes.items():
         if theme_id not in grouped.index:
-            theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = 0, None, 0, 0, 0
+            theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = (
+                0,
+                None,
+                0,
+                0,
+                0,
+            )
             continue
         row = grouped.loc[theme_id]
         theme.size = int(row["size"])
@@ -228,7 +263,9 @@ def refresh_theme_stats(theme_ids: list[int]) -> None:
         theme.first_seen, theme.last_seen = row["first"].to_pydatetime(), row["last"].to_pydatetime()
         theme.recent_volume = int(recent_counts.get(theme_id, 0))
         theme.previous_volume = float(before_counts.get(theme_id, 0.0))
-        theme.change = round((theme.recent_volume - theme.previous_volume) / max(theme.previous_volume, 1.0), 4)
+        theme.change = round(
+            (theme.recent_volume - theme.previous_volume) / max(theme.previous_volume, 1.0), 4
+        )
     Theme.objects.bulk_update(
         themes.values(),
         ["size", "sentiment", "first_seen", "last_seen", "recent_volume", "previous_volume", "change"],
@@ -253,23 +290,31 @@ def theme_insights(product_ids: Iterable[int] | None = None) -> list[str]:
         if theme is None or theme.status != ThemeStatus.ACTIVE:
             continue
         quotes = list(
-            ThemeMember.objects.filter(theme=theme, ts__gte=spike["week"], ts__lt=spike["week"] + timedelta(days=7))
+            ThemeMember.objects.filter(
+                theme=theme, ts__gte=spike["week"], ts__lt=spike["week"] + timedelta(days=7)
+            )
             .order_by("-weight")
             .values_list("quote", flat=True)[:3]
         )
         key = f"theme:{theme.pk}:{spike['week']:%Y-%m-%d}"
         upsert_insight(
-            InsightKind.THEME, key,
+            InsightKind.THEME,
+            key,
             title=f"Feedback about “{theme.name}” spiked to {int(spike['value'])} in a week",
-            summary=f"Usually about {spike['baseline']:.0f} a week. " + (f"For example: “{quotes[0]}”" if quotes
-                                                                          else ""),
+            summary=f"Usually about {spike['baseline']:.0f} a week. "
+            + (f"For example: “{quotes[0]}”" if quotes else ""),
             severity=Severity.HIGH if spike["z"] >= 8 else Severity.MEDIUM,
             score=float(spike["z"]),
             product_id=theme.product_id,
             starts_at=spike["week"],
             ends_at=spike["week"] + timedelta(days=7),
-            payload={"theme_id": theme.pk, "series_id": f"theme:{theme.pk}", "value": spike["value"],
-                     "baseline": spike["baseline"], "quotes": quotes},
+            payload={
+                "theme_id": theme.pk,
+                "series_id": f"theme:{theme.pk}",
+                "value": spike["value"],
+                "baseline": spike["baseline"],
+                "quotes": quotes,
+            },
         )
         keys.append(key)
     scope: dict[str, Any] = {"product_id__in": list(product_ids)} if product_ids else {}
@@ -289,20 +334,28 @@ def _nearest(theme_docs: list[str], item_docs: list[str]) -> np.ndarray:
 def link_evidence(product_ids: Iterable[int] | None = None) -> int:
     """Suggest links from each active theme to its most similar portfolio items (same product, or items
     with no product). A PM's confirm/reject survives; rejected links are never re-suggested."""
-    themes = list(Theme.objects.filter(status=ThemeStatus.ACTIVE).filter(
-        Q(product_id__in=list(product_ids)) if product_ids else Q()))
-    items = list(PortfolioItem.objects.filter(is_gone=False).values("id", "title", "description", "product_id"))
+    themes = list(
+        Theme.objects.filter(status=ThemeStatus.ACTIVE).filter(
+            Q(product_id__in=list(product_ids)) if product_ids else Q()
+        )
+    )
+    items = list(
+        PortfolioItem.objects.filter(is_gone=False).values("id", "title", "description", "product_id")
+    )
     if not themes or not items:
         return 0
     quotes: dict[int, list[str]] = {}
     for theme_id, quote in (
-        ThemeMember.objects.filter(theme__in=themes).order_by("theme_id", "-weight").values_list("theme_id", "quote")
+        ThemeMember.objects.filter(theme__in=themes)
+        .order_by("theme_id", "-weight")
+        .values_list("theme_id", "quote")
     ):
         bucket = quotes.setdefault(theme_id, [])
         if len(bucket) < 5:
             bucket.append(quote)
     theme_docs = [
-        " ".join([t.name, t.label, *(list(t.terms)[:10] if t.terms else []), *quotes.get(t.pk, [])]) for t in themes
+        " ".join([t.name, t.label, *(list(t.terms)[:10] if t.terms else []), *quotes.get(t.pk, [])])
+        for t in themes
     ]
     item_docs = [f"{i['title']} {i['title']} {i['description'][:2000]}" for i in items]
     sim = _nearest(theme_docs, item_docs)
@@ -310,7 +363,9 @@ def link_evidence(product_ids: Iterable[int] | None = None) -> int:
     written = 0
     keep: set[int] = set()
     for ti, theme in enumerate(themes):
-        allowed = np.array([theme.product_id is None or i["product_id"] in (None, theme.product_id) for i in items])
+        allowed = np.array(
+            [theme.product_id is None or i["product_id"] in (None, theme.product_id) for i in items]
+        )
         scores = np.where(allowed, sim[ti], 0.0)
         for j in np.argsort(-scores)[:LINKS_PER_THEME]:
             if scores[j] < LINK_THRESHOLD:
@@ -366,19 +421,24 @@ def split_theme(theme: Theme, parts: int = 2) -> list[Theme]:
         raise ValueError(f"“{theme.name}” has {len(rows)} items; a split needs at least {parts * 3}.")
     clusters = find_themes([q for _, q in rows], n_themes=parts, min_size=1)
     if len(clusters) < 2:
-        raise ValueError(f"“{theme.name}” does not separate into distinct sub-themes; try a merge or rename instead.")
+        raise ValueError(
+            f"“{theme.name}” does not separate into distinct sub-themes; try a merge or rename instead."
+        )
     children: list[Theme] = []
     with transaction.atomic():
         assigned: set[int] = set()
         for cluster in clusters:
-            child = Theme.objects.create(product_id=theme.product_id, label=cluster.label[:300],
-                                         terms=cluster.terms, split_from=theme)
+            child = Theme.objects.create(
+                product_id=theme.product_id, label=cluster.label[:300], terms=cluster.terms, split_from=theme
+            )
             ids = [rows[i][0] for i in cluster.members]
             assigned.update(ids)
             ThemeMember.objects.filter(pk__in=ids).update(theme=child, pinned=True)
             children.append(child)
         # Members no sub-theme claimed go to the largest one.
-        ThemeMember.objects.filter(theme=theme).exclude(pk__in=assigned).update(theme=children[0], pinned=True)
+        ThemeMember.objects.filter(theme=theme).exclude(pk__in=assigned).update(
+            theme=children[0], pinned=True
+        )
         theme.status, theme.merged_into = ThemeStatus.RETIRED, None
         theme.save(update_fields=["status", "merged_into", "updated_at"])
         refresh_theme_stats([theme.pk, *[c.pk for c in children]])
@@ -404,18 +464,3 @@ def recompute_feedback(product_ids: Iterable[int] | None = None, full: bool = Fa
     links = link_evidence(product_ids=ids)
     insights = theme_insights(product_ids=ids)
     return {"scored": scored, "themes": len(themes), "links": links, "insights": len(insights)}
-
-
-__all__ = [
-    "FeedbackSource",
-    "KbSearch",
-    "decide_link",
-    "link_evidence",
-    "merge_themes",
-    "recompute_feedback",
-    "recompute_themes",
-    "rename_theme",
-    "score_sentiment",
-    "split_theme",
-    "theme_insights",
-]

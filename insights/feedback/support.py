@@ -55,7 +55,9 @@ def elapsed_hours(start: pd.Series, end: pd.Series, config: dict[str, Any] | Non
     return (business_clock(end, config) - business_clock(start, config)) / 3600
 
 
-def tickets_frame(filters: dict[str, Any] | None = None, product_ids: Iterable[int] | None = None) -> pd.DataFrame:
+def tickets_frame(
+    filters: dict[str, Any] | None = None, product_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
     filters = filters or {}
     qs = SupportTicket.objects.all()
     if product_ids:
@@ -66,10 +68,33 @@ def tickets_frame(filters: dict[str, Any] | None = None, product_ids: Iterable[i
         qs = qs.filter(opened_at__date__gte=filters["start"])
     if filters.get("end"):
         qs = qs.filter(opened_at__date__lte=filters["end"])
-    rows = list(qs.values_list("id", "product__slug", "tags", "channel", "opened_at", "first_response_at",
-                               "solved_at", "csat_rating", "sentiment"))
-    frame = pd.DataFrame(rows, columns=["id", "product", "tags", "channel", "opened_at", "first_response_at",
-                                        "solved_at", "csat", "sentiment"])
+    rows = list(
+        qs.values_list(
+            "id",
+            "product__slug",
+            "tags",
+            "channel",
+            "opened_at",
+            "first_response_at",
+            "solved_at",
+            "csat_rating",
+            "sentiment",
+        )
+    )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "product",
+            "tags",
+            "channel",
+            "opened_at",
+            "first_response_at",
+            "solved_at",
+            "csat",
+            "sentiment",
+        ],
+    )
     for col in ("opened_at", "first_response_at", "solved_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     frame["frt_h"] = np.nan
@@ -85,20 +110,36 @@ def tickets_frame(filters: dict[str, Any] | None = None, product_ids: Iterable[i
 def weekly(frame: pd.DataFrame) -> pd.DataFrame:
     """Per week: volume, backlog at week end, FRT and resolution median / p90 (hours), CSAT (mean 1-5
     and share of 4-5 ratings)."""
-    cols = ["week", "volume", "backlog", "frt_p50", "frt_p90", "res_p50", "res_p90", "csat", "csat_good",
-            "sentiment"]
+    cols = [
+        "week",
+        "volume",
+        "backlog",
+        "frt_p50",
+        "frt_p90",
+        "res_p50",
+        "res_p90",
+        "csat",
+        "csat_good",
+        "sentiment",
+    ]
     if frame.empty:
         return pd.DataFrame(columns=cols)
     frame = frame.assign(week=_week_floor(frame["opened_at"]))
     g = frame.groupby("week")
-    out = pd.DataFrame({
-        "volume": g.size(),
-        "frt_p50": g["frt_h"].median(), "frt_p90": g["frt_h"].quantile(0.9),
-        "res_p50": g["resolution_h"].median(), "res_p90": g["resolution_h"].quantile(0.9),
-        "csat": g["csat"].mean(),
-        "csat_good": g["csat"].apply(lambda s: float((s.dropna() >= 4).mean()) if s.notna().any() else np.nan),
-        "sentiment": g["sentiment"].mean(),
-    })
+    out = pd.DataFrame(
+        {
+            "volume": g.size(),
+            "frt_p50": g["frt_h"].median(),
+            "frt_p90": g["frt_h"].quantile(0.9),
+            "res_p50": g["resolution_h"].median(),
+            "res_p90": g["resolution_h"].quantile(0.9),
+            "csat": g["csat"].mean(),
+            "csat_good": g["csat"].apply(
+                lambda s: float((s.dropna() >= 4).mean()) if s.notna().any() else np.nan
+            ),
+            "sentiment": g["sentiment"].mean(),
+        }
+    )
     weeks = pd.date_range(out.index.min(), out.index.max(), freq="7D")
     out = out.reindex(weeks)
     out["volume"] = out["volume"].fillna(0)
@@ -119,14 +160,22 @@ def breakdown(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     data = frame.explode("tags").rename(columns={"tags": "tag"}) if by == "tag" else frame
     data = data[data[by].notna() & (data[by] != "")]
     g = data.groupby(by)
-    table = pd.DataFrame({
-        "volume": g.size(), "open": g["solved_at"].apply(lambda s: int(s.isna().sum())),
-        "frt_p50": g["frt_h"].median(), "frt_p90": g["frt_h"].quantile(0.9),
-        "res_p50": g["resolution_h"].median(), "res_p90": g["resolution_h"].quantile(0.9),
-        "csat": g["csat"].mean(), "sentiment": g["sentiment"].mean(),
-    }).sort_values("volume", ascending=False)
-    return [{"key": key, **{k: (None if pd.isna(v) else v) for k, v in row.items()}}
-            for key, row in table.head(30).iterrows()]
+    table = pd.DataFrame(
+        {
+            "volume": g.size(),
+            "open": g["solved_at"].apply(lambda s: int(s.isna().sum())),
+            "frt_p50": g["frt_h"].median(),
+            "frt_p90": g["frt_h"].quantile(0.9),
+            "res_p50": g["resolution_h"].median(),
+            "res_p90": g["resolution_h"].quantile(0.9),
+            "csat": g["csat"].mean(),
+            "sentiment": g["sentiment"].mean(),
+        }
+    ).sort_values("volume", ascending=False)
+    return [
+        {"key": key, **{k: (None if pd.isna(v) else v) for k, v in row.items()}}
+        for key, row in table.head(30).iterrows()
+    ]
 
 
 def support_series_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -139,8 +188,13 @@ def support_series_frame(product_ids: Iterable[int] | None = None) -> pd.DataFra
     parts = []
     for product, group in frame.groupby(frame["product"].fillna("none")):
         w = weekly(group)
-        for column, measure in (("volume", "volume"), ("backlog", "backlog"), ("frt_p50", "frt_p50_h"),
-                                ("res_p50", "resolution_p50_h"), ("csat", "csat")):
+        for column, measure in (
+            ("volume", "volume"),
+            ("backlog", "backlog"),
+            ("frt_p50", "frt_p50_h"),
+            ("res_p50", "resolution_p50_h"),
+            ("csat", "csat"),
+        ):
             part = w[["week", column]].dropna().rename(columns={"week": "ts", column: "value"})
             part.insert(0, "series_id", f"support:{product}:{measure}")
             parts.append(part)

@@ -21,10 +21,37 @@ from sklearn.preprocessing import normalize
 # Words that are everywhere in support text and say nothing about the topic.
 FEEDBACK_STOP_WORDS = sorted(
     ENGLISH_STOP_WORDS
-    | {"hi", "hello", "thanks", "thank", "please", "just", "really", "like", "get", "got", "use", "using",
-       "app", "team", "support", "help", "need", "want", "know", "does", "did", "able", "hey", "ve", "im"}
+    | {
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "please",
+        "just",
+        "really",
+        "like",
+        "get",
+        "got",
+        "use",
+        "using",
+        "app",
+        "team",
+        "support",
+        "help",
+        "need",
+        "want",
+        "know",
+        "does",
+        "did",
+        "able",
+        "hey",
+        "ve",
+        "im",
+    }
 )
 FIT_SAMPLE = 40_000
+# Words of two or more letters: numbers, ids and one-letter tokens carry no theme.
+WORD_REGEX = r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
 
 
 @dataclass
@@ -52,7 +79,7 @@ def _vectorizer(n_texts: int) -> TfidfVectorizer:
         max_features=30_000,
         sublinear_tf=True,
         dtype=np.float32,
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+        token_pattern=WORD_REGEX,
     )
 
 
@@ -113,7 +140,9 @@ def find_themes(
         order = np.argsort(-h[topic])[:30]
         weights = h[topic, order]
         norm = float(np.linalg.norm(weights)) or 1.0
-        terms = {str(vocab[i]): round(float(wt / norm), 5) for i, wt in zip(order, weights, strict=True) if wt > 0}
+        terms = {
+            str(vocab[i]): round(float(wt / norm), 5) for i, wt in zip(order, weights, strict=True) if wt > 0
+        }
         label, phrases = label_from_terms([str(vocab[i]) for i in order])
         clusters.append(Cluster(topic, label, terms, idx, strength[idx], phrases))
     clusters.sort(key=lambda c: -c.members.size)
@@ -135,8 +164,12 @@ def text_similarity(queries: Sequence[str], documents: Sequence[str]) -> np.ndar
     """
     if not queries or not documents:
         return np.zeros((len(queries), len(documents)))
-    vec = TfidfVectorizer(stop_words=FEEDBACK_STOP_WORDS, ngram_range=(1, 2), sublinear_tf=True,
-                          token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+    vec = TfidfVectorizer(
+        stop_words=FEEDBACK_STOP_WORDS,
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        token_pattern=WORD_REGEX,
+    )
     try:
         m = vec.fit_transform([*queries, *documents])
     except ValueError:

@@ -35,30 +35,43 @@ def themes(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
     filters = ctx["filters"]
     rows = selectors.theme_rows(filters)
-    spikes = {s["theme_id"]: s for s in selectors.theme_spikes(
-        selectors.theme_volume_frame(theme_ids=[r["theme"].pk for r in rows]))} if rows else {}
+    spikes = (
+        {
+            s["theme_id"]: s
+            for s in selectors.theme_spikes(
+                selectors.theme_volume_frame(theme_ids=[r["theme"].pk for r in rows])
+            )
+        }
+        if rows
+        else {}
+    )
     for row in rows:
         row["spike"] = spikes.get(row["theme"].pk)
     top = [r["theme"] for r in rows[:6]]
     chart = None
     if top:
-        members = pd.DataFrame(list(selectors.filtered_members(filters).filter(theme__in=top)
-                                    .values_list("theme_id", "ts")), columns=["theme_id", "ts"])
+        members = pd.DataFrame(
+            list(selectors.filtered_members(filters).filter(theme__in=top).values_list("theme_id", "ts")),
+            columns=["theme_id", "ts"],
+        )
         if not members.empty:
             members["ts"] = selectors._week_floor(members["ts"])
             counts = members.groupby(["theme_id", "ts"]).size().rename("value").reset_index()
             counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
             frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
-            chart = charts.lines_chart(frame, {f"theme:{t.pk}": t.name for t in top},
-                                       "Weekly volume of the largest feedback themes")
+            chart = charts.lines_chart(
+                frame, {f"theme:{t.pk}": t.name for t in top}, "Weekly volume of the largest feedback themes"
+            )
     tickets = support.tickets_frame(filters)
     weekly = support.weekly(tickets)
-    ctx.update({
-        "rows": rows,
-        "ranked_by_change": sorted(rows, key=lambda r: -r["theme"].change)[:5],
-        "chart": chart,
-        "support": _support_kpis(weekly),
-    })
+    ctx.update(
+        {
+            "rows": rows,
+            "ranked_by_change": sorted(rows, key=lambda r: -r["theme"].change)[:5],
+            "chart": chart,
+            "support": _support_kpis(weekly),
+        }
+    )
     return render(request, "feedback/themes.html", ctx)
 
 
@@ -91,17 +104,20 @@ def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
     chart = charts.lines_chart(frame, {f"theme:{theme.pk}": theme.name}, f"Weekly volume of {theme.name}")
     members = ThemeMember.objects.filter(theme=theme)
-    counts = {s: c for s, c in pd.Series(list(members.values_list("source", flat=True))).value_counts().items()}
+    counts = {
+        s: c for s, c in pd.Series(list(members.values_list("source", flat=True))).value_counts().items()
+    }
     ctx = {
         "theme": theme,
         "chart": chart,
         "quotes": list(members.order_by("-weight")[:8]),
         "recent": list(members.order_by("-ts")[:8]),
         "counts": counts,
-        "spike": (selectors.theme_spikes(frame) or [None])[0],
+        "spike": next(iter(selectors.theme_spikes(frame)), None),
         "links": list(EvidenceLink.objects.filter(theme=theme).select_related("item").order_by("-score")),
-        "merge_choices": Theme.objects.filter(product_id=theme.product_id, status=ThemeStatus.ACTIVE)
-        .exclude(pk=theme.pk).order_by("-size")[:50],
+        "merge_choices": Theme.objects.filter(product=theme.product, status=ThemeStatus.ACTIVE)
+        .exclude(pk=theme.pk)
+        .order_by("-size")[:50],
     }
     return render(request, "feedback/theme_detail.html", ctx)
 
@@ -161,7 +177,9 @@ def link_decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @pm_required
 def item_evidence(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(PortfolioItem, pk=pk)
-    return render(request, "feedback/item_evidence.html", {"item": item, "evidence": selectors.item_evidence(pk)})
+    return render(
+        request, "feedback/item_evidence.html", {"item": item, "evidence": selectors.item_evidence(pk)}
+    )
 
 
 @pm_required
@@ -170,16 +188,19 @@ def nps_page(request: HttpRequest) -> HttpResponse:
     frame = nps.responses_frame(ctx["filters"])
     points = nps.trend(frame)
     overall = nps.stats.nps(frame["score"].to_numpy(), nps.min_sample()) if not frame.empty else None
-    ctx.update({
-        "overall": overall,
-        "chart": charts.nps_trend_chart(points),
-        "shifts": nps.shifts(points, 0.05),
-        "segments": nps.segment_breakdown(frame),
-        "comments": nps.comments_by_category(frame),
-        "min_sample": nps.min_sample(),
-        "segment_options": sorted({f"{s['key']}:{s['value']}" for s in nps.segment_breakdown(frame)})
-        if not frame.empty else [],
-    })
+    ctx.update(
+        {
+            "overall": overall,
+            "chart": charts.nps_trend_chart(points),
+            "shifts": nps.shifts(points, 0.05),
+            "segments": nps.segment_breakdown(frame),
+            "comments": nps.comments_by_category(frame),
+            "min_sample": nps.min_sample(),
+            "segment_options": sorted({f"{s['key']}:{s['value']}" for s in nps.segment_breakdown(frame)})
+            if not frame.empty
+            else [],
+        }
+    )
     return render(request, "feedback/nps.html", ctx)
 
 
@@ -188,18 +209,33 @@ def support_page(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
     tickets = support.tickets_frame(ctx["filters"])
     weekly = support.weekly(tickets)
-    ctx.update({
-        "kpis": _support_kpis(weekly),
-        "volume_chart": support_chart_or_none(weekly, [("volume", "Opened"), ("backlog", "Backlog")],
-                                              "Tickets opened per week and backlog at week end", "Tickets"),
-        "time_chart": support_chart_or_none(
-            weekly, [("frt_p50", "First response p50"), ("frt_p90", "First response p90"),
-                     ("res_p50", "Resolution p50"), ("res_p90", "Resolution p90")],
-            "First-response and resolution time per week, median and p90, in (business) hours", "Hours"),
-        "csat_chart": support_chart_or_none(weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT"),
-        "by_tag": support.breakdown(tickets, "tag"),
-        "by_channel": support.breakdown(tickets, "channel"),
-    })
+    ctx.update(
+        {
+            "kpis": _support_kpis(weekly),
+            "volume_chart": support_chart_or_none(
+                weekly,
+                [("volume", "Opened"), ("backlog", "Backlog")],
+                "Tickets opened per week and backlog at week end",
+                "Tickets",
+            ),
+            "time_chart": support_chart_or_none(
+                weekly,
+                [
+                    ("frt_p50", "First response p50"),
+                    ("frt_p90", "First response p90"),
+                    ("res_p50", "Resolution p50"),
+                    ("res_p90", "Resolution p90"),
+                ],
+                "First-response and resolution time per week, median and p90, in (business) hours",
+                "Hours",
+            ),
+            "csat_chart": support_chart_or_none(
+                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT"
+            ),
+            "by_tag": support.breakdown(tickets, "tag"),
+            "by_channel": support.breakdown(tickets, "channel"),
+        }
+    )
     return render(request, "feedback/support.html", ctx)
 
 
@@ -210,29 +246,43 @@ def support_chart_or_none(weekly: pd.DataFrame, columns: list[tuple[str, str]], 
 @pm_required
 def experiments_page(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
-    qs = Experiment.objects.exclude(status=ExperimentStatus.DRAFT).select_related("product").prefetch_related(
-        "variants").order_by("-started_at")
+    qs = (
+        Experiment.objects.exclude(status=ExperimentStatus.DRAFT)
+        .select_related("product")
+        .prefetch_related("variants")
+        .order_by("-started_at")
+    )
     if ctx["filters"]["product"]:
         qs = qs.filter(product__slug=ctx["filters"]["product"])
     reports = build_reports(qs)
     primaries = [r.primary for r in reports if r.primary]
     by_id = {id(r.primary): r for r in reports if r.primary}
-    ctx.update({
-        "running": [r for r in reports if r.experiment.status == ExperimentStatus.RUNNING],
-        "finished": [r for r in reports if r.experiment.status != ExperimentStatus.RUNNING],
-        "colours": VERDICT_COLOURS,
-        "chart": charts.lift_chart(primaries, lambda v: f"{by_id[id(v)].experiment.name[:30]} · {v.variant}"),
-    })
+    ctx.update(
+        {
+            "running": [r for r in reports if r.experiment.status == ExperimentStatus.RUNNING],
+            "finished": [r for r in reports if r.experiment.status != ExperimentStatus.RUNNING],
+            "colours": VERDICT_COLOURS,
+            "chart": charts.lift_chart(
+                primaries, lambda v: f"{by_id[id(v)].experiment.name[:30]} · {v.variant}"
+            ),
+        }
+    )
     return render(request, "feedback/experiments.html", ctx)
 
 
 @pm_required
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = get_object_or_404(Experiment.objects.prefetch_related("variants"), pk=pk)
-    peers = list(Experiment.objects.filter(product_id=experiment.product_id).exclude(surface=""))
+    peers = list(Experiment.objects.filter(product=experiment.product).exclude(surface=""))
     reports = build_reports(peers if experiment in peers else [experiment])
     report = next(r for r in reports if r.experiment.pk == experiment.pk)
-    return render(request, "feedback/experiment_detail.html", {
-        "report": report, "chart": charts.lift_chart(report.verdicts), "colours": VERDICT_COLOURS,
-        "back": reverse("feedback:experiments"),
-    })
+    return render(
+        request,
+        "feedback/experiment_detail.html",
+        {
+            "report": report,
+            "chart": charts.lift_chart(report.verdicts),
+            "colours": VERDICT_COLOURS,
+            "back": reverse("feedback:experiments"),
+        },
+    )

@@ -59,9 +59,16 @@ def test_ids_survive_new_data() -> None:
     services.recompute_themes()
     login = _theme_for("login", "password")
     # More feedback arrives (different wording mix); the login theme keeps its id.
-    rows = [SupportTicket(product=product, source_key="test2", external_id=f"x{i}",
-                          subject=f"password reset email never arrives {i}", opened_at=t.opened_at)
-            for i, t in enumerate(SupportTicket.objects.all()[:15])]
+    rows = [
+        SupportTicket(
+            product=product,
+            source_key="test2",
+            external_id=f"x{i}",
+            subject=f"password reset email never arrives {i}",
+            opened_at=t.opened_at,
+        )
+        for i, t in enumerate(SupportTicket.objects.all()[:15])
+    ]
     SupportTicket.objects.bulk_create(rows)
     services.recompute_themes()
     assert _theme_for("login", "password").pk == login.pk
@@ -82,7 +89,11 @@ def test_merge_survives_recompute_and_split_pins_members() -> None:
     export.refresh_from_db()
     assert export.status == ThemeStatus.ACTIVE
     # The dark-mode tickets come back to the merged theme, not to a new one.
-    assert not Theme.objects.filter(status=ThemeStatus.ACTIVE, label__contains="dark").exclude(pk=export.pk).exists()
+    assert (
+        not Theme.objects.filter(status=ThemeStatus.ACTIVE, label__contains="dark")
+        .exclude(pk=export.pk)
+        .exists()
+    )
 
     children = services.split_theme(export)
     assert len(children) == 2
@@ -113,7 +124,9 @@ def test_theme_volume_frame_and_spike_insight() -> None:
 def test_evidence_links_and_pm_decisions_survive(pm_user: Any) -> None:
     product = make_product()
     make_tickets(product)
-    item = make_item(product, "PROJ-1", "Fix billing export failures", "CSV and invoice export fails or times out")
+    item = make_item(
+        product, "PROJ-1", "Fix billing export failures", "CSV and invoice export fails or times out"
+    )
     make_item(product, "PROJ-2", "Onboarding checklist", "A checklist for new workspaces")
     services.recompute_feedback()
     export = _theme_for("export")

@@ -58,7 +58,10 @@ def test_clean_text_strips_html_quotes_and_signature() -> None:
         "<p>Best regards,<br>Jane Doe<br>Acme Inc.</p>"
     )
     assert clean_text(body) == "Hi, The CSV export is broken again."
-    plain = "Export still fails.\n\nOn Mon, 3 Nov 2026 at 10:00, Support <help@x.io> wrote:\n> Great news, fixed!\n"
+    plain = (
+        "Export still fails.\n\nOn Mon, 3 Nov 2026 at 10:00, Support <help@x.io> wrote:\n"
+        "> Great news, fixed!\n"
+    )
     assert clean_text(plain) == "Export still fails."
     sig = "Cannot log in since yesterday.\n-- \nJohn Smith | Head of Ops | +1 555 0100"
     assert clean_text(sig) == "Cannot log in since yesterday."
@@ -66,5 +69,8 @@ def test_clean_text_strips_html_quotes_and_signature() -> None:
 
 
 def test_cleaning_changes_the_score_of_a_cheerful_quoted_reply() -> None:
-    raw = "It still does not work, this is frustrating.\n\nOn Tue, Support wrote:\n> Great news! Wonderful, all fixed, enjoy!"
+    raw = (
+        "It still does not work, this is frustrating.\n\nOn Tue, Support wrote:\n"
+        "> Great news! Wonderful, all fixed, enjoy!"
+    )
     assert score([raw])[0] < 0 < score([raw], clean=False)[0]

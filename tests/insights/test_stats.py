@@ -14,7 +14,8 @@ from insights import stats
 def test_nps_ci_hand_computed() -> None:
     # Hand computation (trinomial / Wald interval, e.g. Rocks 2016, "Confidence intervals for the NPS"):
     # 50 promoters, 30 passives, 20 detractors of 100 -> NPS = 50% - 20% = 30.
-    # Var = pP + pD - (pP - pD)^2 = 0.5 + 0.2 - 0.09 = 0.61; SE = sqrt(0.61 / 100) = 0.0781025 -> 7.81025 points.
+    # Var = pP + pD - (pP - pD)^2 = 0.5 + 0.2 - 0.09 = 0.61;
+    # SE = sqrt(0.61 / 100) = 0.0781025 -> 7.81025 points.
     # 95% CI = 30 +/- 1.959964 * 7.81025 = 30 +/- 15.30781 -> (14.69219, 45.30781).
     scores = [10] * 25 + [9] * 25 + [8] * 15 + [7] * 15 + [6] * 10 + [0] * 10
     result = stats.nps(scores, min_sample=30)
