@@ -83,21 +83,33 @@ def _vectorizer(n_texts: int) -> TfidfVectorizer:
     )
 
 
-def label_from_terms(ranked_terms: Sequence[str], max_phrases: int = 2) -> tuple[str, list[str]]:
-    """A readable label from a topic's ranked terms: prefer the longest phrases, skip ones a chosen
-    phrase already contains (so "billing export fails" is not followed by "billing export")."""
-    chosen: list[str] = []
+def label_from_terms(
+    ranked_terms: Sequence[str], weights: Sequence[float] | None = None, max_phrases: int = 2
+) -> tuple[str, list[str]]:
+    """A readable label from a topic's ranked terms.
+
+    Among the terms carrying at least half the top term's weight, longer phrases win ("billing export
+    fails" over "billing export"); a second phrase must add new words, so the label never repeats itself.
+    """
     top = list(ranked_terms[:12])
-    # Longer n-grams first within the strongest terms, keeping rank order inside each length.
-    for term in sorted(top[:8], key=lambda t: -len(t.split())):
+    if not top:
+        return "", []
+    w = list(weights[: len(top)]) if weights is not None else [1.0] * len(top)
+    strong = [t for t, wt in zip(top, w, strict=True) if wt >= 0.5 * w[0]] or top[:1]
+    # Weaker terms may complete the label, but not ones far below the best: they are noise.
+    rest = [t for t, wt in zip(top, w, strict=True) if t not in strong and wt >= 0.3 * w[0]]
+    candidates = sorted(strong, key=lambda t: -len(t.split())) + rest
+    chosen: list[str] = []
+    used: set[str] = set()
+    for term in candidates:
         words = set(term.split())
-        if any(words <= set(c.split()) or set(c.split()) <= words for c in chosen):
+        if words & used:
             continue
         chosen.append(term)
+        used |= words
         if len(chosen) >= max_phrases:
             break
-    phrases = chosen or top[:1]
-    return " · ".join(phrases), phrases
+    return " · ".join(chosen), chosen
 
 
 def find_themes(
@@ -108,30 +120,43 @@ def find_themes(
     n = len(texts)
     if n < max(min_size, 5):
         return []
-    vec = _vectorizer(n)
+    # Topics are fitted on distinct texts: a canned phrase or a KB search term repeated every day
+    # would otherwise claim a topic of its own by sheer repetition. Repeats still count in the sizes.
+    uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    u = len(uniq)
+    vec = _vectorizer(u)
     try:
-        x = vec.fit_transform(texts)
+        x = vec.fit_transform(uniq)
     except ValueError:  # no term passed min_df / max_df: nothing to cluster
         return []
     vocab = np.asarray(vec.get_feature_names_out())
-    k = min(n_themes or default_theme_count(n), x.shape[1], max(n // min_size, 1))
+    k = min(n_themes or default_theme_count(n), x.shape[1], max(u // min_size, 1))
     if k < 1:
         return []
     model = NMF(n_components=k, init="nndsvda", max_iter=250, tol=1e-3, random_state=random_state)
-    if n > FIT_SAMPLE:
+    if u > FIT_SAMPLE:
         rng = np.random.default_rng(random_state)
-        sample = np.sort(rng.choice(n, FIT_SAMPLE, replace=False))
+        sample = np.sort(rng.choice(u, FIT_SAMPLE, replace=False))
         model.fit(x[sample])
-        w = model.transform(x)
+        w_u = model.transform(x)
     else:
-        w = model.fit_transform(x)
+        w_u = model.fit_transform(x)
     h = model.components_
+    w = w_u[inverse]
     totals = w.sum(axis=1)
     best = w.argmax(axis=1)
     strength = w[np.arange(n), best]
     share = np.divide(strength, totals, out=np.zeros_like(strength), where=totals > 0)
     assigned = (totals > 0) & (share >= 1 / 3)
 
+    # Document frequency of every term overall (repeats counted), for labels: a label phrase should be
+    # common inside the cluster and rarer outside it (NMF weights favour single words, which read poorly).
+    present = sparse.csr_matrix(x, copy=True)
+    present.data = np.ones_like(present.data)
+    repeats = np.bincount(inverse, minlength=u).astype(np.float64)
+    df_all = present.T @ repeats / n
+    lengths = np.array([len(t.split()) for t in vocab])
     clusters: list[Cluster] = []
     for topic in range(k):
         idx = np.flatnonzero(assigned & (best == topic))
@@ -143,7 +168,10 @@ def find_themes(
         terms = {
             str(vocab[i]): round(float(wt / norm), 5) for i, wt in zip(order, weights, strict=True) if wt > 0
         }
-        label, phrases = label_from_terms([str(vocab[i]) for i in order])
+        df_c = present.T @ np.bincount(inverse[idx], minlength=u).astype(np.float64) / idx.size
+        phrase_score = df_c * np.log1p(df_c / np.maximum(df_all, 1e-9)) * (1 + 0.35 * (lengths - 1))
+        ranked = np.argsort(-phrase_score)[:12]
+        label, phrases = label_from_terms([str(vocab[i]) for i in ranked], phrase_score[ranked].tolist())
         clusters.append(Cluster(topic, label, terms, idx, strength[idx], phrases))
     clusters.sort(key=lambda c: -c.members.size)
     return clusters

@@ -29,7 +29,11 @@ def test_find_themes_separates_topics_without_db() -> None:
     words = " ".join(c.label for c in clusters)
     for word in ("export", "login", "dark"):
         assert word in words
-    assert label_from_terms(["billing export", "billing export fails", "export"])[0] == "billing export fails"
+    terms = ["billing export", "billing export fails", "export", "csv error", "dark mode"]
+    label, _ = label_from_terms(terms, [1.0, 0.8, 0.7, 0.6, 0.1])
+    assert label == "billing export fails · csv error"
+    # A weak long phrase does not beat a strong short one.
+    assert label_from_terms(["dark mode", "confuses new colleagues"], [1.0, 0.2])[0] == "dark mode"
 
 
 @pytest.mark.django_db
