@@ -61,18 +61,33 @@ def _analyzer() -> Any:
     return SentimentIntensityAnalyzer()
 
 
-def score(texts: Sequence[str], clean: bool = True) -> np.ndarray:
-    """VADER compound score per text, in [-1, 1]; empty text scores 0.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
-    Feedback repeats itself a lot (canned phrases, identical NPS comments), so each distinct text is
-    scored once and the scores are broadcast back.
+
+def score(texts: Sequence[str], clean: bool = True) -> np.ndarray:
+    """Sentiment per text in [-1, 1]: the mean VADER compound score of its sentences; empty text is 0.
+
+    Sentence-level scoring is what VADER's authors recommend for multi-sentence text, and it makes
+    batches cheap: support text repeats whole sentences ("Please help.", canned openers), so every
+    distinct sentence in the batch is scored once and the scores are averaged back per text.
     """
-    if len(texts) == 0:
+    n = len(texts)
+    if n == 0:
         return np.zeros(0, dtype=np.float64)
-    cleaned = [clean_text(t) if clean else (t or "") for t in texts]
-    uniques, inverse = np.unique(np.asarray(cleaned, dtype=object), return_inverse=True)
+    cleaned = [clean_text(t) if clean else " ".join((t or "").split()) for t in texts]
+    sentences: list[str] = []
+    owners: list[int] = []
+    for i, text in enumerate(cleaned):
+        parts = [p for p in _SENTENCE_END.split(text) if p.strip()] if text else []
+        sentences += parts
+        owners += [i] * len(parts)
+    if not sentences:
+        return np.zeros(n, dtype=np.float64)
+    uniques, inverse = np.unique(np.asarray(sentences, dtype=object), return_inverse=True)
     polarity = _analyzer().polarity_scores
-    values = np.fromiter(
-        (polarity(t)["compound"] if t else 0.0 for t in uniques), dtype=np.float64, count=len(uniques)
-    )
-    return np.clip(values[inverse.reshape(-1)], -1.0, 1.0)
+    values = np.fromiter((polarity(t)["compound"] for t in uniques), dtype=np.float64, count=len(uniques))
+    owner = np.asarray(owners, dtype=np.int64)
+    totals = np.bincount(owner, weights=values[inverse.reshape(-1)], minlength=n)
+    counts = np.bincount(owner, minlength=n)
+    means = np.divide(totals, counts, out=np.zeros(n, dtype=np.float64), where=counts > 0)
+    return np.clip(means, -1.0, 1.0)

@@ -287,3 +287,46 @@ def item_evidence(item_id: int) -> dict[str, Any]:
         "sentiment": mean,
         "quotes": quotes,
     }
+
+
+def sentiment_weekly_frame(
+    product_ids: Iterable[int] | None = None, theme_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
+    """Mean sentiment per week as a long (series_id, ts, value) frame: "sentiment:<product slug>" over
+    all scored NPS comments, tickets and mentions, plus "theme:<id>:sentiment" for the given themes."""
+    ids = list(product_ids) if product_ids else None
+    parts = []
+    for model, ts_field in (
+        (NpsResponse, "submitted_at"),
+        (SupportTicket, "opened_at"),
+        (Mention, "posted_at"),
+    ):
+        qs = model.objects.filter(sentiment__isnull=False)  # type: ignore[attr-defined]
+        if ids:
+            qs = qs.filter(product_id__in=ids)
+        parts.append(
+            pd.DataFrame(
+                list(qs.values_list("product__slug", ts_field, "sentiment")), columns=["key", "ts", "value"]
+            )
+        )
+    if theme_ids:
+        rows = ThemeMember.objects.filter(theme_id__in=list(theme_ids), sentiment__isnull=False)
+        members = pd.DataFrame(
+            list(rows.values_list("theme_id", "ts", "sentiment")), columns=["key", "ts", "value"]
+        )
+        members["key"] = "theme:" + members["key"].astype(str)
+        parts.append(members)
+    frame = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else pd.DataFrame(columns=["key", "ts", "value"])
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    frame["ts"] = _week_floor(frame["ts"])
+    frame["series_id"] = [
+        k if str(k).startswith("theme:") else f"sentiment:{k or 'none'}" for k in frame["key"]
+    ]
+    frame.loc[frame["series_id"].str.startswith("theme:"), "series_id"] += ":sentiment"
+    out = frame.groupby(["series_id", "ts"])["value"].mean().reset_index()
+    return out[["series_id", "ts", "value"]]

@@ -3,6 +3,7 @@ and a PM's rename / merge / split / link decisions."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
@@ -169,7 +170,8 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
 
     now = timezone.now()
     result: list[Theme] = []
-    members: list[ThemeMember] = []
+    theme_of = np.full(len(frame), -1, dtype=np.int64)
+    weight_of = np.zeros(len(frame))
     with transaction.atomic():
         targets: list[Theme] = []
         for pos, cluster in enumerate(clusters):
@@ -187,23 +189,11 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
                 theme.label = cluster.label[:300]
                 theme.terms = cluster.terms
             theme.status = ThemeStatus.ACTIVE
-            sub = frame.iloc[cluster.members]
-            members += [
-                ThemeMember(
-                    theme_id=theme.pk,
-                    source=row.source,
-                    object_id=int(row.object_id),
-                    product_id=product_id,
-                    ts=row.ts,
-                    weight=float(w),
-                    sentiment=None if pd.isna(row.sentiment) else float(row.sentiment),
-                    quote=str(row.text)[:1000],
-                    segment=row.segment if isinstance(row.segment, dict) else {},
-                )
-                for row, w in zip(sub.itertuples(index=False), cluster.weights, strict=True)
-            ]
+            theme_of[cluster.members] = theme.pk
+            weight_of[cluster.members] = cluster.weights
         ThemeMember.objects.filter(_of_product(product_id), pinned=False).delete()
-        ThemeMember.objects.bulk_create(members, batch_size=5000)
+        chosen = np.flatnonzero(theme_of >= 0)
+        _insert_members(product_id, frame.iloc[chosen], theme_of[chosen], weight_of[chosen])
         unique_targets = {t.pk: t for t in targets}
         for theme in unique_targets.values():
             theme.save(update_fields=["label", "terms", "status", "updated_at"])
@@ -215,6 +205,83 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
         result = [*unique_targets.values(), *split_children]
         refresh_theme_stats([t.pk for t in result])
     return result
+
+
+MEMBER_COLUMNS = [
+    "theme_id",
+    "source",
+    "object_id",
+    "product_id",
+    "ts",
+    "weight",
+    "sentiment",
+    "quote",
+    "segment",
+    "pinned",
+]
+
+
+def _insert_members(
+    product_id: int | None, rows: pd.DataFrame, theme_ids: np.ndarray, weights: np.ndarray
+) -> None:
+    """Write theme members. On PostgreSQL through COPY: building 200k model instances and INSERT
+    statements costs more than the clustering itself."""
+    if rows.empty:
+        return
+    sentiments = [None if pd.isna(v) else float(v) for v in rows["sentiment"]]
+    quotes = [str(t)[:1000] for t in rows["text"]]
+    segments = [s if isinstance(s, dict) else {} for s in rows["segment"]]
+    stamps = [ts.to_pydatetime() for ts in rows["ts"]]
+    columns = zip(
+        theme_ids.tolist(),
+        rows["source"].tolist(),
+        rows["object_id"].astype("int64").tolist(),
+        stamps,
+        weights.tolist(),
+        sentiments,
+        quotes,
+        segments,
+        strict=True,
+    )
+    if connection.vendor == "postgresql":
+        cols = ", ".join(f'"{c}"' for c in MEMBER_COLUMNS)
+        with (
+            connection.cursor() as cur,
+            cur.cursor.copy(f'COPY "{ThemeMember._meta.db_table}" ({cols}) FROM STDIN') as copy,
+        ):
+            for theme_id, source, object_id, ts, weight, sent, quote, segment in columns:
+                copy.write_row(
+                    (
+                        theme_id,
+                        source,
+                        object_id,
+                        product_id,
+                        ts,
+                        weight,
+                        sent,
+                        quote,
+                        json.dumps(segment),
+                        False,
+                    )
+                )
+        return
+    ThemeMember.objects.bulk_create(
+        [
+            ThemeMember(
+                theme_id=theme_id,
+                source=source,
+                object_id=object_id,
+                product_id=product_id,
+                ts=ts,
+                weight=weight,
+                sentiment=sent,
+                quote=quote,
+                segment=segment,
+            )
+            for theme_id, source, object_id, ts, weight, sent, quote, segment in columns
+        ],
+        batch_size=2000,
+    )
 
 
 def refresh_theme_stats(theme_ids: list[int]) -> None:

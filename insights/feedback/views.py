@@ -62,6 +62,15 @@ def themes(request: HttpRequest) -> HttpResponse:
             chart = charts.lines_chart(
                 frame, {f"theme:{t.pk}": t.name for t in top}, "Weekly volume of the largest feedback themes"
             )
+    product_ids = list(ctx["products"].filter(slug=filters["product"]).values_list("pk", flat=True)) or None
+    sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
+    if filters.get("start"):
+        sentiment = sentiment[sentiment["ts"].dt.date >= filters["start"]]
+    if filters.get("end"):
+        sentiment = sentiment[sentiment["ts"].dt.date <= filters["end"]]
+    ctx["sentiment_chart"] = charts.lines_chart(
+        sentiment, {}, "Mean sentiment of feedback per week and product", y_title="Sentiment (-1 to 1)"
+    )
     tickets = support.tickets_frame(filters)
     weekly = support.weekly(tickets)
     ctx.update(
@@ -103,6 +112,14 @@ def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             counts["series_id"] = f"theme:{theme.pk}"
             frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
     chart = charts.lines_chart(frame, {f"theme:{theme.pk}": theme.name}, f"Weekly volume of {theme.name}")
+    ctx_sentiment = charts.lines_chart(
+        selectors.sentiment_weekly_frame(
+            product_ids=[theme.product_id] if theme.product_id else None, theme_ids=[theme.pk]
+        ),
+        {f"theme:{theme.pk}:sentiment": theme.name},
+        f"Mean sentiment per week of {theme.name} and its product",
+        y_title="Sentiment (-1 to 1)",
+    )
     members = ThemeMember.objects.filter(theme=theme)
     counts = {
         s: c for s, c in pd.Series(list(members.values_list("source", flat=True))).value_counts().items()
@@ -110,6 +127,7 @@ def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ctx = {
         "theme": theme,
         "chart": chart,
+        "sentiment_chart": ctx_sentiment,
         "quotes": list(members.order_by("-weight")[:8]),
         "recent": list(members.order_by("-ts")[:8]),
         "counts": counts,

@@ -145,3 +145,20 @@ def test_evidence_links_and_pm_decisions_survive(pm_user: Any) -> None:
     services.decide_link(link, True, pm_user)
     evidence = selectors.item_evidence(item.pk)
     assert evidence["counts"]["ticket"] == export.size and evidence["quotes"]
+
+
+@pytest.mark.django_db
+def test_sentiment_aggregates_per_product_theme_and_week() -> None:
+    product = make_product()
+    make_tickets(product)
+    services.recompute_feedback()
+    export = _theme_for("export")
+    frame = selectors.sentiment_weekly_frame(theme_ids=[export.pk])
+    ids = set(frame["series_id"])
+    assert ids == {"sentiment:acme", f"theme:{export.pk}:sentiment"}
+    assert frame["value"].between(-1, 1).all()
+    theme_weeks = frame[frame["series_id"] == f"theme:{export.pk}:sentiment"]
+    members = pd.DataFrame(list(export.members.values_list("ts", "sentiment")), columns=["ts", "s"])
+    members["week"] = selectors._week_floor(members["ts"])
+    expected = members.groupby("week")["s"].mean()
+    assert theme_weeks.set_index("ts")["value"].to_dict() == pytest.approx(expected.to_dict())
