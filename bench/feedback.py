@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "productops.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -53,10 +53,25 @@ TOPICS = [
     ("great product love it", "the team loves the new dashboard and it saves hours"),
 ]
 OPENERS = ["Hi team,", "Hello,", "Hey,", "Good morning,", "Dear support,", ""]
-MOODS = ["This is really frustrating.", "Please help asap.", "Thanks for the great work otherwise!",
-         "We are losing time every day.", "Not urgent.", "Our customers are complaining.", ""]
-CONTEXT = ["since the last update", "on chrome", "on our windows laptops", "for the finance team",
-           "for all users in our workspace", "every monday", "after we upgraded our plan", "again today"]
+MOODS = [
+    "This is really frustrating.",
+    "Please help asap.",
+    "Thanks for the great work otherwise!",
+    "We are losing time every day.",
+    "Not urgent.",
+    "Our customers are complaining.",
+    "",
+]
+CONTEXT = [
+    "since the last update",
+    "on chrome",
+    "on our windows laptops",
+    "for the finance team",
+    "for all users in our workspace",
+    "every monday",
+    "after we upgraded our plan",
+    "again today",
+]
 SIGNOFF = ["\n\nBest regards,\nAlex", "\n\nThanks,\nSam\nHead of Ops", "\n-- \nJordan | ACME", "", ""]
 
 
@@ -93,8 +108,14 @@ def main() -> None:
         rng = np.random.default_rng(7)
         minutes = rng.integers(0, 180 * 24 * 60, args.texts)
         rows = (
-            SupportTicket(product=product, source_key="bench", external_id=f"b{i}", subject=s, body_text=b,
-                          opened_at=end - timedelta(minutes=int(m)))
+            SupportTicket(
+                product=product,
+                source_key="bench",
+                external_id=f"b{i}",
+                subject=s,
+                body_text=b,
+                opened_at=end - timedelta(minutes=int(m)),
+            )
             for i, (s, b, m) in enumerate(zip(subjects, bodies, minutes, strict=True))
         )
         seed_start = time.perf_counter()
@@ -106,15 +127,26 @@ def main() -> None:
                 batch = []
         SupportTicket.objects.bulk_create(batch)
         for i, (title, detail) in enumerate(TOPICS):
-            PortfolioItem.objects.create(product=product, source_key="bench", external_id=f"BENCH-{i}",
-                                         title=f"Fix {title}", description=detail)
-        print(f"seeded {args.texts} tickets in {time.perf_counter() - seed_start:.1f}s (not timed)", flush=True)
+            PortfolioItem.objects.create(
+                product=product,
+                source_key="bench",
+                external_id=f"BENCH-{i}",
+                title=f"Fix {title}",
+                description=detail,
+            )
+        print(
+            f"seeded {args.texts} tickets in {time.perf_counter() - seed_start:.1f}s (not timed)", flush=True
+        )
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = services.recompute_feedback(product_ids=[product.pk], full=True)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         themes = Theme.objects.filter(product=product, status="active").order_by("-size")
         print(f"recompute: {result}")
+        # On a shared machine wall time includes waiting for a core; this process's own CPU time does not
+        # (PostgreSQL's share of the work is in the wall time only).
+        load = os.getloadavg()[0]
+        print(f"process cpu seconds={cpu:.1f}, load average={load:.1f} on {os.cpu_count()} cores")
         for theme in themes[:8]:
             print(f"  theme {theme.size:>6}  {theme.label}")
     finally:

@@ -8,13 +8,14 @@ detector can treat every theme (or support metric) the same way as any other met
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.functions import TruncWeek
 
 from insights import sentiment
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
@@ -149,12 +150,18 @@ def theme_volume_frame(
         members = members.filter(theme_id__in=list(theme_ids))
     if since:
         members = members.filter(ts__gte=since)
-    rows = list(members.values_list("theme_id", "ts"))
-    if not rows:
+    # Counted per week in the database: the frame has one row per theme and week, not per member.
+    weekly = (
+        members.annotate(week=TruncWeek("ts", tzinfo=UTC))
+        .values("theme_id", "week")
+        .annotate(value=Count("id"))
+    )
+    counts = pd.DataFrame(
+        list(weekly.values_list("theme_id", "week", "value")), columns=["theme_id", "ts", "value"]
+    )
+    if counts.empty:
         return pd.DataFrame(columns=["series_id", "ts", "value"])
-    frame = pd.DataFrame(rows, columns=["theme_id", "ts"])
-    frame["ts"] = _week_floor(frame["ts"])
-    counts = frame.groupby(["theme_id", "ts"]).size().rename("value").reset_index()
+    counts["ts"] = pd.to_datetime(counts["ts"], utc=True)
     counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
     return _zero_fill(counts[["series_id", "ts", "value"]], end=counts["ts"].max())
 
@@ -301,7 +308,7 @@ def sentiment_weekly_frame(
         (SupportTicket, "opened_at"),
         (Mention, "posted_at"),
     ):
-        qs = model.objects.filter(sentiment__isnull=False)  # type: ignore[attr-defined]
+        qs = model.objects.filter(sentiment__isnull=False)
         if ids:
             qs = qs.filter(product_id__in=ids)
         parts.append(

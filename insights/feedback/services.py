@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Avg, Count, Max, Min, Model, Q
 from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
@@ -285,37 +285,30 @@ def _insert_members(
 
 
 def refresh_theme_stats(theme_ids: list[int]) -> None:
-    """Size, sentiment, first/last seen and the 4-week trend of each theme, from its members."""
+    """Size, sentiment, first/last seen and the 4-week trend of each theme, aggregated in the database
+    (two queries, whatever the number of members)."""
     if not theme_ids:
         return
-    frame = pd.DataFrame.from_records(
-        ThemeMember.objects.filter(theme_id__in=theme_ids).values("theme_id", "ts", "sentiment")
-    )
-    themes = Theme.objects.in_bulk(theme_ids)
-    if frame.empty:
-        for theme in themes.values():
-            theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = (
-                0,
-                None,
-                0,
-                0,
-                0,
+    members = ThemeMember.objects.filter(theme_id__in=theme_ids)
+    end = members.aggregate(end=Max("ts"))["end"]
+    stats: dict[int, dict[str, Any]] = {}
+    if end is not None:
+        recent_from, before_from = end - timedelta(weeks=4), end - timedelta(weeks=12)
+        stats = {
+            row["theme_id"]: row
+            for row in members.values("theme_id").annotate(
+                size=Count("id"),
+                mean=Avg("sentiment"),
+                first=Min("ts"),
+                last=Max("ts"),
+                recent=Count("id", filter=Q(ts__gt=recent_from)),
+                before=Count("id", filter=Q(ts__gt=before_from, ts__lte=recent_from)),
             )
-        Theme.objects.bulk_update(
-            themes.values(), ["size", "sentiment", "recent_volume", "previous_volume", "change"]
-        )
-        return
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    end = frame["ts"].max()
-    recent = frame["ts"] > end - pd.Timedelta(weeks=4)
-    before = (frame["ts"] <= end - pd.Timedelta(weeks=4)) & (frame["ts"] > end - pd.Timedelta(weeks=12))
-    grouped = frame.groupby("theme_id").agg(
-        size=("ts", "size"), sentiment=("sentiment", "mean"), first=("ts", "min"), last=("ts", "max")
-    )
-    recent_counts = frame[recent].groupby("theme_id").size()
-    before_counts = frame[before].groupby("theme_id").size() / 2  # eight weeks, scaled to four
+        }
+    themes = Theme.objects.in_bulk(theme_ids)
     for theme_id, theme in themes.items():
-        if theme_id not in grouped.index:
+        row = stats.get(theme_id)
+        if row is None:
             theme.size, theme.sentiment, theme.recent_volume, theme.previous_volume, theme.change = (
                 0,
                 None,
@@ -324,12 +317,11 @@ def refresh_theme_stats(theme_ids: list[int]) -> None:
                 0,
             )
             continue
-        row = grouped.loc[theme_id]
         theme.size = int(row["size"])
-        theme.sentiment = None if pd.isna(row["sentiment"]) else round(float(row["sentiment"]), 4)
-        theme.first_seen, theme.last_seen = row["first"].to_pydatetime(), row["last"].to_pydatetime()
-        theme.recent_volume = int(recent_counts.get(theme_id, 0))
-        theme.previous_volume = float(before_counts.get(theme_id, 0.0))
+        theme.sentiment = None if row["mean"] is None else round(float(row["mean"]), 4)
+        theme.first_seen, theme.last_seen = row["first"], row["last"]
+        theme.recent_volume = int(row["recent"])
+        theme.previous_volume = row["before"] / 2  # eight weeks, scaled to four
         theme.change = round(
             (theme.recent_volume - theme.previous_volume) / max(theme.previous_volume, 1.0), 4
         )
@@ -411,15 +403,13 @@ def link_evidence(product_ids: Iterable[int] | None = None) -> int:
     )
     if not themes or not items:
         return 0
-    quotes: dict[int, list[str]] = {}
-    for theme_id, quote in (
-        ThemeMember.objects.filter(theme__in=themes)
-        .order_by("theme_id", "-weight")
-        .values_list("theme_id", "quote")
-    ):
-        bucket = quotes.setdefault(theme_id, [])
-        if len(bucket) < 5:
-            bucket.append(quote)
+    # The five strongest quotes per theme: one small query each, instead of streaming every member.
+    quotes = {
+        t.pk: list(
+            ThemeMember.objects.filter(theme=t).order_by("-weight").values_list("quote", flat=True)[:5]
+        )
+        for t in themes
+    }
     theme_docs = [
         " ".join([t.name, t.label, *(list(t.terms)[:10] if t.terms else []), *quotes.get(t.pk, [])])
         for t in themes
