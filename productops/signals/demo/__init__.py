@@ -25,12 +25,17 @@ benchmarks, and only the three core products carry planted events.
   "surface": the shared surface, "inconclusive": [keys]}.
 - "nps_shift": {"product", "start", "end", "direction": "down", "phrase"}.
 - "overlaps": [{"a", "b", "kind": duplicate|related|conflict|hidden_dependency}] (portfolio external ids).
+- "dependencies": [{"from", "to", "kind": blocks|relates}]: the Dependency rows that do exist.
 - "themes": [{"phrase", "product", "source"}] planted recurring topics (tickets or NPS comments).
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
+
+`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments; products
+and teams always) and returns only their keys: handy for a test that needs the portfolio in a second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import transaction
@@ -42,12 +47,21 @@ from . import world
 __all__ = ["seed", "seed_with_stats"]
 
 
-def seed(seed: int = 7, scale: int = 1) -> dict[str, Any]:
-    """Seed the demo data into the current database and return the ground truth dict."""
-    return seed_with_stats(seed, scale)[0]
+SECTIONS = ("metrics", "portfolio", "feedback", "experiments")
 
 
-def seed_with_stats(seed: int = 7, scale: int = 1) -> tuple[dict[str, Any], dict[str, UpsertResult]]:
+def seed(seed: int = 7, scale: int = 1, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Seed the demo data into the current database and return the ground truth dict.
+
+    `only` limits seeding to some of SECTIONS (e.g. {"portfolio"} takes under a second, where the
+    metrics take most of the ~10 s); the ground truth then holds only those sections' keys.
+    """
+    return seed_with_stats(seed, scale, only)[0]
+
+
+def seed_with_stats(
+    seed: int = 7, scale: int = 1, only: Collection[str] | None = None
+) -> tuple[dict[str, Any], dict[str, UpsertResult]]:
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
@@ -55,6 +69,11 @@ def seed_with_stats(seed: int = 7, scale: int = 1) -> tuple[dict[str, Any], dict
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
+    sections = set(SECTIONS if only is None else only)
+    if sections - set(SECTIONS):
+        raise ValueError(
+            f"unknown demo section(s) {sorted(sections - set(SECTIONS))}; choose from {SECTIONS}"
+        )
     specs = list(world.PRODUCTS) + world.extra_products(scale)
     truth: dict[str, Any] = {
         "seed": seed,
@@ -80,9 +99,13 @@ def seed_with_stats(seed: int = 7, scale: int = 1) -> tuple[dict[str, Any], dict
             teams[slug] = team.pk
 
     stats: dict[str, UpsertResult] = {}
-    stats.update(metrics.seed_metrics(products, specs, seed, scale, truth))
-    stats.update(portfolio.seed_portfolio(products, teams, seed, truth))
-    stats.update(feedback.seed_feedback(products, teams, specs, seed, scale, truth))
-    stats.update(experiments.seed_experiments(products, teams, seed, truth))
+    if "metrics" in sections:
+        stats.update(metrics.seed_metrics(products, specs, seed, scale, truth))
+    if "portfolio" in sections:
+        stats.update(portfolio.seed_portfolio(products, teams, seed, truth))
+    if "feedback" in sections:
+        stats.update(feedback.seed_feedback(products, teams, specs, seed, scale, truth))
+    if "experiments" in sections:
+        stats.update(experiments.seed_experiments(products, teams, seed, truth))
     truth["counts"] = {table: result.total for table, result in stats.items()}
     return truth, stats

@@ -304,9 +304,10 @@ def seed_metrics(
     products: dict[str, int], specs: list[ProductSpec], seed: int, scale: int, truth: dict[str, Any]
 ) -> dict[str, UpsertResult]:
     """Upsert metrics and points for every product; fill the anomaly parts of `truth`."""
-    countries, shares = world.countries_for_scale(scale)
     metrics_result, points_result = UpsertResult(), UpsertResult()
     for index, spec in enumerate(specs):
+        # The core products look the same at every scale, so their ground truth does too.
+        countries, shares = world.countries_for_scale(1 if index < 3 else scale)
         metrics_result += upsert(Metric, metric_rows(spec, products[spec.slug], ["platform", "country"]))
         ids = dict(
             Metric.objects.filter(source_key=SOURCE_KEY, product_id=products[spec.slug]).values_list(

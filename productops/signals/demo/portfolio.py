@@ -221,7 +221,7 @@ PLANTED: list[tuple[str, str, str, str, str, str, str, dt.date, dt.date]] = [
         "One-tap account creation via Apple and Google on mobile",
         "Onboarding on iOS and Android should offer one-tap account creation using an existing Apple or "
         "Google account, so people don't abandon at the registration step.",
-        "onboarding",
+        "mobile-onboarding",
         dt.date(2026, 10, 1),
         dt.date(2027, 1, 15),
     ),
@@ -257,7 +257,7 @@ PLANTED: list[tuple[str, str, str, str, str, str, str, dt.date, dt.date]] = [
         "Weekly usage digest e-mail for workspace admins",
         "Send admins a weekly summary of how their workspace used the product: active members, boards "
         "created, most viewed boards.",
-        "email",
+        "digest-email",
         dt.date(2026, 7, 6),
         dt.date(2026, 10, 30),
     ),
@@ -269,7 +269,7 @@ PLANTED: list[tuple[str, str, str, str, str, str, str, dt.date, dt.date]] = [
         "Win-back e-mails for dormant workspaces",
         "When a workspace has had no activity for 21 days, send a sequence of e-mails that remind the owner "
         "what their team built and invite them back.",
-        "email",
+        "lifecycle-email",
         dt.date(2026, 8, 10),
         dt.date(2026, 11, 13),
     ),
@@ -428,7 +428,7 @@ def seed_portfolio(
         for init_title, product, epics in initiatives:
             number += 1
             init_id = f"{prefix}-{number}"
-            init_start = world.day(int(rng.integers(60, 330)))
+            init_start = world.day(int(rng.integers(200, 520)))
             init_target = init_start + dt.timedelta(days=int(rng.integers(150, 300)))
             rows.append(
                 _item(
