@@ -167,7 +167,7 @@ def theme_volume_frame(
 
 
 def theme_spikes(
-    frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 4.0, min_count: int = 10
+    frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 6.0, min_count: int = 20
 ) -> list[dict[str, Any]]:
     """Weeks in the last `recent_weeks` where a theme's volume jumps far above its own earlier weeks
     (median + MAD, which one spike cannot inflate). A simple stand-in until the anomaly detector

@@ -335,7 +335,7 @@ def refresh_theme_stats(theme_ids: list[int]) -> None:
 
 
 def theme_insights(product_ids: Iterable[int] | None = None) -> list[str]:
-    """A "theme" insight for every theme whose weekly volume spikes in its latest weeks (robust z >= 4
+    """A "theme" insight for every theme whose weekly volume spikes in its latest weeks (robust z >= 6
     against its own history), with example quotes. The anomaly detector reads the same series through
     selectors.theme_volume_frame() for the full treatment."""
     frame = selectors.theme_volume_frame(product_ids=product_ids)
