@@ -99,11 +99,12 @@ def test_winner_loser_and_inconclusive() -> None:
     _experiment(product, "flat", {"control": 0.10, "treatment": 0.10}, surface="c", seed=5)
     reports = {r.experiment.key: r for r in build_reports(Experiment.objects.all())}
     assert reports["win"].verdict == WINNER
-    assert reports["win"].primary.lift_low > 0
+    primary = reports["win"].primary
+    assert primary is not None and primary.lift_low > 0
     assert reports["lose"].verdict == LOSER
     assert reports["flat"].verdict == INCONCLUSIVE
     for r in reports.values():
-        assert not r.srm.flagged
+        assert r.srm is not None and not r.srm.flagged
         assert not r.collisions
 
 
@@ -124,8 +125,10 @@ def test_not_enough_data_before_three_days_or_small_samples() -> None:
     _experiment(product, "young", {"control": 0.10, "treatment": 0.20}, days=2, surface="a")
     _experiment(product, "tiny", {"control": 0.10, "treatment": 0.20}, days=5, per_day=10, surface="b")
     reports = {r.experiment.key: r for r in build_reports(Experiment.objects.all())}
-    assert reports["young"].verdict == NOT_ENOUGH and "day" in reports["young"].primary.reason
-    assert reports["tiny"].verdict == NOT_ENOUGH and "exposures" in reports["tiny"].primary.reason
+    young, tiny = reports["young"].primary, reports["tiny"].primary
+    assert young is not None and tiny is not None
+    assert young.verdict == NOT_ENOUGH and "day" in young.reason
+    assert tiny.verdict == NOT_ENOUGH and "exposures" in tiny.reason
 
 
 @pytest.mark.django_db
@@ -156,7 +159,8 @@ def test_srm_collision_and_insights() -> None:
     )
     _experiment(product, "other", {"control": 0.10, "treatment": 0.14})  # same surface "checkout", same dates
     reports = {r.experiment.key: r for r in build_reports(Experiment.objects.all())}
-    assert reports["srm"].srm.flagged
+    srm = reports["srm"].srm
+    assert srm is not None and srm.flagged
     assert reports["other"].srm is not None and not reports["other"].srm.flagged
     assert [e.key for e in reports["srm"].collisions] == ["other"]
     assert any(b["label"] == "Sample-ratio mismatch" for b in reports["srm"].health)
@@ -176,7 +180,7 @@ def test_peeking_warning_when_verdict_flips_in_the_last_days() -> None:
     for row in ExperimentResult.objects.filter(
         experiment=exp, variant__key="treatment", date__gte=START + timedelta(days=8)
     ):
-        row.conversions += 400
+        row.conversions = (row.conversions or 0) + 400
         row.save()
     (report,) = build_reports([exp])
     assert report.peeking and report.peeking[-1] == WINNER

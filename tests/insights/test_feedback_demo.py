@@ -30,7 +30,7 @@ def _wipe() -> None:
     Theme.objects.all().delete()
     PortfolioItem.objects.filter(source_key="demo").delete()
     for model in (NpsResponse, SupportTicket, Experiment, Mention, KbSearch):
-        model.objects.filter(source_key="demo").delete()  # type: ignore[attr-defined]
+        model.objects.filter(source_key="demo").delete()
     Team.objects.filter(slug__in=world.TEAMS).delete()
     Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
 
@@ -146,7 +146,8 @@ def test_nps_shift_is_an_insight(demo: dict[str, Any]) -> None:
     hit = [
         i
         for i in insights
-        if start - timedelta(days=31) <= i.starts_at.date() <= date.fromisoformat(shift["end"])
+        if i.starts_at
+        and start - timedelta(days=31) <= i.starts_at.date() <= date.fromisoformat(shift["end"])
     ]
     assert hit and all(i.payload["delta"] < 0 for i in hit)
     others = Insight.objects.filter(kind="nps_shift").exclude(product=product)

@@ -105,4 +105,5 @@ def test_theme_detail_rename_merge_split_and_link(pm_client: Client, data: dict[
 
 def test_actions_refuse_get(pm_client: Client, data: dict[str, Any]) -> None:
     theme = Theme.objects.first()
+    assert theme is not None
     assert pm_client.get(reverse("feedback:theme_rename", args=[theme.pk])).status_code == 405
