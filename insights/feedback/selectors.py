@@ -18,10 +18,13 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
+from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
 
 from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .themes import text_similarity
 
+QUOTE_POOL = 300  # members considered when picking an item's quotes
 FRAME_COLUMNS = ["source", "object_id", "product_id", "ts", "text", "sentiment", "segment"]
 
 
@@ -286,7 +289,20 @@ def item_evidence(item_id: int) -> dict[str, Any]:
     frame = pd.DataFrame.from_records(members.values("source", "sentiment"))
     counts = frame.groupby("source").size().to_dict() if not frame.empty else {}
     mean = float(frame["sentiment"].mean()) if not frame.empty and frame["sentiment"].notna().any() else None
-    quotes = list(members.order_by("-weight").values("source", "quote", "ts", "sentiment")[:5])
+    # Individual feedback matched to the item: among the linked themes' strongest members, the quotes
+    # that read most like the item itself come first (same TF-IDF cosine as the theme links).
+    candidates: list[dict[str, Any]] = [
+        dict(row)
+        for row in members.order_by("-weight").values("source", "quote", "ts", "sentiment")[:QUOTE_POOL]
+    ]
+    quotes = candidates[:5]
+    item = PortfolioItem.objects.filter(pk=item_id).values("title", "description").first()
+    if item and len(candidates) > 5:
+        sim = text_similarity(
+            [f"{item['title']} {item['description'][:2000]}"], [c["quote"] for c in candidates]
+        )
+        order = np.argsort(-sim[0], kind="stable")[:5]
+        quotes = [{**candidates[int(i)], "similarity": float(sim[0, int(i)])} for i in order]
     return {
         "links": links,
         "counts": counts,

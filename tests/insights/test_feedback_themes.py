@@ -145,6 +145,8 @@ def test_evidence_links_and_pm_decisions_survive(pm_user: Any) -> None:
     services.decide_link(link, True, pm_user)
     evidence = selectors.item_evidence(item.pk)
     assert evidence["counts"]["ticket"] == export.size and evidence["quotes"]
+    # The quotes shown for the item are the ones that read most like it.
+    assert all(("export" in q["quote"].lower()) for q in evidence["quotes"])
 
 
 @pytest.mark.django_db
