@@ -19,7 +19,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py create_demo_users
 	$(PY) manage.py seed_demo
-	$(PY) manage.py detect_anomalies
+	$(PY) manage.py recompute_insights
 	$(PY) scripts/run.py --host $(HOST) --port $(PORT)
 
 test: install

@@ -30,15 +30,19 @@ class RecomputeScope:
 
 Hook = Callable[[RecomputeScope], None]
 _HOOKS: dict[str, tuple[frozenset[str], Hook]] = {}
+_ORDER: dict[str, int] = {}
 
 
-def on_change(name: str, families: set[str]) -> Callable[[Hook], Hook]:
+def on_change(name: str, families: set[str], *, order: int = 50) -> Callable[[Hook], Hook]:
+    """Register a recompute. Lower `order` runs first: rollups and derived series before the detectors
+    that read them (anomalies run last, since incidents join everything else)."""
     unknown = families - FAMILIES
     if unknown:
         raise ValueError(f"unknown signal families {sorted(unknown)}")
 
     def register(fn: Hook) -> Hook:
         _HOOKS[name] = (frozenset(families), fn)
+        _ORDER[name] = order
         return fn
 
     return register
@@ -51,7 +55,7 @@ def hooks() -> dict[str, tuple[frozenset[str], Hook]]:
 def run(scope: RecomputeScope) -> list[str]:
     """Call every hook whose families intersect the scope; one failing hook does not stop the rest."""
     ran = []
-    for name, (families, fn) in sorted(_HOOKS.items()):
+    for name, (families, fn) in sorted(_HOOKS.items(), key=lambda item: (_ORDER[item[0]], item[0])):
         if scope.full or families & scope.families:
             try:
                 fn(scope)

@@ -310,6 +310,17 @@ CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 
+# --- Feedback, NPS, support and experiments (insights.feedback; see docs/feedback.md) -------------
+FEEDBACK_THEME_WINDOW_DAYS = env.int("FEEDBACK_THEME_WINDOW_DAYS", default=365)  # text clustered per product
+FEEDBACK_THEME_COUNT = env.int("FEEDBACK_THEME_COUNT", default=0) or None  # 0: sized from the data (3-30)
+NPS_MIN_SAMPLE = env.int("NPS_MIN_SAMPLE", default=30)  # fewer responses: a warning and no verdict
+NPS_SHIFT_ALPHA = env.float("NPS_SHIFT_ALPHA", default=0.01)  # month-over-month shift insight threshold
+EXPERIMENT_MIN_DAYS = env.int("EXPERIMENT_MIN_DAYS", default=3)
+EXPERIMENT_MIN_SAMPLE = env.int("EXPERIMENT_MIN_SAMPLE", default=100)  # exposures in the smallest arm
+EXPERIMENT_ALPHA = env.float("EXPERIMENT_ALPHA", default=0.05)  # family-wise, Holm-corrected
+# JSON: {"<product slug>" or "*": {"start": 9, "end": 17, "weekmask": "1111100", "tz": "Europe/Berlin"}}
+SUPPORT_BUSINESS_HOURS = env.json("SUPPORT_BUSINESS_HOURS", default={})
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

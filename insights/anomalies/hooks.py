@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 DERIVED_FAMILIES = {"tickets", "nps", "mentions", "kb"}
 
 
-@on_change("anomalies", {"metrics", "tickets", "nps", "mentions", "kb", "flags", "experiments", "portfolio"})
+@on_change(
+    "anomalies",
+    {"metrics", "tickets", "nps", "mentions", "kb", "flags", "experiments", "portfolio"},
+    order=90,
+)
 def recompute_anomalies(scope: RecomputeScope) -> None:
     """Full: every series. After a sync: the series the sync touched, writing only recent events.
 

@@ -5,3 +5,6 @@ class FeedbackConfig(AppConfig):
     name = "insights.feedback"
     label = "feedback"
     verbose_name = "Feedback and experiments"
+
+    def ready(self) -> None:
+        from . import hooks  # noqa: F401  (registers the recompute hooks)

@@ -14,7 +14,7 @@ from . import rollups
 RECENT_DAYS = 35
 
 
-@on_change("rollups", {"metrics", "tickets"})
+@on_change("rollups", {"metrics", "tickets"}, order=10)
 def refresh_rollups(scope: RecomputeScope) -> None:
     since = (
         None

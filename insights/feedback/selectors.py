@@ -1,0 +1,355 @@
+"""Reads for feedback: the text frame themes are built from, theme volume series for the anomaly
+detector, theme lists and details for the pages, and a portfolio item's customer evidence.
+
+Series frames are long: (series_id, ts, value), one row per series and week, zero-filled, so a
+detector can treat every theme (or support metric) the same way as any other metric series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db.models import Count, Q
+from django.db.models.functions import TruncWeek
+
+from insights import sentiment
+from productops.portfolio.models import PortfolioItem
+from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
+
+from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .themes import text_similarity
+
+QUOTE_POOL = 300  # members considered when picking an item's quotes
+FRAME_COLUMNS = ["source", "object_id", "product_id", "ts", "text", "sentiment", "segment"]
+
+
+def _window_start(latest: datetime | None) -> datetime | None:
+    days = getattr(settings, "FEEDBACK_THEME_WINDOW_DAYS", 365)
+    return latest - timedelta(days=days) if latest else None
+
+
+def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """All feedback text of the last FEEDBACK_THEME_WINDOW_DAYS (default 365) before the newest row,
+    one row per piece of feedback, across NPS comments, tickets, mentions and KB searches."""
+    ids = list(product_ids) if product_ids else None
+    scope = Q(product_id__in=ids) if ids else Q()
+    latest = max(
+        (
+            d
+            for d in (
+                NpsResponse.objects.filter(scope)
+                .order_by("-submitted_at")
+                .values_list("submitted_at", flat=True)
+                .first(),
+                SupportTicket.objects.filter(scope)
+                .order_by("-opened_at")
+                .values_list("opened_at", flat=True)
+                .first(),
+                Mention.objects.filter(scope)
+                .order_by("-posted_at")
+                .values_list("posted_at", flat=True)
+                .first(),
+            )
+            if d is not None
+        ),
+        default=None,
+    )
+    start = _window_start(latest)
+    frames = []
+    nps = NpsResponse.objects.filter(scope).exclude(comment="")
+    tickets = SupportTicket.objects.filter(scope)
+    mentions = Mention.objects.filter(scope)
+    kb = KbSearch.objects.filter(scope)
+    if start:
+        nps, tickets = nps.filter(submitted_at__gte=start), tickets.filter(opened_at__gte=start)
+        mentions, kb = mentions.filter(posted_at__gte=start), kb.filter(date__gte=start.date())
+    rows: list[Any] = list(
+        nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment")
+    )
+    if rows:
+        f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "text", "sentiment", "segment"])
+        f["source"] = "nps"
+        frames.append(f)
+    rows = list(
+        tickets.values_list("id", "product_id", "opened_at", "subject", "body_text", "body", "sentiment")
+    )
+    if rows:
+        f = pd.DataFrame(
+            rows, columns=["object_id", "product_id", "ts", "subject", "body_text", "body", "sentiment"]
+        )
+        f["text"] = [
+            f"{s}. {sentiment.clean_text(bt or b)}".strip(" .")
+            for s, bt, b in zip(f["subject"], f["body_text"], f["body"], strict=True)
+        ]
+        f["source"], f["segment"] = "ticket", [{} for _ in range(len(f))]
+        frames.append(f.drop(columns=["subject", "body_text", "body"]))
+    rows = list(mentions.values_list("id", "product_id", "posted_at", "title", "text", "sentiment"))
+    if rows:
+        f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "title", "body", "sentiment"])
+        f["text"] = (f["title"] + ". " + f["body"]).str.strip(" .")
+        f["source"], f["segment"] = "mention", [{} for _ in range(len(f))]
+        frames.append(f.drop(columns=["title", "body"]))
+    rows = list(kb.values_list("id", "product_id", "date", "term"))
+    if rows:
+        f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "text"])
+        f["ts"] = pd.to_datetime(f["ts"]).dt.tz_localize("UTC")
+        f["source"], f["sentiment"], f["segment"] = "kb", np.nan, [{} for _ in range(len(f))]
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=FRAME_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[FRAME_COLUMNS]
+    out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    out["product_id"] = out["product_id"].astype(object).where(out["product_id"].notna(), None)
+    out = out[out["text"].str.len() > 0]
+    return out.reset_index(drop=True)
+
+
+def _week_floor(ts: pd.Series) -> pd.Series:
+    ts = pd.to_datetime(ts, utc=True)
+    return (ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time).dt.tz_localize(
+        "UTC"
+    )
+
+
+def _zero_fill(counts: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Long (series_id, ts, value) frame with missing weeks as 0 from each series' first week to the end."""
+    if counts.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    end = end if end is not None else counts["ts"].max()
+    parts = []
+    for series_id, group in counts.groupby("series_id", sort=True):
+        weeks = pd.date_range(group["ts"].min(), end, freq="7D")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "series_id": series_id,
+                    "ts": weeks,
+                    "value": group.set_index("ts")["value"]
+                    .reindex(weeks, fill_value=0)
+                    .to_numpy(dtype=float),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def theme_volume_frame(
+    product_ids: Iterable[int] | None = None,
+    since: datetime | None = None,
+    theme_ids: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """THE CONTRACT for the anomaly detector: weekly feedback volume of every active theme as a long
+    frame with columns series_id ("theme:<id>"), ts (week start, Monday 00:00 UTC), value (count).
+    Zero weeks are present. Example tickets for a week: ThemeMember rows of that theme in [ts, ts+7d)."""
+    members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
+    if product_ids:
+        members = members.filter(product_id__in=list(product_ids))
+    if theme_ids:
+        members = members.filter(theme_id__in=list(theme_ids))
+    if since:
+        members = members.filter(ts__gte=since)
+    # Counted per week in the database: the frame has one row per theme and week, not per member.
+    weekly = (
+        members.annotate(week=TruncWeek("ts", tzinfo=UTC))
+        .values("theme_id", "week")
+        .annotate(value=Count("id"))
+    )
+    counts = pd.DataFrame(
+        list(weekly.values_list("theme_id", "week", "value")), columns=["theme_id", "ts", "value"]
+    )
+    if counts.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    counts["ts"] = pd.to_datetime(counts["ts"], utc=True)
+    counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
+    return _zero_fill(counts[["series_id", "ts", "value"]], end=counts["ts"].max())
+
+
+def theme_spikes(
+    frame: pd.DataFrame, recent_weeks: int = 8, min_z: float = 6.0, min_count: int = 20
+) -> list[dict[str, Any]]:
+    """Weeks in the last `recent_weeks` where a theme's volume jumps far above its own earlier weeks
+    (median + MAD, which one spike cannot inflate). A simple stand-in until the anomaly detector
+    (branch issue-7) reads theme_volume_frame(); the Feedback page flags these."""
+    spikes: list[dict[str, Any]] = []
+    if frame.empty:
+        return spikes
+    end = frame["ts"].max()
+    cutoff = end - pd.Timedelta(weeks=recent_weeks)
+    for series_id, group in frame.groupby("series_id"):
+        history = group[group["ts"] <= cutoff]["value"].to_numpy()
+        if history.size < 4:
+            history = group["value"].to_numpy()
+        median = float(np.median(history))
+        mad = float(np.median(np.abs(history - median))) * 1.4826
+        scale = max(mad, np.sqrt(max(median, 1.0)))  # Poisson floor: a quiet theme needs a real jump
+        recent = group[group["ts"] > cutoff]
+        for ts, value in zip(recent["ts"], recent["value"], strict=True):
+            z = (value - median) / scale
+            if z >= min_z and value >= min_count:
+                spikes.append(
+                    {
+                        "theme_id": int(str(series_id).split(":")[1]),
+                        "week": ts.to_pydatetime(),
+                        "value": float(value),
+                        "baseline": median,
+                        "z": float(z),
+                    }
+                )
+    spikes.sort(key=lambda s: -s["z"])
+    # One insight per theme: its strongest recent week.
+    best: dict[int, dict[str, Any]] = {}
+    for spike in spikes:
+        best.setdefault(spike["theme_id"], spike)
+    return list(best.values())
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+def parse_filters(params: Any) -> dict[str, Any]:
+    """product (slug), source, segment ("key:value"), start/end (YYYY-MM-DD) from a query string."""
+
+    def _date(name: str) -> date | None:
+        try:
+            return date.fromisoformat(params.get(name, ""))
+        except ValueError:
+            return None
+
+    segment = params.get("segment", "")
+    seg_key, _, seg_value = segment.partition(":")
+    return {
+        "product": params.get("product", ""),
+        "source": params.get("source", ""),
+        "segment": segment,
+        "segment_key": seg_key if seg_value else "",
+        "segment_value": seg_value,
+        "start": _date("start"),
+        "end": _date("end"),
+    }
+
+
+def filtered_members(filters: dict[str, Any]) -> Any:
+    members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
+    if filters.get("product"):
+        members = members.filter(product__slug=filters["product"])
+    if filters.get("source"):
+        members = members.filter(source=filters["source"])
+    if filters.get("segment_key"):
+        members = members.filter(**{f"segment__{filters['segment_key']}": filters["segment_value"]})
+    if filters.get("start"):
+        members = members.filter(ts__date__gte=filters["start"])
+    if filters.get("end"):
+        members = members.filter(ts__date__lte=filters["end"])
+    return members
+
+
+def theme_rows(filters: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+    """Active themes ranked by volume within the filters, with sentiment and 4-week change."""
+    frame = pd.DataFrame.from_records(filtered_members(filters).values("theme_id", "sentiment"))
+    if frame.empty:
+        return []
+    agg = frame.groupby("theme_id").agg(volume=("theme_id", "size"), sentiment=("sentiment", "mean"))
+    agg = agg.sort_values("volume", ascending=False).head(limit)
+    themes = Theme.objects.select_related("product").in_bulk(agg.index.tolist())
+    links: dict[int, int] = {}
+    for theme_id in (
+        EvidenceLink.objects.filter(theme_id__in=agg.index.tolist())
+        .exclude(status=LinkStatus.REJECTED)
+        .values_list("theme_id", flat=True)
+    ):
+        links[theme_id] = links.get(theme_id, 0) + 1
+    return [
+        {
+            "theme": themes[tid],
+            "volume": int(row.volume),
+            "sentiment": None if pd.isna(row.sentiment) else float(row.sentiment),
+            "links": links.get(tid, 0),
+        }
+        for tid, row in agg.iterrows()
+        if tid in themes
+    ]
+
+
+def item_evidence(item_id: int) -> dict[str, Any]:
+    """A portfolio item's customer evidence through its non-rejected theme links: counts per source,
+    mean sentiment and the strongest quotes. For the portfolio item page (branch issue-8) to include."""
+    links = list(
+        EvidenceLink.objects.filter(item_id=item_id)
+        .exclude(status=LinkStatus.REJECTED)
+        .select_related("theme")
+        .order_by("-score")
+    )
+    theme_ids = [link.theme_id for link in links]
+    members = ThemeMember.objects.filter(theme_id__in=theme_ids)
+    frame = pd.DataFrame.from_records(members.values("source", "sentiment"))
+    counts = frame.groupby("source").size().to_dict() if not frame.empty else {}
+    mean = float(frame["sentiment"].mean()) if not frame.empty and frame["sentiment"].notna().any() else None
+    # Individual feedback matched to the item: among the linked themes' strongest members, the quotes
+    # that read most like the item itself come first (same TF-IDF cosine as the theme links).
+    candidates: list[dict[str, Any]] = [
+        dict(row)
+        for row in members.order_by("-weight").values("source", "quote", "ts", "sentiment")[:QUOTE_POOL]
+    ]
+    quotes = candidates[:5]
+    item = PortfolioItem.objects.filter(pk=item_id).values("title", "description").first()
+    if item and len(candidates) > 5:
+        sim = text_similarity(
+            [f"{item['title']} {item['description'][:2000]}"], [c["quote"] for c in candidates]
+        )
+        order = np.argsort(-sim[0], kind="stable")[:5]
+        quotes = [{**candidates[int(i)], "similarity": float(sim[0, int(i)])} for i in order]
+    return {
+        "links": links,
+        "counts": counts,
+        "total": int(sum(counts.values())),
+        "sentiment": mean,
+        "quotes": quotes,
+    }
+
+
+def sentiment_weekly_frame(
+    product_ids: Iterable[int] | None = None, theme_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
+    """Mean sentiment per week as a long (series_id, ts, value) frame: "sentiment:<product slug>" over
+    all scored NPS comments, tickets and mentions, plus "theme:<id>:sentiment" for the given themes."""
+    ids = list(product_ids) if product_ids else None
+    parts = []
+    for model, ts_field in (
+        (NpsResponse, "submitted_at"),
+        (SupportTicket, "opened_at"),
+        (Mention, "posted_at"),
+    ):
+        qs = model.objects.filter(sentiment__isnull=False)
+        if ids:
+            qs = qs.filter(product_id__in=ids)
+        parts.append(
+            pd.DataFrame(
+                list(qs.values_list("product__slug", ts_field, "sentiment")), columns=["key", "ts", "value"]
+            )
+        )
+    if theme_ids:
+        rows = ThemeMember.objects.filter(theme_id__in=list(theme_ids), sentiment__isnull=False)
+        members = pd.DataFrame(
+            list(rows.values_list("theme_id", "ts", "sentiment")), columns=["key", "ts", "value"]
+        )
+        members["key"] = "theme:" + members["key"].astype(str)
+        parts.append(members)
+    frame = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else pd.DataFrame(columns=["key", "ts", "value"])
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    frame["ts"] = _week_floor(frame["ts"])
+    frame["series_id"] = [
+        k if str(k).startswith("theme:") else f"sentiment:{k or 'none'}" for k in frame["key"]
+    ]
+    frame.loc[frame["series_id"].str.startswith("theme:"), "series_id"] += ":sentiment"
+    out = frame.groupby(["series_id", "ts"])["value"].mean().reset_index()
+    return out[["series_id", "ts", "value"]]

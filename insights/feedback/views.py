@@ -1,0 +1,306 @@
+"""Feedback, NPS, support and experiment pages. Thin: selectors read, services write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from productops.accounts.roles import pm_required
+from productops.portfolio.models import PortfolioItem, Product
+from productops.signals.models import Experiment, ExperimentStatus
+
+from . import charts, nps, selectors, services, support
+from .experiments import VERDICT_COLOURS, build_reports
+from .models import EvidenceLink, FeedbackSource, Theme, ThemeMember, ThemeStatus
+
+
+def _base_context(request: HttpRequest) -> dict[str, Any]:
+    filters = selectors.parse_filters(request.GET)
+    return {
+        "filters": filters,
+        "products": Product.objects.order_by("name"),
+        "sources": FeedbackSource.choices,
+        "query": request.GET.urlencode(),
+    }
+
+
+@pm_required
+def themes(request: HttpRequest) -> HttpResponse:
+    ctx = _base_context(request)
+    filters = ctx["filters"]
+    rows = selectors.theme_rows(filters)
+    spikes = (
+        {
+            s["theme_id"]: s
+            for s in selectors.theme_spikes(
+                selectors.theme_volume_frame(theme_ids=[r["theme"].pk for r in rows])
+            )
+        }
+        if rows
+        else {}
+    )
+    for row in rows:
+        row["spike"] = spikes.get(row["theme"].pk)
+    top = [r["theme"] for r in rows[:6]]
+    chart = None
+    if top:
+        members = pd.DataFrame(
+            list(selectors.filtered_members(filters).filter(theme__in=top).values_list("theme_id", "ts")),
+            columns=["theme_id", "ts"],
+        )
+        if not members.empty:
+            members["ts"] = selectors._week_floor(members["ts"])
+            counts = members.groupby(["theme_id", "ts"]).size().rename("value").reset_index()
+            counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
+            frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
+            chart = charts.lines_chart(
+                frame, {f"theme:{t.pk}": t.name for t in top}, "Weekly volume of the largest feedback themes"
+            )
+    product_ids = list(ctx["products"].filter(slug=filters["product"]).values_list("pk", flat=True)) or None
+    sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
+    if filters.get("start"):
+        sentiment = sentiment[sentiment["ts"].dt.date >= filters["start"]]
+    if filters.get("end"):
+        sentiment = sentiment[sentiment["ts"].dt.date <= filters["end"]]
+    ctx["sentiment_chart"] = charts.lines_chart(
+        sentiment, {}, "Mean sentiment of feedback per week and product", y_title="Sentiment (-1 to 1)"
+    )
+    tickets = support.tickets_frame(filters)
+    weekly = support.weekly(tickets)
+    ctx.update(
+        {
+            "rows": rows,
+            "ranked_by_change": sorted(rows, key=lambda r: -r["theme"].change)[:5],
+            "chart": chart,
+            "support": _support_kpis(weekly),
+        }
+    )
+    return render(request, "feedback/themes.html", ctx)
+
+
+def _support_kpis(weekly: pd.DataFrame) -> dict[str, Any] | None:
+    if weekly.empty:
+        return None
+    last = weekly.tail(4)
+    return {
+        "volume": int(last["volume"].sum()),
+        "backlog": int(weekly["backlog"].iloc[-1]),
+        "frt_p50": last["frt_p50"].median(),
+        "res_p50": last["res_p50"].median(),
+        "csat": last["csat"].mean(),
+    }
+
+
+@pm_required
+def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    theme = get_object_or_404(Theme.objects.select_related("product"), pk=pk)
+    if theme.status == ThemeStatus.MERGED and theme.merged_into_id:
+        messages.info(request, f"“{theme.name}” was merged into this theme.")
+        return redirect("feedback:theme", pk=theme.merged_into_id)
+    frame = selectors.theme_volume_frame(theme_ids=[theme.pk])
+    if frame.empty:  # a retired theme keeps its members for history
+        rows = list(ThemeMember.objects.filter(theme=theme).values_list("ts", flat=True))
+        if rows:
+            f = pd.DataFrame({"ts": selectors._week_floor(pd.Series(rows))})
+            counts = f.groupby("ts").size().rename("value").reset_index()
+            counts["series_id"] = f"theme:{theme.pk}"
+            frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
+    chart = charts.lines_chart(frame, {f"theme:{theme.pk}": theme.name}, f"Weekly volume of {theme.name}")
+    ctx_sentiment = charts.lines_chart(
+        selectors.sentiment_weekly_frame(
+            product_ids=[theme.product_id] if theme.product_id else None, theme_ids=[theme.pk]
+        ),
+        {f"theme:{theme.pk}:sentiment": theme.name},
+        f"Mean sentiment per week of {theme.name} and its product",
+        y_title="Sentiment (-1 to 1)",
+    )
+    members = ThemeMember.objects.filter(theme=theme)
+    counts = {
+        s: c for s, c in pd.Series(list(members.values_list("source", flat=True))).value_counts().items()
+    }
+    ctx = {
+        "theme": theme,
+        "chart": chart,
+        "sentiment_chart": ctx_sentiment,
+        "quotes": list(members.order_by("-weight")[:8]),
+        "recent": list(members.order_by("-ts")[:8]),
+        "counts": counts,
+        "spike": next(iter(selectors.theme_spikes(frame)), None),
+        "links": list(EvidenceLink.objects.filter(theme=theme).select_related("item").order_by("-score")),
+        "merge_choices": Theme.objects.filter(product=theme.product, status=ThemeStatus.ACTIVE)
+        .exclude(pk=theme.pk)
+        .order_by("-size")[:50],
+    }
+    return render(request, "feedback/theme_detail.html", ctx)
+
+
+@pm_required
+@require_POST
+def theme_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    theme = get_object_or_404(Theme, pk=pk)
+    name = request.POST.get("name", "").strip()
+    services.rename_theme(theme, name)
+    messages.success(request, f"Renamed to “{theme.name}”." if name else "Back to the computed label.")
+    return redirect("feedback:theme", pk=pk)
+
+
+@pm_required
+@require_POST
+def theme_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    theme = get_object_or_404(Theme, pk=pk)
+    try:
+        other = Theme.objects.get(pk=int(request.POST.get("other", "0")), status=ThemeStatus.ACTIVE)
+    except (ValueError, Theme.DoesNotExist):
+        messages.error(request, "Pick an active theme to merge into this one.")
+        return redirect("feedback:theme", pk=pk)
+    services.merge_themes(theme, [other])
+    messages.success(request, f"Merged “{other.name}” into “{theme.name}”.")
+    return redirect("feedback:theme", pk=pk)
+
+
+@pm_required
+@require_POST
+def theme_split(request: HttpRequest, pk: int) -> HttpResponse:
+    theme = get_object_or_404(Theme, pk=pk)
+    try:
+        children = services.split_theme(theme)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("feedback:theme", pk=pk)
+    messages.success(request, "Split into " + ", ".join(f"“{c.name}”" for c in children) + ".")
+    return redirect("feedback:theme", pk=children[0].pk)
+
+
+@pm_required
+@require_POST
+def link_decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    link = get_object_or_404(EvidenceLink, pk=pk)
+    if action not in {"confirm", "reject"}:
+        messages.error(request, "Unknown action; use confirm or reject.")
+    else:
+        services.decide_link(link, action == "confirm", request.user)
+        messages.success(request, f"Link to “{link.item.title}” {action}ed.")
+    nxt = request.POST.get("next", "")
+    if nxt.startswith("/") and not nxt.startswith("//"):
+        return HttpResponseRedirect(nxt)
+    return redirect("feedback:theme", pk=link.theme_id)
+
+
+@pm_required
+def item_evidence(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(PortfolioItem, pk=pk)
+    return render(
+        request, "feedback/item_evidence.html", {"item": item, "evidence": selectors.item_evidence(pk)}
+    )
+
+
+@pm_required
+def nps_page(request: HttpRequest) -> HttpResponse:
+    ctx = _base_context(request)
+    frame = nps.responses_frame(ctx["filters"])
+    points = nps.trend(frame)
+    overall = nps.stats.nps(frame["score"].to_numpy(), nps.min_sample()) if not frame.empty else None
+    ctx.update(
+        {
+            "overall": overall,
+            "chart": charts.nps_trend_chart(points),
+            "shifts": nps.shifts(points, 0.05),
+            "segments": nps.segment_breakdown(frame),
+            "comments": nps.comments_by_category(frame),
+            "min_sample": nps.min_sample(),
+            "segment_options": sorted({f"{s['key']}:{s['value']}" for s in nps.segment_breakdown(frame)})
+            if not frame.empty
+            else [],
+        }
+    )
+    return render(request, "feedback/nps.html", ctx)
+
+
+@pm_required
+def support_page(request: HttpRequest) -> HttpResponse:
+    ctx = _base_context(request)
+    tickets = support.tickets_frame(ctx["filters"])
+    weekly = support.weekly(tickets)
+    ctx.update(
+        {
+            "kpis": _support_kpis(weekly),
+            "volume_chart": support_chart_or_none(
+                weekly,
+                [("volume", "Opened"), ("backlog", "Backlog")],
+                "Tickets opened per week and backlog at week end",
+                "Tickets",
+            ),
+            "time_chart": support_chart_or_none(
+                weekly,
+                [
+                    ("frt_p50", "First response p50"),
+                    ("frt_p90", "First response p90"),
+                    ("res_p50", "Resolution p50"),
+                    ("res_p90", "Resolution p90"),
+                ],
+                "First-response and resolution time per week, median and p90, in (business) hours",
+                "Hours",
+            ),
+            "csat_chart": support_chart_or_none(
+                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT"
+            ),
+            "by_tag": support.breakdown(tickets, "tag"),
+            "by_channel": support.breakdown(tickets, "channel"),
+        }
+    )
+    return render(request, "feedback/support.html", ctx)
+
+
+def support_chart_or_none(weekly: pd.DataFrame, columns: list[tuple[str, str]], alt: str, y: str) -> Any:
+    return charts.support_chart(weekly, columns, alt, y)
+
+
+@pm_required
+def experiments_page(request: HttpRequest) -> HttpResponse:
+    ctx = _base_context(request)
+    qs = (
+        Experiment.objects.exclude(status=ExperimentStatus.DRAFT)
+        .select_related("product")
+        .prefetch_related("variants")
+        .order_by("-started_at")
+    )
+    if ctx["filters"]["product"]:
+        qs = qs.filter(product__slug=ctx["filters"]["product"])
+    reports = build_reports(qs)
+    primaries = [r.primary for r in reports if r.primary]
+    by_id = {id(r.primary): r for r in reports if r.primary}
+    ctx.update(
+        {
+            "running": [r for r in reports if r.experiment.status == ExperimentStatus.RUNNING],
+            "finished": [r for r in reports if r.experiment.status != ExperimentStatus.RUNNING],
+            "colours": VERDICT_COLOURS,
+            "chart": charts.lift_chart(
+                primaries, lambda v: f"{by_id[id(v)].experiment.name[:30]} · {v.variant}"
+            ),
+        }
+    )
+    return render(request, "feedback/experiments.html", ctx)
+
+
+@pm_required
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment = get_object_or_404(Experiment.objects.prefetch_related("variants"), pk=pk)
+    peers = list(Experiment.objects.filter(product=experiment.product).exclude(surface=""))
+    reports = build_reports(peers if experiment in peers else [experiment])
+    report = next(r for r in reports if r.experiment.pk == experiment.pk)
+    return render(
+        request,
+        "feedback/experiment_detail.html",
+        {
+            "report": report,
+            "chart": charts.lift_chart(report.verdicts),
+            "colours": VERDICT_COLOURS,
+            "back": reverse("feedback:experiments"),
+        },
+    )

@@ -1,0 +1,154 @@
+"""Scored against the demo dataset's planted ground truth (productops.signals.demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from insights.feedback import nps, selectors, services
+from insights.feedback.experiments import (
+    INCONCLUSIVE,
+    LOSER,
+    NOT_ENOUGH,
+    WINNER,
+    build_reports,
+    recompute_experiment_insights,
+)
+from insights.feedback.models import EvidenceLink, Theme, ThemeMember
+from insights.models import Insight
+from productops.portfolio.models import PortfolioItem, Product, Team
+from productops.signals.demo import seed, world
+from productops.signals.models import Experiment, KbSearch, Mention, NpsResponse, SupportTicket
+
+
+def _wipe() -> None:
+    Insight.objects.all().delete()
+    Theme.objects.all().delete()
+    PortfolioItem.objects.filter(source_key="demo").delete()
+    for model in (NpsResponse, SupportTicket, Experiment, Mention, KbSearch):
+        model.objects.filter(source_key="demo").delete()
+    Team.objects.filter(slug__in=world.TEAMS).delete()
+    Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    """Seed once, run the recompute hooks' work once; shared by this module."""
+    with django_db_blocker.unblock():
+        _wipe()
+        # Metrics are not read here; skipping them saves most of the seeding time.
+        truth = seed(seed=7, only={"portfolio", "feedback", "experiments"})
+        services.recompute_feedback(full=True)
+        nps.recompute_nps_insights()
+        recompute_experiment_insights()
+        yield truth
+        _wipe()
+
+
+def _reports() -> dict[str, Any]:
+    return {r.experiment.key: r for r in build_reports(Experiment.objects.prefetch_related("variants"))}
+
+
+@pytest.mark.django_db
+def test_srm_experiment_is_flagged(demo: dict[str, Any]) -> None:
+    reports = _reports()
+    srm_key = demo["experiments"]["srm"]
+    assert reports[srm_key].srm.flagged
+    flagged = {key for key, r in reports.items() if r.srm and r.srm.flagged}
+    assert flagged == {srm_key}
+    insight = Insight.objects.get(kind="experiment_verdict", key=f"experiment:demo:{srm_key}")
+    assert "sample-ratio mismatch" in insight.title
+
+
+@pytest.mark.django_db
+def test_clear_winner_is_found_and_inconclusive_ones_are_not_called(demo: dict[str, Any]) -> None:
+    reports = _reports()
+    win = demo["experiments"]["winner"]
+    report = reports[win["experiment"]]
+    verdict = next(
+        v for v in report.verdicts if v.metric_key == win["metric"] and v.variant == win["variant"]
+    )
+    assert verdict.verdict == WINNER and verdict.lift_low > 0
+    for key in demo["experiments"]["inconclusive"]:
+        assert reports[key].verdict in (INCONCLUSIVE, NOT_ENOUGH), key
+        assert all(
+            v.verdict != LOSER or v.metric_key != reports[key].experiment.primary_metric
+            for v in reports[key].verdicts
+        )
+
+
+@pytest.mark.django_db
+def test_collision_on_the_shared_surface(demo: dict[str, Any]) -> None:
+    reports = _reports()
+    a, b = demo["experiments"]["collision"]
+    assert [e.key for e in reports[a].collisions] == [b]
+    assert [e.key for e in reports[b].collisions] == [a]
+
+
+def _spike_theme(truth: dict[str, Any]) -> Theme:
+    spike = truth["ticket_spike"]
+    start, end = date.fromisoformat(spike["start"]), date.fromisoformat(spike["end"])
+    # Tags filtered in Python: JSON containment lookups are not available on SQLite.
+    ids = [
+        pk
+        for pk, tags in SupportTicket.objects.filter(
+            product__slug=spike["product"], opened_at__date__range=(start, end)
+        ).values_list("id", "tags")
+        if spike["tag"] in tags
+    ]
+    theme_ids = pd.Series(
+        list(
+            ThemeMember.objects.filter(source="ticket", object_id__in=ids).values_list("theme_id", flat=True)
+        )
+    )
+    assert not theme_ids.empty, "the spike tickets joined no theme"
+    return Theme.objects.get(pk=int(theme_ids.mode()[0]))
+
+
+@pytest.mark.django_db
+def test_ticket_spike_becomes_a_theme_with_a_weekly_spike(demo: dict[str, Any]) -> None:
+    spike = demo["ticket_spike"]
+    theme = _spike_theme(demo)
+    assert spike["phrase"] in theme.label
+    # Branch issue-7 (anomaly detector) has not landed here: assert the weekly volume spike directly on
+    # the series it will read, and our own spike check (which raises the "theme" insight).
+    frame = selectors.theme_volume_frame()
+    series = frame[frame["series_id"] == f"theme:{theme.pk}"].set_index("ts")["value"]
+    peak = series.idxmax().date()
+    assert date.fromisoformat(spike["start"]) - timedelta(days=6) <= peak <= date.fromisoformat(spike["end"])
+    assert series.max() > 3 * series.median()
+    flagged = {s["theme_id"]: s for s in selectors.theme_spikes(frame)}
+    assert set(flagged) == {theme.pk}, "only the planted spike should be flagged"
+    insight = Insight.objects.get(kind="theme", key__startswith=f"theme:{theme.pk}:")
+    assert insight.payload["quotes"]
+
+
+@pytest.mark.django_db
+def test_spike_theme_links_to_the_right_portfolio_item(demo: dict[str, Any]) -> None:
+    theme = _spike_theme(demo)
+    top = EvidenceLink.objects.filter(theme=theme).order_by("-score").select_related("item").first()
+    assert top is not None and top.item.external_id == demo["ticket_spike"]["portfolio_item"]
+    evidence = selectors.item_evidence(top.item_id)
+    assert evidence["counts"].get("ticket", 0) >= 100
+
+
+@pytest.mark.django_db
+def test_nps_shift_is_an_insight(demo: dict[str, Any]) -> None:
+    shift = demo["nps_shift"]
+    product = Product.objects.get(slug=shift["product"])
+    insights = list(Insight.objects.filter(kind="nps_shift", product=product))
+    assert insights, "no NPS shift found for the planted product"
+    start = date.fromisoformat(shift["start"])
+    hit = [
+        i
+        for i in insights
+        if i.starts_at
+        and start - timedelta(days=31) <= i.starts_at.date() <= date.fromisoformat(shift["end"])
+    ]
+    assert hit and all(i.payload["delta"] < 0 for i in hit)
+    others = Insight.objects.filter(kind="nps_shift").exclude(product=product)
+    assert not others.exists(), [i.title for i in others]
