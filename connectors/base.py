@@ -128,7 +128,8 @@ class Connector:
         return [v for k, v in secrets.items() if k in cls.secret_fields and v]
 
 
-FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio")
+# "any": generic sources (http_json) whose family is chosen per connection.
+FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio", "any")
 FAMILY_LABELS = {
     "metrics": "Product analytics",
     "nps": "NPS and surveys",
@@ -138,6 +139,7 @@ FAMILY_LABELS = {
     "mentions": "Social mentions",
     "kb": "Knowledge base",
     "portfolio": "Portfolio and planning",
+    "any": "Generic (any family)",
 }
 
 C = TypeVar("C", bound=type[Connector])
