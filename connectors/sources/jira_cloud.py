@@ -192,7 +192,7 @@ class JiraBase(Connector):
     # -- the query
 
     def projects(self) -> list[str]:
-        return list(self.clean["scopes"])
+        return sorted(self.clean["scopes"])  # sorted: a jsonb config does not keep key order
 
     def jql(self, since: datetime | None) -> str:
         keys = ", ".join(f'"{k}"' for k in self.projects())
@@ -236,7 +236,7 @@ class JiraBase(Connector):
 
     # -- mapping one issue
 
-    def description(self, fields: dict[str, Any]) -> str:
+    def description_text(self, fields: dict[str, Any]) -> str:
         return adf_text(fields.get("description"))
 
     def parent_link(self, issue: dict[str, Any], builder: ItemBuilder) -> Link:
@@ -262,7 +262,7 @@ class JiraBase(Connector):
         values = {
             "kind": mapper.kind(issuetype.get("name") or "", labels, default_kind),
             "title": fields.get("summary") or issue.get("key") or "",
-            "description": self.description(fields),
+            "description": self.description_text(fields),
             "status": status.get("name") or "",
             "status_category": category,
             "labels": labels,
