@@ -133,7 +133,9 @@ class GitHubConnector(Connector):
         if stream == "inventory":
             yield from inventory_pages(cursor, cfg.get("gone_check_hours"), self._list_ids)
             return
-        state: dict[str, dict[str, Any]] = dict((cursor or {}).get("repos", {})) if isinstance(cursor, dict) else {}
+        state: dict[str, dict[str, Any]] = (
+            dict((cursor or {}).get("repos", {})) if isinstance(cursor, dict) else {}
+        )
         mapper = Mapper(cfg)
         builder = ItemBuilder("github")
         repos = self.repos()
@@ -143,7 +145,9 @@ class GitHubConnector(Connector):
             if progress.get("since"):
                 params["since"] = progress["since"]
             newest = parse_dt(progress.get("since"))
-            pages = paginate_link(self.client, self.repo_url(repo, "/issues"), params=params, start=progress.get("next"))
+            pages = paginate_link(
+                self.client, self.repo_url(repo, "/issues"), params=params, start=progress.get("next")
+            )
             for payload, following in pages:
                 records: list[Record] = []
                 links: list[Link] = []
@@ -166,7 +170,9 @@ class GitHubConnector(Connector):
 
     def map_issue(self, repo: str, issue: dict[str, Any], mapper: Mapper) -> Record:
         labels = [lbl["name"] if isinstance(lbl, dict) else str(lbl) for lbl in issue.get("labels") or []]
-        type_name = ((issue.get("type") or {}).get("name") or "") if isinstance(issue.get("type"), dict) else ""
+        type_name = (
+            ((issue.get("type") or {}).get("name") or "") if isinstance(issue.get("type"), dict) else ""
+        )
         has_children = ((issue.get("sub_issues_summary") or {}).get("total") or 0) > 0
         default = DEFAULT_TYPE_KINDS.get(type_name.lower(), "epic" if has_children else "story")
         milestone = issue.get("milestone") or {}
@@ -202,5 +208,7 @@ class GitHubConnector(Connector):
     def _list_ids(self) -> Iterator[list[str]]:
         for repo in self.repos():
             params = {"state": "all", "per_page": 100}
-            for payload, _following in paginate_link(self.client, self.repo_url(repo, "/issues"), params=params):
+            for payload, _following in paginate_link(
+                self.client, self.repo_url(repo, "/issues"), params=params
+            ):
                 yield [str(i["id"]) for i in payload if isinstance(payload, list) and "pull_request" not in i]

@@ -56,7 +56,9 @@ class GitLabConfigForm(TrackerMappingForm):
         "Access tokens, https://gitlab.com/-/user_settings/personal_access_tokens). Stored encrypted; "
         "leave blank to keep the old one.",
     )
-    read_epics = forms.BooleanField(required=False, initial=True, help_text="Read group epics (GitLab Premium).")
+    read_epics = forms.BooleanField(
+        required=False, initial=True, help_text="Read group epics (GitLab Premium)."
+    )
     field_order = ["base_url", "token", "scopes", "read_epics"]
 
     def clean_scopes(self) -> dict[str, Any]:
@@ -145,7 +147,10 @@ class GitLabConnector(Connector):
             me = self.client.get_json(f"{self.api}/user")
         except ConnectorError as exc:
             return CheckResult(False, exc.message)
-        return CheckResult(True, f"Connected to {self.api.removesuffix('/api/v4')} as {me.get('username', 'the token user')}.")
+        return CheckResult(
+            True,
+            f"Connected to {self.api.removesuffix('/api/v4')} as {me.get('username', 'the token user')}.",
+        )
 
     def streams(self) -> list[str]:
         return ["epics", "items", "inventory"]
@@ -158,7 +163,9 @@ class GitLabConnector(Connector):
         if stream == "epics":
             sources = [("group", g) for g in self.scopes("group")] if self.read_epics else []
         else:
-            sources = [("group", g) for g in self.scopes("group")] + [("project", p) for p in self.scopes("project")]
+            sources = [("group", g) for g in self.scopes("group")] + [
+                ("project", p) for p in self.scopes("project")
+            ]
         state: dict[str, Any] = dict((cursor or {}).get("scopes", {})) if isinstance(cursor, dict) else {}
         mapper = Mapper(cfg)
         builder = ItemBuilder("gitlab")
@@ -176,17 +183,24 @@ class GitLabConnector(Connector):
             newest = parse_dt(progress.get("since"))
             url = self.url(kind, path, "epics" if stream == "epics" else "issues")
             try:
-                for payload, following in paginate_link(self.client, url, params=params, start=progress.get("next")):
+                for payload, following in paginate_link(
+                    self.client, url, params=params, start=progress.get("next")
+                ):
                     records: list[Record] = []
                     links: list[Link] = []
                     for raw in payload if isinstance(payload, list) else []:
-                        record, link = (self.map_epic if stream == "epics" else self.map_issue)(raw, mapper, builder)
+                        record, link = (self.map_epic if stream == "epics" else self.map_issue)(
+                            raw, mapper, builder
+                        )
                         records.append(record)
                         links.append(link)
                         updated = record.values["updated_at_source"]
                         if updated and (newest is None or updated > newest):
                             newest = updated
-                    state[key] = {"since": iso(newest) if newest else progress.get("since"), "next": following}
+                    state[key] = {
+                        "since": iso(newest) if newest else progress.get("since"),
+                        "next": following,
+                    }
                     done = following is None and n == len(sources) - 1
                     if done:
                         links.extend(builder.all_parents())
@@ -257,7 +271,9 @@ class GitLabConnector(Connector):
         if self.read_epics:
             for group in self.scopes("group"):
                 try:
-                    for payload, _f in paginate_link(self.client, self.url("group", group, "epics"), params={"per_page": 100}):
+                    for payload, _f in paginate_link(
+                        self.client, self.url("group", group, "epics"), params={"per_page": 100}
+                    ):
                         yield [f"epic:{e['id']}" for e in payload]
                 except ConnectorError as exc:
                     if not exc.permanent or "HTTP 401" in exc.message:

@@ -72,7 +72,9 @@ class JiraCloudConfigForm(TrackerMappingForm):
         "encrypted; leave blank to keep the old one.",
     )
     extra_jql = forms.CharField(
-        required=False, max_length=500, help_text='Optional JQL ANDed to the query, e.g. issuetype != "Sub-task"'
+        required=False,
+        max_length=500,
+        help_text='Optional JQL ANDed to the query, e.g. issuetype != "Sub-task"',
     )
     field_order = ["site_url", "email", "api_token", "scopes", "extra_jql"]
 
@@ -145,7 +147,9 @@ class JiraBase(Connector):
             kwargs: dict[str, Any] = {}
             if self.sleep is not None:
                 kwargs["sleep"] = self.sleep
-            self._client = HttpClient(headers=self.auth_headers(), reset_headers=("X-RateLimit-Reset",), **kwargs)
+            self._client = HttpClient(
+                headers=self.auth_headers(), reset_headers=("X-RateLimit-Reset",), **kwargs
+            )
         return self._client
 
     def url(self, path: str) -> str:
@@ -243,7 +247,9 @@ class JiraBase(Connector):
         parent = (issue.get("fields") or {}).get("parent")
         return builder.parent(str(issue["id"]), str(parent["id"]) if parent and parent.get("id") else None)
 
-    def map_issue(self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder) -> tuple[Record, list[Link]]:
+    def map_issue(
+        self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder
+    ) -> tuple[Record, list[Link]]:
         fields = issue.get("fields") or {}
         issue_id = str(issue["id"])
         issuetype = fields.get("issuetype") or {}
@@ -254,8 +260,12 @@ class JiraBase(Connector):
             level = 1 if (issuetype.get("name") or "").lower() == "epic" else 0
         default_kind = "initiative" if level >= 2 else "epic" if level == 1 else "story"
         status = fields.get("status") or {}
-        category = STATUS_CATEGORIES.get(((status.get("statusCategory") or {}).get("key") or "").lower(), "todo")
-        releases = [parse_date(v.get("releaseDate")) for v in fields.get("fixVersions") or [] if isinstance(v, dict)]
+        category = STATUS_CATEGORIES.get(
+            ((status.get("statusCategory") or {}).get("key") or "").lower(), "todo"
+        )
+        releases = [
+            parse_date(v.get("releaseDate")) for v in fields.get("fixVersions") or [] if isinstance(v, dict)
+        ]
         target = min((d for d in releases if d), default=None) or parse_date(fields.get("duedate"))
         project = (fields.get("project") or {}).get("key") or str(issue.get("key", "")).split("-")[0]
         assignee = fields.get("assignee") or {}

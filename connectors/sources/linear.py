@@ -40,10 +40,22 @@ from connectors.sources.tracker_mapping import (
 
 ENDPOINT = "https://api.linear.app/graphql"
 PAGE_SIZE = 50
-STATE_TYPES = {"triage": "todo", "backlog": "todo", "unstarted": "todo", "started": "in_progress",
-               "completed": "done", "canceled": "done"}
-PROJECT_STATES = {"backlog": "todo", "planned": "todo", "started": "in_progress", "paused": "in_progress",
-                  "completed": "done", "canceled": "done"}
+STATE_TYPES = {
+    "triage": "todo",
+    "backlog": "todo",
+    "unstarted": "todo",
+    "started": "in_progress",
+    "completed": "done",
+    "canceled": "done",
+}
+PROJECT_STATES = {
+    "backlog": "todo",
+    "planned": "todo",
+    "started": "in_progress",
+    "paused": "in_progress",
+    "completed": "done",
+    "canceled": "done",
+}
 RELATION_KINDS = {"blocks": "blocks", "related": "relates", "duplicate": "relates"}
 PERMANENT_CODES = {"AUTHENTICATION_ERROR", "FORBIDDEN", "GRAPHQL_VALIDATION_FAILED", "INVALID_INPUT"}
 
@@ -142,7 +154,10 @@ class LinearConnector(Connector):
         if self._client is None:
             kwargs: dict[str, Any] = {"sleep": self.sleep} if self.sleep is not None else {}
             self._client = HttpClient(
-                headers={"Authorization": self.secrets.get("api_key", ""), "Content-Type": "application/json"},
+                headers={
+                    "Authorization": self.secrets.get("api_key", ""),
+                    "Content-Type": "application/json",
+                },
                 reset_headers=("X-RateLimit-Requests-Reset", "X-RateLimit-Complexity-Reset"),
                 transient_if=_rate_limited,
                 **kwargs,
@@ -192,7 +207,9 @@ class LinearConnector(Connector):
             viewer = self.graphql(VIEWER).get("viewer") or {}
         except ConnectorError as exc:
             return CheckResult(False, exc.message)
-        return CheckResult(True, f"Connected to Linear as {viewer.get('name') or viewer.get('email') or 'the key owner'}.")
+        return CheckResult(
+            True, f"Connected to Linear as {viewer.get('name') or viewer.get('email') or 'the key owner'}."
+        )
 
     def streams(self) -> list[str]:
         return ["projects", "items", "inventory"]
@@ -218,7 +235,9 @@ class LinearConnector(Connector):
             records: list[Record] = []
             links: list[Link] = []
             for node in conn.get("nodes") or []:
-                record, node_links = (self.map_project if is_projects else self.map_issue)(node, mapper, builder)
+                record, node_links = (self.map_project if is_projects else self.map_issue)(
+                    node, mapper, builder
+                )
                 records.append(record)
                 links.extend(node_links)
                 updated = record.values["updated_at_source"]
@@ -230,7 +249,11 @@ class LinearConnector(Connector):
                 links.extend(builder.all_parents())
                 yield Page(records, {"since": iso(newest)} if newest else None, done=True, links=links)
                 return
-            resume = {"since": iso(since) if since else None, "after": following, "newest": iso(newest) if newest else None}
+            resume = {
+                "since": iso(since) if since else None,
+                "after": following,
+                "newest": iso(newest) if newest else None,
+            }
             yield Page(records, resume, done=False, links=links)
             after = following
 
@@ -243,7 +266,9 @@ class LinearConnector(Connector):
 
     # -- mapping
 
-    def map_project(self, project: dict[str, Any], mapper: Mapper, builder: ItemBuilder) -> tuple[Record, list[Link]]:
+    def map_project(
+        self, project: dict[str, Any], mapper: Mapper, builder: ItemBuilder
+    ) -> tuple[Record, list[Link]]:
         labels = [n["name"] for n in (project.get("labels") or {}).get("nodes") or [] if isinstance(n, dict)]
         team_keys = sorted(n.get("key", "") for n in (project.get("teams") or {}).get("nodes") or [])
         scope = next((k for k in team_keys if k.lower() in mapper.scopes), team_keys[0] if team_keys else "")
@@ -261,9 +286,13 @@ class LinearConnector(Connector):
             "done_at": parse_dt(project.get("completedAt")),
         }
         external_id = f"project:{project['id']}"
-        return builder.item(external_id, values, mapper.placement(scope, labels)), [builder.parent(external_id, None)]
+        return builder.item(external_id, values, mapper.placement(scope, labels)), [
+            builder.parent(external_id, None)
+        ]
 
-    def map_issue(self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder) -> tuple[Record, list[Link]]:
+    def map_issue(
+        self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder
+    ) -> tuple[Record, list[Link]]:
         labels = [n["name"] for n in (issue.get("labels") or {}).get("nodes") or [] if isinstance(n, dict)]
         wf = issue.get("state") or {}
         assignee = issue.get("assignee") or {}
@@ -312,4 +341,3 @@ class LinearConnector(Connector):
                 if not info.get("hasNextPage") or not info.get("endCursor") or info.get("endCursor") == after:
                     break
                 after = info["endCursor"]
-

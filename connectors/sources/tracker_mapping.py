@@ -45,7 +45,9 @@ class TrackerMappingForm(forms.Form):
     overrides = forms.JSONField(
         required=False,
         initial=list,
-        help_text=_json_help('[{"label": "billing", "team": "billing"}, {"component": "api", "product": "platform"}]')
+        help_text=_json_help(
+            '[{"label": "billing", "team": "billing"}, {"component": "api", "product": "platform"}]'
+        )
         + ". The first rule whose label or component matches an item wins over its scope's mapping.",
     )
     kind_map = forms.JSONField(
@@ -133,7 +135,9 @@ class Mapper:
     """Scope/labels/type -> team, product, kind and status category, from a cleaned config."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.scopes: dict[str, dict[str, Any]] = {str(k).lower(): v for k, v in (config.get("scopes") or {}).items()}
+        self.scopes: dict[str, dict[str, Any]] = {
+            str(k).lower(): v for k, v in (config.get("scopes") or {}).items()
+        }
         self.overrides: list[dict[str, Any]] = list(config.get("overrides") or [])
         self.kind_map: dict[str, str] = {str(k).lower(): v for k, v in (config.get("kind_map") or {}).items()}
         labels = config.get("in_progress_labels")
@@ -141,7 +145,9 @@ class Mapper:
             labels = ",".join(DEFAULT_IN_PROGRESS_LABELS)
         self.in_progress = {x.strip().lower() for x in str(labels).split(",") if x.strip()}
 
-    def placement(self, scope: str, labels: Iterable[str] = (), components: Iterable[str] = ()) -> dict[str, Any]:
+    def placement(
+        self, scope: str, labels: Iterable[str] = (), components: Iterable[str] = ()
+    ) -> dict[str, Any]:
         """{"team_id": .., "product_id": ..} for what the mapping knows (absent keys: the connection's)."""
         rule = dict(self.scopes.get(scope.lower(), {}))
         lowered_labels = {x.lower() for x in labels}

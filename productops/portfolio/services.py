@@ -63,7 +63,10 @@ def apply_links(source_key: str, links: Sequence[Any], *, complete_for: Iterable
             counts["unresolved"] += 1
             log.info(
                 "%s: %s link %s -> %s skipped: the other item is not synced from this connection",
-                source_key, link.kind, link.from_id, link.to_id,
+                source_key,
+                link.kind,
+                link.from_id,
+                link.to_id,
             )
             continue
         if link.kind == "parent":
@@ -81,7 +84,10 @@ def apply_links(source_key: str, links: Sequence[Any], *, complete_for: Iterable
             source_key=source_key,
         ).values_list("from_item_id", "to_item_id", "kind")
     )
-    new = [Dependency(from_item_id=f, to_item_id=t, kind=k, source_key=source_key) for f, t, k in wanted - existing]
+    new = [
+        Dependency(from_item_id=f, to_item_id=t, kind=k, source_key=source_key)
+        for f, t, k in wanted - existing
+    ]
     Dependency.objects.bulk_create(new, ignore_conflicts=True)
     counts["dependencies"] = len(new)
 
@@ -96,7 +102,9 @@ def apply_links(source_key: str, links: Sequence[Any], *, complete_for: Iterable
     return counts
 
 
-def mark_gone(source_key: str, present_external_ids: Iterable[str], *, model: Any = PortfolioItem) -> tuple[int, int]:
+def mark_gone(
+    source_key: str, present_external_ids: Iterable[str], *, model: Any = PortfolioItem
+) -> tuple[int, int]:
     """After a full listing: rows of this connection not listed are gone; listed ones that were gone are back.
 
     Returns (marked_gone, restored). Gone items keep their history (dependencies, insights) and are
@@ -133,4 +141,8 @@ def apply_page_extras(source_key: str, page: Any) -> None:
         apply_links(source_key, links, complete_for=item_ids)
     present = getattr(page, "present_ids", None)
     if present is not None:
-        mark_gone(source_key, present, model=apps.get_model(getattr(page, "present_model", "portfolio.PortfolioItem")))
+        mark_gone(
+            source_key,
+            present,
+            model=apps.get_model(getattr(page, "present_model", "portfolio.PortfolioItem")),
+        )

@@ -48,25 +48,48 @@ def github(gone_check_hours: int = 10_000) -> Any:
 
 
 def add_listing() -> None:
-    responses.add(responses.GET, ISSUES, json=fixture("github/repo_issues_page1.json"),
-                  headers={"Link": f'<{ISSUES}?state=all&sort=updated&direction=asc&per_page=100&page=2>; rel="next", '
-                                   f'<{ISSUES}?state=all&sort=updated&direction=asc&per_page=100&page=2>; rel="last"'},
-                  match=[matchers.query_param_matcher({"state": "all", "sort": "updated", "direction": "asc",
-                                                       "per_page": "100"}),
-                         matchers.header_matcher(AUTH)])
-    responses.add(responses.GET, ISSUES, json=fixture("github/repo_issues_page2.json"),
-                  match=[matchers.query_param_matcher({"page": "2"}, strict_match=False)])
-    responses.add(responses.GET, f"{ISSUES}/10/sub_issues", json=fixture("github/sub_issues_10.json"),
-                  match=[matchers.query_param_matcher({"per_page": "100"})])
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=fixture("github/repo_issues_page1.json"),
+        headers={
+            "Link": f'<{ISSUES}?state=all&sort=updated&direction=asc&per_page=100&page=2>; rel="next", '
+            f'<{ISSUES}?state=all&sort=updated&direction=asc&per_page=100&page=2>; rel="last"'
+        },
+        match=[
+            matchers.query_param_matcher(
+                {"state": "all", "sort": "updated", "direction": "asc", "per_page": "100"}
+            ),
+            matchers.header_matcher(AUTH),
+        ],
+    )
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=fixture("github/repo_issues_page2.json"),
+        match=[matchers.query_param_matcher({"page": "2"}, strict_match=False)],
+    )
+    responses.add(
+        responses.GET,
+        f"{ISSUES}/10/sub_issues",
+        json=fixture("github/sub_issues_10.json"),
+        match=[matchers.query_param_matcher({"per_page": "100"})],
+    )
 
 
 def add_ids(name: str = "github/repo_issues_ids.json") -> None:
-    responses.add(responses.GET, ISSUES, json=fixture(name),
-                  match=[matchers.query_param_matcher({"state": "all", "per_page": "100"})])
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=fixture(name),
+        match=[matchers.query_param_matcher({"state": "all", "per_page": "100"})],
+    )
 
 
 @responses.activate
-def test_full_sync_drops_pull_requests_and_maps_hierarchy_labels_milestones(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_full_sync_drops_pull_requests_and_maps_hierarchy_labels_milestones(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = github()
     add_listing()
     add_ids()
@@ -97,9 +120,22 @@ def test_incremental_sync_sends_since_and_moves_the_issue_to_another_team_and_pa
     assert sync(connection).outcome == "succeeded"
 
     responses.reset()
-    responses.add(responses.GET, ISSUES, json=fixture("github/repo_issues_incremental.json"), match=[
-        matchers.query_param_matcher({"state": "all", "sort": "updated", "direction": "asc", "per_page": "100",
-                                      "since": "2026-11-21T09:00:00Z"})])
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=fixture("github/repo_issues_incremental.json"),
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "state": "all",
+                    "sort": "updated",
+                    "direction": "asc",
+                    "per_page": "100",
+                    "since": "2026-11-21T09:00:00Z",
+                }
+            )
+        ],
+    )
     responses.add(responses.GET, f"{ISSUES}/14/sub_issues", json=fixture("github/sub_issues_14.json"))
     assert sync(connection).outcome == "succeeded"
     assert "since=2026-11-21T09%3A00%3A00Z" in responses.calls[0].request.url
@@ -122,7 +158,12 @@ def test_transferred_issue_is_marked_gone(teams: dict[str, Any], sleeps: list[fl
 
     # Transferred back: the next full listing restores it.
     responses.reset()
-    responses.add(responses.GET, ISSUES, json=[], match=[matchers.query_param_matcher({"since": "2026-11-21T09:00:00Z"}, strict_match=False)])
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=[],
+        match=[matchers.query_param_matcher({"since": "2026-11-21T09:00:00Z"}, strict_match=False)],
+    )
     add_ids("github/repo_issues_page2.json")
     assert sync(connection).outcome == "succeeded"
     got = items(connection)
@@ -132,8 +173,13 @@ def test_transferred_issue_is_marked_gone(teams: dict[str, Any], sleeps: list[fl
 @responses.activate
 def test_secondary_rate_limit_waits_for_retry_after(teams: dict[str, Any], sleeps: list[float]) -> None:
     connection = github()
-    responses.add(responses.GET, ISSUES, status=403, json=fixture("github/error_403_secondary_rate_limit.json"),
-                  headers={"retry-after": "60", "X-RateLimit-Remaining": "4990"})
+    responses.add(
+        responses.GET,
+        ISSUES,
+        status=403,
+        json=fixture("github/error_403_secondary_rate_limit.json"),
+        headers={"retry-after": "60", "X-RateLimit-Remaining": "4990"},
+    )
     add_listing()
     add_ids()
     assert sync(connection).outcome == "succeeded"
@@ -145,9 +191,18 @@ def test_secondary_rate_limit_waits_for_retry_after(teams: dict[str, Any], sleep
 def test_primary_rate_limit_waits_until_the_reset_time(teams: dict[str, Any], sleeps: list[float]) -> None:
     connection = github()
     reset = int(time.time()) + 30
-    responses.add(responses.GET, ISSUES, status=403, json=fixture("github/error_403_primary_rate_limit.json"),
-                  headers={"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset),
-                           "X-RateLimit-Resource": "core"})
+    responses.add(
+        responses.GET,
+        ISSUES,
+        status=403,
+        json=fixture("github/error_403_primary_rate_limit.json"),
+        headers={
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Resource": "core",
+        },
+    )
     add_listing()
     add_ids()
     assert sync(connection).outcome == "succeeded"

@@ -41,7 +41,10 @@ def jira(teams: dict[str, Any], **extra: Any) -> Any:
     config = {
         "site_url": SITE,
         "email": "pm@acme.example",
-        "scopes": {"ALPHA": {"team": "alpha", "product": "checkout"}, "BETA": {"team": "beta", "product": "payments"}},
+        "scopes": {
+            "ALPHA": {"team": "alpha", "product": "checkout"},
+            "BETA": {"team": "beta", "product": "payments"},
+        },
         "gone_check_hours": 24,
         **extra,
     }
@@ -49,8 +52,12 @@ def jira(teams: dict[str, Any], **extra: Any) -> Any:
 
 
 def add_myself() -> None:
-    responses.add(responses.GET, MYSELF, json=fixture("jira_cloud/myself.json"),
-                  match=[matchers.header_matcher({"Authorization": BASIC})])
+    responses.add(
+        responses.GET,
+        MYSELF,
+        json=fixture("jira_cloud/myself.json"),
+        match=[matchers.header_matcher({"Authorization": BASIC})],
+    )
 
 
 FULL_JQL = 'project in ("ALPHA", "BETA") ORDER BY updated ASC'
@@ -58,26 +65,48 @@ FULL_JQL = 'project in ("ALPHA", "BETA") ORDER BY updated ASC'
 
 def add_full_listing() -> None:
     add_myself()
-    responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_page1.json"), match=[
-        matchers.query_param_matcher({"jql": FULL_JQL, "maxResults": "100"}, strict_match=False),
-        matchers.header_matcher({"Authorization": BASIC}),
-    ])
-    responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_page2.json"), match=[
-        matchers.query_param_matcher({"jql": FULL_JQL, "nextPageToken": "CAEaAggD"}, strict_match=False)
-    ])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_cloud/search_jql_page1.json"),
+        match=[
+            matchers.query_param_matcher({"jql": FULL_JQL, "maxResults": "100"}, strict_match=False),
+            matchers.header_matcher({"Authorization": BASIC}),
+        ],
+    )
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_cloud/search_jql_page2.json"),
+        match=[
+            matchers.query_param_matcher({"jql": FULL_JQL, "nextPageToken": "CAEaAggD"}, strict_match=False)
+        ],
+    )
 
 
 def add_ids(page2: str = "jira_cloud/search_jql_ids_page2.json") -> None:
-    responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_ids_page1.json"), match=[
-        matchers.query_param_matcher({"jql": FULL_JQL, "fields": "id"}, strict_match=False)
-    ])
-    responses.add(responses.GET, SEARCH, json=fixture(page2), match=[
-        matchers.query_param_matcher({"jql": FULL_JQL, "fields": "id", "nextPageToken": "CAEaAggE"}, strict_match=False)
-    ])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_cloud/search_jql_ids_page1.json"),
+        match=[matchers.query_param_matcher({"jql": FULL_JQL, "fields": "id"}, strict_match=False)],
+    )
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture(page2),
+        match=[
+            matchers.query_param_matcher(
+                {"jql": FULL_JQL, "fields": "id", "nextPageToken": "CAEaAggE"}, strict_match=False
+            )
+        ],
+    )
 
 
 @responses.activate
-def test_full_sync_maps_hierarchy_status_dates_teams_and_dependencies(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_full_sync_maps_hierarchy_status_dates_teams_and_dependencies(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = jira(teams, gone_check_hours=10_000)
     add_full_listing()
     add_ids("jira_cloud/search_jql_ids_page2.json")
@@ -99,7 +128,9 @@ def test_full_sync_maps_hierarchy_status_dates_teams_and_dependencies(teams: dic
     assert story.labels == ["checkout", "frontend"] and story.components == ["web"]
     assert story.team == teams["alpha"] and story.product == teams["checkout"]
     assert got["10101"].team == teams["beta"] and got["10101"].product == teams["payments"]
-    assert story.url == f"{SITE}/browse/ALPHA-2" and story.assignee == "Grace Hopper" and story.tracker == "jira"
+    assert (
+        story.url == f"{SITE}/browse/ALPHA-2" and story.assignee == "Grace Hopper" and story.tracker == "jira"
+    )
     assert epic.description == "Rebuild the checkout flow.\nfirst point"
 
     deps = {(d.from_item.external_id, d.to_item.external_id, d.kind) for d in Dependency.objects.all()}
@@ -126,12 +157,18 @@ def test_incremental_sync_asks_for_updated_since_in_the_users_zone_and_moves_the
     add_myself()
     # Newest stored update 10:00 +01:00; the user's zone is Europe/Berlin (+01:00 in November).
     want = 'project in ("ALPHA", "BETA") AND updated >= "2026/11/21 10:00" ORDER BY updated ASC'
-    responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_incremental.json"), match=[
-        matchers.query_param_matcher({"jql": want, "maxResults": "100"}, strict_match=False)
-    ])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_cloud/search_jql_incremental.json"),
+        match=[matchers.query_param_matcher({"jql": want, "maxResults": "100"}, strict_match=False)],
+    )
     assert sync(connection).outcome == "succeeded"
     search_calls = [c for c in responses.calls if c.request.url.startswith(SEARCH)]
-    assert len(search_calls) == 1 and "updated+%3E%3D+%222026%2F11%2F21+10%3A00%22" in search_calls[0].request.url
+    assert (
+        len(search_calls) == 1
+        and "updated+%3E%3D+%222026%2F11%2F21+10%3A00%22" in search_calls[0].request.url
+    )
 
     got = items(connection)
     assert len(got) == 6  # moved, not duplicated
@@ -145,7 +182,9 @@ def test_incremental_sync_asks_for_updated_since_in_the_users_zone_and_moves_the
 
 
 @responses.activate
-def test_deleted_issue_is_marked_gone_after_the_full_listing(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_deleted_issue_is_marked_gone_after_the_full_listing(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = jira(teams, gone_check_hours=0)
     add_full_listing()
     add_ids()
@@ -160,11 +199,21 @@ def test_deleted_issue_is_marked_gone_after_the_full_listing(teams: dict[str, An
 def test_a_partial_listing_marks_nothing_gone(teams: dict[str, Any], sleeps: list[float]) -> None:
     connection = jira(teams, gone_check_hours=0)
     add_full_listing()
-    responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_ids_page1.json"), match=[
-        matchers.query_param_matcher({"fields": "id"}, strict_match=False)
-    ])
-    responses.add(responses.GET, SEARCH, status=400, json={"errorMessages": ["The nextPageToken is invalid."], "errors": {}},
-                  match=[matchers.query_param_matcher({"fields": "id", "nextPageToken": "CAEaAggE"}, strict_match=False)])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_cloud/search_jql_ids_page1.json"),
+        match=[matchers.query_param_matcher({"fields": "id"}, strict_match=False)],
+    )
+    responses.add(
+        responses.GET,
+        SEARCH,
+        status=400,
+        json={"errorMessages": ["The nextPageToken is invalid."], "errors": {}},
+        match=[
+            matchers.query_param_matcher({"fields": "id", "nextPageToken": "CAEaAggE"}, strict_match=False)
+        ],
+    )
     assert sync(connection).outcome == "paused"
     assert not PortfolioItem.objects.filter(is_gone=True).exists()
     assert "inventory" not in connection.cursors or "listed_at" not in (connection.cursors["inventory"] or {})
@@ -174,8 +223,13 @@ def test_a_partial_listing_marks_nothing_gone(teams: dict[str, Any], sleeps: lis
 def test_429_waits_for_retry_after_then_continues(teams: dict[str, Any], sleeps: list[float]) -> None:
     connection = jira(teams, gone_check_hours=10_000)
     add_myself()
-    responses.add(responses.GET, SEARCH, status=429, json=fixture("jira_cloud/error_429.json"),
-                  headers={"Retry-After": "7", "X-RateLimit-Reset": "2026-11-21T10:01Z"})
+    responses.add(
+        responses.GET,
+        SEARCH,
+        status=429,
+        json=fixture("jira_cloud/error_429.json"),
+        headers={"Retry-After": "7", "X-RateLimit-Reset": "2026-11-21T10:01Z"},
+    )
     responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_page1.json"))
     responses.add(responses.GET, SEARCH, json=fixture("jira_cloud/search_jql_page2.json"))
     add_ids()
@@ -205,8 +259,14 @@ def test_check_makes_one_authenticated_call(teams: dict[str, Any]) -> None:
 
 def test_config_form_resolves_slugs_and_refuses_unknown_ones(teams: dict[str, Any]) -> None:
     form_cls = JiraCloudConnector.config_form
-    good = form_cls(data={"site_url": SITE, "email": "a@b.example", "scopes": '{"ALPHA": {"team": "alpha"}}',
-                          "kind_map": '{"Feature": "epic"}'})
+    good = form_cls(
+        data={
+            "site_url": SITE,
+            "email": "a@b.example",
+            "scopes": '{"ALPHA": {"team": "alpha"}}',
+            "kind_map": '{"Feature": "epic"}',
+        }
+    )
     assert good.is_valid(), good.errors
     assert good.cleaned_data["scopes"]["ALPHA"]["team_id"] == teams["alpha"].pk
     bad = form_cls(data={"site_url": SITE, "email": "a@b.example", "scopes": '{"ALPHA": {"team": "nobody"}}'})
@@ -215,10 +275,20 @@ def test_config_form_resolves_slugs_and_refuses_unknown_ones(teams: dict[str, An
 
 
 def test_adf_to_text() -> None:
-    doc = {"type": "doc", "version": 1, "content": [
-        {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Goal"}]},
-        {"type": "paragraph", "content": [{"type": "text", "text": "Ship it"}, {"type": "hardBreak"},
-                                          {"type": "mention", "attrs": {"id": "1", "text": "@Ada"}}]},
-    ]}
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Goal"}]},
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "Ship it"},
+                    {"type": "hardBreak"},
+                    {"type": "mention", "attrs": {"id": "1", "text": "@Ada"}},
+                ],
+            },
+        ],
+    }
     assert adf_text(doc) == "Goal\nShip it\n@Ada"
     assert adf_text(None) == ""

@@ -44,26 +44,51 @@ def teams(db: Any) -> dict[str, Any]:
 
 
 def jira_dc(gone_check_hours: int = 10_000) -> Any:
-    config = {"base_url": BASE, "scopes": {"INFRA": {"team": "beta", "product": "payments"}},
-              "gone_check_hours": gone_check_hours}
-    return make_connection("jira_dc", config, {"personal_access_token": "NjM4OTU0NDIxMjM0OmZha2UtcGF0"}, name="Jira DC")
+    config = {
+        "base_url": BASE,
+        "scopes": {"INFRA": {"team": "beta", "product": "payments"}},
+        "gone_check_hours": gone_check_hours,
+    }
+    return make_connection(
+        "jira_dc", config, {"personal_access_token": "NjM4OTU0NDIxMjM0OmZha2UtcGF0"}, name="Jira DC"
+    )
 
 
 def add_listing() -> None:
-    responses.add(responses.GET, SEARCH, json=fixture("jira_dc/search_page1.json"), match=[
-        matchers.query_param_matcher({"jql": JQL, "startAt": "0", "maxResults": "100"}, strict_match=False),
-        matchers.header_matcher(PAT)])
-    responses.add(responses.GET, SEARCH, json=fixture("jira_dc/search_page2.json"), match=[
-        matchers.query_param_matcher({"jql": JQL, "startAt": "2"}, strict_match=False)])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_dc/search_page1.json"),
+        match=[
+            matchers.query_param_matcher(
+                {"jql": JQL, "startAt": "0", "maxResults": "100"}, strict_match=False
+            ),
+            matchers.header_matcher(PAT),
+        ],
+    )
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_dc/search_page2.json"),
+        match=[matchers.query_param_matcher({"jql": JQL, "startAt": "2"}, strict_match=False)],
+    )
 
 
 def add_ids() -> None:
-    responses.add(responses.GET, SEARCH, json=fixture("jira_dc/search_ids.json"), match=[
-        matchers.query_param_matcher({"jql": JQL, "fields": "id", "startAt": "0"}, strict_match=False)])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_dc/search_ids.json"),
+        match=[
+            matchers.query_param_matcher({"jql": JQL, "fields": "id", "startAt": "0"}, strict_match=False)
+        ],
+    )
 
 
 @responses.activate
-def test_full_sync_on_an_allowed_private_network(teams: dict[str, Any], allowed: None, sleeps: list[float]) -> None:
+def test_full_sync_on_an_allowed_private_network(
+    teams: dict[str, Any], allowed: None, sleeps: list[float]
+) -> None:
     connection = jira_dc()
     add_listing()
     add_ids()
@@ -88,7 +113,9 @@ def test_full_sync_on_an_allowed_private_network(teams: dict[str, Any], allowed:
 
 
 @responses.activate
-def test_a_private_host_is_refused_unless_its_network_is_allowed(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_a_private_host_is_refused_unless_its_network_is_allowed(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = jira_dc()
     add_listing()
     result = sync(connection)
@@ -108,8 +135,12 @@ def test_incremental_sync_filters_by_updated_and_moves_the_story_to_another_epic
     responses.reset()
     responses.add(responses.GET, MYSELF, json=fixture("jira_dc/myself.json"))
     want = 'project in ("INFRA") AND updated >= "2026/11/21 09:00" ORDER BY updated ASC'
-    responses.add(responses.GET, SEARCH, json=fixture("jira_dc/search_incremental.json"), match=[
-        matchers.query_param_matcher({"jql": want, "startAt": "0"}, strict_match=False)])
+    responses.add(
+        responses.GET,
+        SEARCH,
+        json=fixture("jira_dc/search_incremental.json"),
+        match=[matchers.query_param_matcher({"jql": want, "startAt": "0"}, strict_match=False)],
+    )
     assert sync(connection).outcome == "succeeded"
     got = items(connection)
     assert len(got) == 5 and PortfolioItem.objects.filter(external_id="11003").count() == 1
@@ -119,7 +150,9 @@ def test_incremental_sync_filters_by_updated_and_moves_the_story_to_another_epic
 
 
 @responses.activate
-def test_429_is_retried_after_the_servers_wait(teams: dict[str, Any], allowed: None, sleeps: list[float]) -> None:
+def test_429_is_retried_after_the_servers_wait(
+    teams: dict[str, Any], allowed: None, sleeps: list[float]
+) -> None:
     connection = jira_dc()
     responses.add(responses.GET, SEARCH, status=429, body="", headers={"Retry-After": "3"})
     add_listing()
@@ -139,6 +172,8 @@ def test_revoked_token_is_permanent(teams: dict[str, Any], allowed: None, sleeps
 @responses.activate
 def test_check_calls_myself(teams: dict[str, Any], allowed: None) -> None:
     connection = jira_dc()
-    responses.add(responses.GET, MYSELF, json=fixture("jira_dc/myself.json"), match=[matchers.header_matcher(PAT)])
+    responses.add(
+        responses.GET, MYSELF, json=fixture("jira_dc/myself.json"), match=[matchers.header_matcher(PAT)]
+    )
     result = connection.build_connector().check()
     assert result.ok and "Jane Doe" in result.message

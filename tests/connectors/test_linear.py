@@ -39,8 +39,14 @@ def teams(db: Any) -> dict[str, Any]:
 
 
 def linear(gone_check_hours: int = 10_000) -> Any:
-    config = {"scopes": {"ENG": {"team": "alpha", "product": "checkout"}, "PAY": {"team": "beta", "product": "payments"}},
-              "kind_map": {"label:epic": "epic"}, "gone_check_hours": gone_check_hours}
+    config = {
+        "scopes": {
+            "ENG": {"team": "alpha", "product": "checkout"},
+            "PAY": {"team": "beta", "product": "payments"},
+        },
+        "kind_map": {"label:epic": "epic"},
+        "gone_check_hours": gone_check_hours,
+    }
     return make_connection("linear", config, {"api_key": KEY}, name="Linear")
 
 
@@ -65,21 +71,39 @@ def gql(root: str, **variables: Any) -> Any:
 
 def add_listing() -> None:
     team_filter = {"key": {"in": ["ENG", "PAY"]}}
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/projects.json"),
-                  match=[gql("projects", first=50, after=None, filter={"accessibleTeams": team_filter})])
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/issues_page1.json"),
-                  match=[gql("issues", first=50, after=None, filter={"team": team_filter})])
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/issues_page2.json"),
-                  match=[gql("issues", after="YmVmb3JlOjIwMjYtMTEtMjFUMDk6MDA6MDAuMDAwWg==")])
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        json=fixture("linear/projects.json"),
+        match=[gql("projects", first=50, after=None, filter={"accessibleTeams": team_filter})],
+    )
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        json=fixture("linear/issues_page1.json"),
+        match=[gql("issues", first=50, after=None, filter={"team": team_filter})],
+    )
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        json=fixture("linear/issues_page2.json"),
+        match=[gql("issues", after="YmVmb3JlOjIwMjYtMTEtMjFUMDk6MDA6MDAuMDAwWg==")],
+    )
 
 
 def add_ids() -> None:
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/project_ids.json"), match=[gql("projects", first=250)])
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/issue_ids.json"), match=[gql("issues", first=250)])
+    responses.add(
+        responses.POST, ENDPOINT, json=fixture("linear/project_ids.json"), match=[gql("projects", first=250)]
+    )
+    responses.add(
+        responses.POST, ENDPOINT, json=fixture("linear/issue_ids.json"), match=[gql("issues", first=250)]
+    )
 
 
 @responses.activate
-def test_full_sync_maps_projects_issues_states_and_relations(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_full_sync_maps_projects_issues_states_and_relations(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = linear()
     add_listing()
     add_ids()
@@ -91,27 +115,52 @@ def test_full_sync_maps_projects_issues_states_and_relations(teams: dict[str, An
     assert project.kind == "epic" and project.target_date.isoformat() == "2027-03-01"
     assert auth.kind == "epic" and auth.parent_id == project.pk  # label "epic" via the kind map
     assert login.parent_id == auth.pk  # parent issue, read on the same page after its child
-    assert push.parent_id == project.pk and push.status_category == "in_progress" and push.status == "In Progress"
+    assert (
+        push.parent_id == project.pk
+        and push.status_category == "in_progress"
+        and push.status == "In Progress"
+    )
     assert login.status_category == "done" and login.done_at is not None and wallet.status_category == "todo"
-    assert push.team == teams["alpha"] and wallet.team == teams["beta"] and wallet.product == teams["payments"]
-    assert push.target_date.isoformat() == "2026-12-10" and push.labels == ["mobile"] and push.tracker == "linear"
+    assert (
+        push.team == teams["alpha"] and wallet.team == teams["beta"] and wallet.product == teams["payments"]
+    )
+    assert (
+        push.target_date.isoformat() == "2026-12-10"
+        and push.labels == ["mobile"]
+        and push.tracker == "linear"
+    )
     deps = {(d.from_item.external_id, d.kind, d.to_item.external_id) for d in Dependency.objects.all()}
     assert deps == {(I3, "blocks", I10), (I10, "relates", I2)}
     assert connection.cursors["items"] == {"since": "2026-11-21T10:00:00Z"}
 
 
 @responses.activate
-def test_incremental_sync_filters_updated_at_and_moves_the_issue(teams: dict[str, Any], sleeps: list[float]) -> None:
+def test_incremental_sync_filters_updated_at_and_moves_the_issue(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
     connection = linear()
     add_listing()
     add_ids()
     assert sync(connection).outcome == "succeeded"
     responses.reset()
     team_filter = {"key": {"in": ["ENG", "PAY"]}}
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/projects_incremental.json"), match=[
-        gql("projects", filter={"accessibleTeams": team_filter, "updatedAt": {"gte": "2026-11-19T08:00:00Z"}})])
-    responses.add(responses.POST, ENDPOINT, json=fixture("linear/issues_incremental.json"), match=[
-        gql("issues", filter={"team": team_filter, "updatedAt": {"gte": "2026-11-21T10:00:00Z"}})])
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        json=fixture("linear/projects_incremental.json"),
+        match=[
+            gql(
+                "projects",
+                filter={"accessibleTeams": team_filter, "updatedAt": {"gte": "2026-11-19T08:00:00Z"}},
+            )
+        ],
+    )
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        json=fixture("linear/issues_incremental.json"),
+        match=[gql("issues", filter={"team": team_filter, "updatedAt": {"gte": "2026-11-21T10:00:00Z"}})],
+    )
     assert sync(connection).outcome == "succeeded"
     got = items(connection)
     assert len(got) == 5 and PortfolioItem.objects.filter(external_id=I2).count() == 1
@@ -136,9 +185,17 @@ def test_deleted_issue_is_marked_gone(teams: dict[str, Any], sleeps: list[float]
 def test_ratelimited_error_waits_for_the_reset_header(teams: dict[str, Any], sleeps: list[float]) -> None:
     connection = linear()
     reset_ms = int((time.time() + 20) * 1000)
-    responses.add(responses.POST, ENDPOINT, status=400, json=fixture("linear/error_ratelimited.json"),
-                  headers={"X-RateLimit-Requests-Limit": "5000", "X-RateLimit-Requests-Remaining": "0",
-                           "X-RateLimit-Requests-Reset": str(reset_ms)})
+    responses.add(
+        responses.POST,
+        ENDPOINT,
+        status=400,
+        json=fixture("linear/error_ratelimited.json"),
+        headers={
+            "X-RateLimit-Requests-Limit": "5000",
+            "X-RateLimit-Requests-Remaining": "0",
+            "X-RateLimit-Requests-Reset": str(reset_ms),
+        },
+    )
     add_listing()
     add_ids()
     assert sync(connection).outcome == "succeeded"
