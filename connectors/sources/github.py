@@ -75,7 +75,7 @@ class GitHubConnector(Connector):
     )
     docs_url = "https://docs.github.com/en/rest/issues/issues#list-repository-issues"
     config_form = GitHubConfigForm
-    secret_fields = ("token",)
+    secret_fields = ("token", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
     def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:

@@ -99,7 +99,7 @@ class GitLabConnector(Connector):
     )
     docs_url = "https://docs.gitlab.com/api/issues/"
     config_form = GitLabConfigForm
-    secret_fields = ("token",)
+    secret_fields = ("token", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
     def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:

@@ -312,7 +312,7 @@ class JiraCloudConnector(JiraBase):
     )
     docs_url = "https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/"
     config_form = JiraCloudConfigForm
-    secret_fields = ("api_token",)
+    secret_fields = ("api_token", "hook_secret")
 
     def auth_headers(self) -> dict[str, str]:
         token = self.secrets.get("api_token", "")

@@ -61,7 +61,7 @@ class JiraDataCenterConnector(JiraBase):
     )
     docs_url = "https://docs.atlassian.com/software/jira/docs/api/REST/latest/#api/2/search"
     config_form = JiraDataCenterConfigForm
-    secret_fields = ("personal_access_token",)
+    secret_fields = ("personal_access_token", "hook_secret")
     api = "2"
 
     def auth_headers(self) -> dict[str, str]:

@@ -135,7 +135,7 @@ class LinearConnector(Connector):
     )
     docs_url = "https://linear.app/developers/graphql"
     config_form = LinearConfigForm
-    secret_fields = ("api_key",)
+    secret_fields = ("api_key", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
     def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:

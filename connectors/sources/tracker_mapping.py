@@ -63,6 +63,12 @@ class TrackerMappingForm(forms.Form):
         help_text="For tools without a status category (GitHub, GitLab): open items with one of these "
         "labels (comma-separated) count as in progress.",
     )
+    hook_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional: the secret you give the tool's webhook (see docs/connectors-trackers.md); when "
+        "set, calls to this connection's webhook URL must carry the tool's signature. Stored encrypted.",
+    )
     gone_check_hours = forms.IntegerField(
         min_value=0,
         initial=24,
