@@ -28,6 +28,8 @@ def load_connector_modules() -> list[str]:
         try:
             importlib.import_module(dotted)
         except Exception:
-            log.exception("connector module %s failed to import; its connections are disabled until fixed", dotted)
+            log.exception(
+                "connector module %s failed to import; its connections are disabled until fixed", dotted
+            )
             failed.append(dotted)
     return failed

@@ -24,23 +24,31 @@ from .secrets import hint
 class CommonFields(forms.Form):
     name = forms.CharField(max_length=200, help_text="How this connection appears in lists and e-mails.")
     product = forms.ModelChoiceField(
-        queryset=Product.objects.all(), required=False, help_text="Rows without a product of their own get this one."
+        queryset=Product.objects.all(),
+        required=False,
+        help_text="Rows without a product of their own get this one.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
     schedule_kind = forms.ChoiceField(
-        choices=ScheduleKind.choices, initial=ScheduleKind.INTERVAL, label="Schedule",
+        choices=ScheduleKind.choices,
+        initial=ScheduleKind.INTERVAL,
+        label="Schedule",
         help_text="How often productops pulls new data.",
     )
     interval_minutes = forms.IntegerField(min_value=1, initial=60, required=False, label="Every N minutes")
     crontab = forms.CharField(
-        max_length=100, required=False, label="Crontab (UTC)",
+        max_length=100,
+        required=False,
+        label="Crontab (UTC)",
         help_text="Five fields: minute hour day-of-month month day-of-week, e.g. '0 */6 * * *'.",
     )
 
 
-def connection_form_class(connector: type[Connector]) -> type[forms.Form]:
+def connection_form_class(connector: type[Connector]) -> type[ConnectionFormMixin]:
     """A form class with the common fields first, then the connector's config and secret fields."""
-    return type(f"{connector.__name__}ConnectionForm", (ConnectionFormMixin, CommonFields, connector.config_form), {})
+    return type(
+        f"{connector.__name__}ConnectionForm", (ConnectionFormMixin, CommonFields, connector.config_form), {}
+    )
 
 
 class ConnectionFormMixin(forms.Form):
@@ -103,7 +111,7 @@ class ConnectionFormMixin(forms.Form):
         """The non-secret connector fields, as JSON-safe values."""
         names = [n for n in self.connector.config_form.base_fields if n not in self.connector.secret_fields]
         raw = {n: self.cleaned_data.get(n) for n in names}
-        return json.loads(json.dumps(raw, cls=DjangoJSONEncoder))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(raw, cls=DjangoJSONEncoder))
 
     def secret_values(self) -> dict[str, str]:
         """Typed secrets replace stored ones; blank fields keep what is stored."""
@@ -132,7 +140,10 @@ class BackfillForm(forms.Form):
     since = forms.DateField(
         label="Backfill from",
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The next sync re-reads everything from this date on; rows already synced are updated, not duplicated.",
+        help_text=(
+            "The next sync re-reads everything from this date on; rows already synced are updated, "
+            "not duplicated."
+        ),
     )
 
     def clean_since(self) -> date:
@@ -143,10 +154,11 @@ class BackfillForm(forms.Form):
 
 
 class DeleteForm(forms.Form):
-    data = forms.ChoiceField(
+    keep_or_purge = forms.ChoiceField(
         choices=[("keep", "Keep the data it synced"), ("purge", "Delete the data it synced too")],
         widget=forms.RadioSelect,
         initial="keep",
+        label="Its data",
     )
     confirm = forms.CharField(help_text="Type the connection's name to confirm.")
 
@@ -159,3 +171,19 @@ class DeleteForm(forms.Form):
         if typed != self.connection.name:
             raise forms.ValidationError(f"Type “{self.connection.name}” exactly to delete it.")
         return typed
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text="A .csv file with a header row; UTF-8, UTF-16 or Windows-1252.")
+
+    def clean_file(self) -> Any:
+        from productops.signals.csv_import import max_bytes
+
+        upload = self.cleaned_data["file"]
+        limit = max_bytes()
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"{upload.name} is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB. "
+                "Split the file."
+            )
+        return upload

@@ -63,22 +63,6 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        from .base import REGISTRY
-
-        if self.kind not in REGISTRY:
-            installed = ", ".join(sorted(REGISTRY)) or "none"
-            raise ValidationError({"kind": f"No connector of kind {self.kind!r} is installed (installed: {installed})."})
-        if self.schedule_kind == ScheduleKind.CRONTAB:
-            from .schedule import parse_crontab
-
-            try:
-                parse_crontab(self.crontab)
-            except ValueError as exc:
-                raise ValidationError({"crontab": str(exc)}) from None
-        if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
-            raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
@@ -95,6 +79,24 @@ class Connection(models.Model):
         if periodic_task is not None:
             periodic_task.delete()
         return result
+
+    def clean(self) -> None:
+        from .base import REGISTRY
+
+        if self.kind not in REGISTRY:
+            installed = ", ".join(sorted(REGISTRY)) or "none"
+            raise ValidationError(
+                {"kind": f"No connector of kind {self.kind!r} is installed (installed: {installed})."}
+            )
+        if self.schedule_kind == ScheduleKind.CRONTAB:
+            from .schedule import parse_crontab
+
+            try:
+                parse_crontab(self.crontab)
+            except ValueError as exc:
+                raise ValidationError({"crontab": str(exc)}) from None
+        if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
+            raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
 
     @property
     def connector_class(self) -> Any:
@@ -156,7 +158,9 @@ class SyncRun(models.Model):
     rows_unchanged = models.BigIntegerField(default=0)
     cursor_before = models.JSONField(default=dict, blank=True)
     cursor_after = models.JSONField(default=dict, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Moves after every page; the reaper reads it.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Moves after every page; the reaper reads it."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     full_refresh = models.BooleanField(default=False)
     error_message = models.TextField(blank=True, help_text="What failed and what to do, for a user.")
@@ -174,6 +178,9 @@ class SyncRun(models.Model):
                 name="connectors_syncrun_one_active",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} run {self.pk} ({self.status})"
 
     @property
     def is_active(self) -> bool:

@@ -31,7 +31,9 @@ def parse_crontab(expr: str) -> tuple[str, str, str, str, str]:
     try:
         celery_crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
     except Exception as exc:  # celery raises ValueError or its own ParseException
-        raise ValueError(f"That crontab doesn't parse ({exc}); e.g. '0 */6 * * *' is every six hours.") from None
+        raise ValueError(
+            f"That crontab doesn't parse ({exc}); e.g. '0 */6 * * *' is every six hours."
+        ) from None
     return minute, hour, dom, month, dow
 
 

@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 
-def test_connection(connector: type[Connector], config: dict[str, Any], secrets: dict[str, str]) -> CheckResult:
+def test_connection(
+    connector: type[Connector], config: dict[str, Any], secrets: dict[str, str]
+) -> CheckResult:
     """Call check() and turn any failure into an answer the lead can act on (with no secret in it)."""
     try:
         result = connector(config, secrets).check()
@@ -52,7 +54,9 @@ def pause(connection: Connection, reason: str) -> None:
 
 def backfill(connection: Connection, since: date) -> SyncRun | None:
     """Reset every stream's cursor to `since` and queue a sync. None if a sync is already active."""
-    if SyncRun.objects.filter(connection=connection, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists():
+    if SyncRun.objects.filter(
+        connection=connection, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).exists():
         return None
     lock = lock_for(connection.pk)
     if not lock.acquire():

@@ -26,6 +26,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
@@ -151,7 +152,9 @@ def _claim_run(connection: Connection, *, trigger: str, full: bool) -> SyncRun:
         active = SyncRun.objects.filter(connection=connection, status__in=ACTIVE).first()
         if active is not None and active.status == RunStatus.RUNNING:
             _finish(active, RunStatus.ABANDONED, ABANDONED_MESSAGE)
-            log.warning("connection %s: run %s was left running by a dead worker; abandoned", connection.pk, active.pk)
+            log.warning(
+                "connection %s: run %s was left running by a dead worker; abandoned", connection.pk, active.pk
+            )
             active = None
         if active is not None:
             if full and not active.full_refresh:
@@ -174,14 +177,17 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
     run.attempts += 1
     run.cursor_before = {} if run.full_refresh else dict(stored)
     run.error_message = ""
-    run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before", "error_message"])
+    run.save(
+        update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before", "error_message"]
+    )
     total = PageWrite()
     try:
         cls = REGISTRY.get(connection.kind)
         if cls is None:
             raise ConnectorError(
                 f"No connector of kind {connection.kind!r} is installed. Add its module to "
-                "PRODUCTOPS_CONNECTORS (or PRODUCTOPS_EXTRA_CONNECTORS) and restart, or delete this connection.",
+                "PRODUCTOPS_CONNECTORS (or PRODUCTOPS_EXTRA_CONNECTORS) and restart, or delete this "
+                "connection.",
                 permanent=True,
             )
         secrets = connection.get_secrets()
@@ -213,12 +219,16 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
     except ConnectorError as exc:
         run.refresh_from_db()
         return _failed(connection, run, exc, redact(exc.message, secret_values), secret_values)
+    except ImproperlyConfigured as exc:  # e.g. FERNET_KEYS lost the key these secrets were written with
+        run.refresh_from_db()
+        return _fail_run(connection, run, str(exc), secret_values)
     except Exception as exc:
         run.refresh_from_db()
         name = cls.label if (cls := REGISTRY.get(connection.kind)) else connection.kind
         message = (
             f"The {name} connector failed unexpectedly ({type(exc).__name__}). Every committed page is kept. "
-            "The traceback below is for whoever maintains the connector; the next scheduled sync will try again."
+            "The traceback below is for whoever maintains the connector; the next scheduled sync will try "
+            "again."
         )
         return _fail_run(connection, run, message, secret_values)
 
@@ -235,7 +245,13 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
             _enqueue_recompute(connection, sorted(total.metric_ids))
     log.info(
         "connection %s run %s succeeded: %s pages, %s read, %s inserted, %s updated, %s unchanged",
-        connection.pk, run.pk, run.pages, run.rows_read, run.rows_inserted, run.rows_updated, run.rows_unchanged,
+        connection.pk,
+        run.pk,
+        run.pages,
+        run.rows_read,
+        run.rows_inserted,
+        run.rows_updated,
+        run.rows_unchanged,
     )
     return SyncResult("succeeded", run=run)
 
@@ -270,8 +286,14 @@ def _failed(
     run.error_message = f"Attempt {run.attempts} failed: {message} Retrying in {delay:.0f}s."
     run.traceback = redact(traceback.format_exc(), secret_values)
     run.save(update_fields=["status", "error_message", "traceback"])
-    log.warning("connection %s run %s attempt %s: %s; retry in %.1fs", connection.pk, run.pk, run.attempts,
-                message, delay)
+    log.warning(
+        "connection %s run %s attempt %s: %s; retry in %.1fs",
+        connection.pk,
+        run.pk,
+        run.attempts,
+        message,
+        delay,
+    )
     return SyncResult("retry", run=run, retry_in=delay, message=message)
 
 
@@ -358,7 +380,7 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
 
     for (parent_label, child_label, fk_name), items in children.items():
         child_model = apps.get_model(child_label)
-        fk_attname = child_model._meta.get_field(fk_name.removesuffix("_id")).attname  # type: ignore[union-attr]
+        fk_attname = child_model._meta.get_field(fk_name.removesuffix("_id")).attname
         parent_pks = pks.get(parent_label, {})
         rows = []
         for parent_external_id, child in items:
@@ -390,7 +412,11 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
 def leads_emails() -> list[str]:
     from productops.accounts.roles import LEAD_GROUP
 
-    users = get_user_model().objects.filter(is_active=True).filter(Q(is_superuser=True) | Q(groups__name=LEAD_GROUP))
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name=LEAD_GROUP))
+    )
     return sorted({u.email for u in users.distinct() if u.email})
 
 

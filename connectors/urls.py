@@ -14,5 +14,6 @@ urlpatterns = [
     path("<int:pk>/resume/", views.connection_resume, name="resume"),
     path("<int:pk>/backfill/", views.connection_backfill, name="backfill"),
     path("<int:pk>/delete/", views.connection_delete, name="delete"),
+    path("<int:pk>/upload/", views.connection_upload, name="upload"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
 ]

@@ -12,7 +12,7 @@ from productops.accounts.roles import Role, lead_required, pm_required, role_of
 
 from . import selectors, services
 from .base import REGISTRY, Connector, ConnectorError, by_family
-from .forms import BackfillForm, DeleteForm, connection_form_class
+from .forms import BackfillForm, DeleteForm, UploadForm, connection_form_class
 from .models import Connection, SyncRun
 
 
@@ -51,9 +51,11 @@ def _form_page(
         if request.POST.get("action") == "test":
             check = services.test_connection(connector, form.config_values(), form.secret_values())
         else:
-            target = form.apply(connection or Connection(created_by=request.user))
+            target = form.apply(connection or Connection(created_by_id=request.user.pk))
             target.save()
-            messages.success(request, f"“{target.name}” is saved. Its first sync runs on schedule, or press Sync now.")
+            messages.success(
+                request, f"“{target.name}” is saved. Its first sync runs on schedule, or press Sync now."
+            )
             return redirect("connectors:detail", pk=target.pk)
     return render(
         request,
@@ -75,7 +77,9 @@ def connection_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @pm_required
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(Connection.objects.select_related("periodic_task", "product", "team"), pk=pk)
+    connection = get_object_or_404(
+        Connection.objects.select_related("periodic_task", "product", "team"), pk=pk
+    )
     page = Paginator(selectors.runs_for(connection), 25).get_page(request.GET.get("page"))
     card = next(c for c in selectors.connection_cards() if c["connection"].pk == connection.pk)
     return render(
@@ -130,7 +134,9 @@ def connection_backfill(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         run = services.backfill(connection, form.cleaned_data["since"])
         if run is None:
-            messages.error(request, "A sync is queued or running; try the backfill again when it has finished.")
+            messages.error(
+                request, "A sync is queued or running; try the backfill again when it has finished."
+            )
         else:
             messages.success(request, f"Backfill from {form.cleaned_data['since']:%Y-%m-%d} queued.")
         return redirect("connectors:detail", pk=pk)
@@ -144,11 +150,44 @@ def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         name = connection.name
         try:
-            deleted = services.delete_connection(connection, purge=form.cleaned_data["data"] == "purge")
+            deleted = services.delete_connection(
+                connection, purge=form.cleaned_data["keep_or_purge"] == "purge"
+            )
         except ConnectorError as exc:
             messages.error(request, exc.message)
             return redirect("connectors:detail", pk=pk)
         rows = sum(deleted.values())
-        messages.success(request, f"“{name}” is deleted" + (f", with {rows} rows of its data." if rows else "."))
+        messages.success(
+            request, f"“{name}” is deleted" + (f", with {rows} rows of its data." if rows else ".")
+        )
         return redirect("connectors:list")
     return render(request, "connectors/delete.html", {"form": form, "connection": connection})
+
+
+@lead_required
+@require_POST
+def connection_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    from .uploads import import_upload
+
+    connection = get_object_or_404(Connection, pk=pk)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("connectors:detail", pk=pk)
+    upload = form.cleaned_data["file"]
+    try:
+        run = import_upload(connection, upload.read(), upload.name)
+    except ConnectorError as exc:
+        messages.error(request, exc.message)
+        return redirect("connectors:detail", pk=pk)
+    if run.status == "succeeded":
+        messages.success(
+            request,
+            f"Imported {upload.name}: {run.rows_inserted} new, {run.rows_updated} changed, "
+            f"{run.rows_unchanged} unchanged.",
+        )
+    else:
+        messages.error(request, run.error_message)
+    return redirect("connectors:run", pk=run.pk)

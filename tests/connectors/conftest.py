@@ -195,29 +195,15 @@ def start_raw_server() -> Iterator[Any]:
         server.server_close()
 
 
-# --- From the connector framework's tests (issue-4-core): test connectors and a Zendesk connection ----
-
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+# --- From the connector framework's tests (issue-4-core): the test connectors and a Zendesk connection ---
 
 import tests.connectors.sources  # noqa: E402,F401  (registers the test connectors)
 from connectors.models import Connection  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "zendesk"
-EXPORT_URL = "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json"
-ME_URL = "https://acme.zendesk.com/api/v2/users/me.json"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def fixture_text(name: str) -> str:
-    return (FIXTURES / name).read_text()
-
 
 @pytest.fixture
 def zendesk(db: Any) -> Connection:
+    """A connection of the test Zendesk connector (tests/connectors/sources.py) with a stored token."""
     connection = Connection(
         name="Acme Zendesk",
         kind="zendesk_tickets_test",

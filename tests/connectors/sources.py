@@ -23,7 +23,11 @@ from connectors.base import CheckResult, Connector, ConnectorError, Page, Record
 class ZendeskForm(forms.Form):
     subdomain = forms.CharField(help_text="The part before .zendesk.com")
     email = forms.EmailField(help_text="The agent the token belongs to")
-    api_token = forms.CharField(required=False, widget=forms.PasswordInput, help_text="Admin Center > Apps and integrations > Zendesk API")
+    api_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput,
+        help_text="Admin Center > Apps and integrations > Zendesk API",
+    )
 
 
 @register
@@ -50,8 +54,8 @@ class ZendeskTicketsTest(Connector):
             raise ConnectorError("The connection to Zendesk was reset.") from None
         if response.status_code in (401, 403):
             raise ConnectorError(
-                "Zendesk refused the API token (HTTP %d). Create a new token in Admin Center and paste it "
-                "into this connection." % response.status_code,
+                f"Zendesk refused the API token (HTTP {response.status_code}). Create a new token in Admin "
+                "Center and paste it into this connection.",
                 permanent=True,
             )
         if response.status_code == 400:
@@ -134,7 +138,11 @@ class SlowCounterTest(Connector):
 
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         offset = int((cursor or {}).get("offset", 0))
-        total, size, delay = int(self.config["total"]), int(self.config["page_size"]), float(self.config["delay"])
+        total, size, delay = (
+            int(self.config["total"]),
+            int(self.config["page_size"]),
+            float(self.config["delay"]),
+        )
         start = datetime(2026, 1, 1, tzinfo=UTC)
         while offset < total:
             time.sleep(delay)

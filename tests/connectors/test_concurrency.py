@@ -43,7 +43,13 @@ def test_twenty_concurrent_sync_now_requests_queue_one_run(lead_user: Any) -> No
             barrier.wait()
             response = client.post(reverse("connectors:sync", args=[connection.pk]), follow=True)
             html = response.content.decode()
-            return "queued" if "queued.</" in html or "” queued." in html else "already" if "already" in html else html
+            return (
+                "queued"
+                if "queued.</" in html or "” queued." in html
+                else "already"
+                if "already" in html
+                else html
+            )
         finally:
             db.close()
 
@@ -60,6 +66,7 @@ def test_twenty_concurrent_sync_now_requests_queue_one_run(lead_user: Any) -> No
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_workers_run_one_sync() -> None:
     connection = counter_connection("workers")
+    drain("insights")
     barrier = threading.Barrier(N)
     running_at_once: list[int] = []
 
@@ -75,7 +82,9 @@ def test_twenty_concurrent_workers_run_one_sync() -> None:
         outcomes = Counter(pool.map(worker, range(N)))
 
     assert outcomes == {"succeeded": 1, "skipped": N - 1}
-    assert list(SyncRun.objects.filter(connection=connection).values_list("status", flat=True)) == ["succeeded"]
+    assert list(SyncRun.objects.filter(connection=connection).values_list("status", flat=True)) == [
+        "succeeded"
+    ]
     assert SupportTicket.objects.filter(source_key=connection.source_key).count() == 40
     assert max(running_at_once) <= 1
     assert len([m for m in drain("insights") if "recompute_after_sync" in m]) == 1

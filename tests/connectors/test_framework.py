@@ -23,7 +23,7 @@ from connectors.secrets import decrypt, encrypt, hint, redact
 from connectors.sync import queue_run, reap_stuck_runs
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, fixture
 
 
 def test_a_module_that_fails_to_import_is_logged_and_skipped(settings: Any, caplog: Any) -> None:
@@ -144,7 +144,8 @@ def test_reaper_abandons_stuck_runs_only(zendesk: Connection, settings: Any) -> 
     stuck = queue_run(zendesk, trigger="schedule")
     assert stuck is not None
     SyncRun.objects.filter(pk=stuck.pk).update(
-        status=RunStatus.RUNNING, started_at=timezone.now() - timedelta(minutes=10),
+        status=RunStatus.RUNNING,
+        started_at=timezone.now() - timedelta(minutes=10),
         heartbeat_at=timezone.now() - timedelta(minutes=5),
     )
     assert reap_stuck_runs() == 1
@@ -235,3 +236,13 @@ def test_successful_sync_enqueues_the_recompute_after_commit(
         recompute._HOOKS.pop("test_connectors_probe", None)
     assert len(callbacks) == 1  # enqueued only once the page and run had committed
     assert [(s.connection_id, s.families) for s in scopes] == [(zendesk.pk, {"tickets"})]
+
+
+@pytest.mark.django_db
+def test_lost_fernet_key_fails_the_run_with_what_to_do(zendesk: Connection, settings: Any) -> None:
+    from connectors.sync import run_sync
+
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]  # not the key the secrets were written with
+    result = run_sync(zendesk.pk)
+    assert result.outcome == "failed" and result.run is not None
+    assert "can't be decrypted" in result.run.error_message and "FERNET_KEYS" in result.run.error_message

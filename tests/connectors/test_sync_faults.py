@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import requests
 import responses
 from django.core import mail
@@ -16,7 +15,7 @@ from connectors.tasks import sync_connection
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, fixture, fixture_text
+from .zendesk_fixtures import EXPORT_URL, fixture, fixture_text
 
 PAGE1 = fixture("incremental_tickets_cursor_page1.json")
 PAGE2 = fixture("incremental_tickets_cursor_page2.json")
@@ -26,7 +25,9 @@ ALL_IDS = {"101", "102", "103", "104", "105"}
 
 
 def ids(connection: Connection) -> list[str]:
-    return sorted(SupportTicket.objects.filter(source_key=connection.source_key).values_list("external_id", flat=True))
+    return sorted(
+        SupportTicket.objects.filter(source_key=connection.source_key).values_list("external_id", flat=True)
+    )
 
 
 def cursor(connection: Connection) -> Any:
@@ -53,16 +54,23 @@ def test_500_then_200_resumes_and_loses_nothing(zendesk: Connection) -> None:
     assert cursor(zendesk) == {"after_cursor": PAGE2["after_cursor"]}
     assert (run.pages, run.rows_inserted) == (2, 5)
     # page 1 was committed before the 500, so the retry asked only for page 2
-    assert [c.request.params for c in responses.calls] == [
-        {"start_time": "0"}, {"cursor": PAGE1["after_cursor"]}, {"cursor": PAGE1["after_cursor"]}
+    assert [c.request.params for c in responses.calls] == [  # type: ignore[attr-defined]
+        {"start_time": "0"},
+        {"cursor": PAGE1["after_cursor"]},
+        {"cursor": PAGE1["after_cursor"]},
     ]
 
 
 @responses.activate
 def test_429_honours_retry_after(zendesk: Connection) -> None:
     page1()
-    responses.get(EXPORT_URL, status=429, headers={"Retry-After": "7"}, json={"error": "TooManyRequests"},
-                  match=[SECOND])
+    responses.get(
+        EXPORT_URL,
+        status=429,
+        headers={"Retry-After": "7"},
+        json={"error": "TooManyRequests"},
+        match=[SECOND],
+    )
     responses.get(EXPORT_URL, json=PAGE2, match=[SECOND])
 
     first = run_sync(zendesk.pk)
@@ -106,8 +114,9 @@ def test_timeout_is_transient(zendesk: Connection) -> None:
 @responses.activate
 def test_malformed_json_is_transient(zendesk: Connection) -> None:
     page1()
-    responses.get(EXPORT_URL, body="<html><body>502 Bad Gateway</body></html>", content_type="text/html",
-                  match=[SECOND])
+    responses.get(
+        EXPORT_URL, body="<html><body>502 Bad Gateway</body></html>", content_type="text/html", match=[SECOND]
+    )
     responses.get(EXPORT_URL, json=PAGE2, match=[SECOND])
 
     result = run_sync(zendesk.pk)
@@ -153,7 +162,9 @@ def test_transient_errors_give_up_after_the_cap(zendesk: Connection, settings: A
 
 
 @responses.activate
-def test_401_pauses_records_insight_and_mails_the_lead(zendesk: Connection, lead_user: Any, pm_user: Any) -> None:
+def test_401_pauses_records_insight_and_mails_the_lead(
+    zendesk: Connection, lead_user: Any, pm_user: Any
+) -> None:
     responses.get(EXPORT_URL, status=401, json=fixture("error_401.json"), match=[FIRST])
 
     sync_connection.apply(args=[zendesk.pk])
@@ -163,7 +174,7 @@ def test_401_pauses_records_insight_and_mails_the_lead(zendesk: Connection, lead
     assert "refused the API token" in run.error_message
     zendesk.refresh_from_db()
     assert not zendesk.enabled and "refused the API token" in zendesk.paused_reason
-    assert not zendesk.periodic_task.enabled  # beat stops enqueueing it
+    assert zendesk.periodic_task is not None and not zendesk.periodic_task.enabled  # beat stops enqueueing
     assert ids(zendesk) == [] and zendesk.cursors == {}
     insight = Insight.objects.get(kind="connector_attention", key=f"connection:{zendesk.pk}")
     assert "Acme Zendesk" in insight.title
@@ -176,7 +187,9 @@ def test_two_syncs_without_change_write_nothing(zendesk: Connection) -> None:
     page1()
     responses.get(EXPORT_URL, json=PAGE2, match=[SECOND])
     # The next incremental poll re-sends the last tickets unchanged, as Zendesk does at the boundary.
-    responses.get(EXPORT_URL, json=PAGE2, match=[matchers.query_param_matcher({"cursor": PAGE2["after_cursor"]})])
+    responses.get(
+        EXPORT_URL, json=PAGE2, match=[matchers.query_param_matcher({"cursor": PAGE2["after_cursor"]})]
+    )
 
     assert run_sync(zendesk.pk).outcome == "succeeded"
     before = {t.external_id: t.last_seen_at for t in SupportTicket.objects.all()}

@@ -16,7 +16,7 @@ from connectors.sync import pause_for_attention, run_sync
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, ME_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, ME_URL, fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,9 @@ def test_edit_shows_hint_and_blank_keeps_secret(lead_client: Client, zendesk: Co
     assert zendesk.get_secrets() == {"api_token": "replacement-token-9999"}
 
 
-def test_sync_now_queues_one_run(lead_client: Client, zendesk: Connection, django_capture_on_commit_callbacks: Any) -> None:
+def test_sync_now_queues_one_run(
+    lead_client: Client, zendesk: Connection, django_capture_on_commit_callbacks: Any
+) -> None:
     url = reverse("connectors:sync", args=[zendesk.pk])
     with django_capture_on_commit_callbacks() as callbacks:
         first = lead_client.post(url, follow=True).content.decode()
@@ -112,14 +114,16 @@ def test_sync_now_queues_one_run(lead_client: Client, zendesk: Connection, djang
 def test_pause_and_resume(lead_client: Client, zendesk: Connection) -> None:
     lead_client.post(reverse("connectors:pause", args=[zendesk.pk]))
     zendesk.refresh_from_db()
-    assert not zendesk.enabled and not zendesk.periodic_task.enabled and "Paused by lead" in zendesk.paused_reason
+    assert zendesk.periodic_task is not None and not zendesk.periodic_task.enabled
+    assert not zendesk.enabled and "Paused by lead" in zendesk.paused_reason
     html = lead_client.post(reverse("connectors:sync", args=[zendesk.pk]), follow=True).content.decode()
     assert "Resume it first" in html and not SyncRun.objects.exists()
 
     pause_for_attention(zendesk, "Zendesk refused the API token.")
     lead_client.post(reverse("connectors:resume", args=[zendesk.pk]))
     zendesk.refresh_from_db()
-    assert zendesk.enabled and zendesk.periodic_task.enabled and zendesk.paused_reason == ""
+    assert zendesk.periodic_task is not None and zendesk.periodic_task.enabled
+    assert zendesk.enabled and zendesk.paused_reason == ""
     assert Insight.objects.get(kind="connector_attention").status == "resolved"
 
 
@@ -137,9 +141,12 @@ def test_backfill_resets_the_cursor(lead_client: Client, zendesk: Connection) ->
 def test_delete_keep_or_purge(lead_client: Client, zendesk: Connection, choice: str, left: int) -> None:
     synced(zendesk)
     url = reverse("connectors:delete", args=[zendesk.pk])
-    assert "Type “Acme Zendesk” exactly" in lead_client.post(url, {"data": choice, "confirm": "x"}).content.decode()
+    assert (
+        "Type “Acme Zendesk” exactly"
+        in lead_client.post(url, {"keep_or_purge": choice, "confirm": "x"}).content.decode()
+    )
     assert Connection.objects.exists()
-    response = lead_client.post(url, {"data": choice, "confirm": "Acme Zendesk"})
+    response = lead_client.post(url, {"keep_or_purge": choice, "confirm": "Acme Zendesk"})
     assert response["Location"] == reverse("connectors:list")
     assert not Connection.objects.exists()
     assert SupportTicket.objects.filter(source_key=zendesk.source_key).count() == left
@@ -169,3 +176,27 @@ def test_health_failing_and_stale(lead_client: Client, zendesk: Connection) -> N
     Connection.objects.filter(pk=zendesk.pk).update(error_streak=2, last_error="Zendesk had a server error")
     html = lead_client.get(reverse("connectors:list")).content.decode()
     assert "Failing" in html and "Zendesk had a server error" in html
+
+
+def test_pms_find_connector_health_in_the_nav(pm_client: Client) -> None:
+    html = pm_client.get(reverse("connectors:list")).content.decode()
+    assert f'href="{reverse("connectors:list")}"' in html
+
+
+def test_connections_page_query_count_does_not_grow(
+    lead_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    def make(n: int) -> None:
+        for i in range(n):
+            Connection.objects.create(name=f"c{Connection.objects.count()}-{i}", kind="zendesk_tickets_test")
+
+    make(2)
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(db) as few:
+        lead_client.get(reverse("connectors:list"))
+    make(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = lead_client.get(reverse("connectors:list")).content.decode()
+    assert html.count('class="card connector-card"') == 10

@@ -59,9 +59,29 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[by
     def start(name: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "productops", "worker", "-Q", "connectors", "--pool=solo",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info", "-n", f"{name}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "productops",
+                "worker",
+                "-Q",
+                "connectors",
+                "--pool=solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+                "-n",
+                f"{name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         procs.append(proc)
         return proc
@@ -88,7 +108,9 @@ def committed_pages(connection: Connection) -> int:
 
 def test_sigkill_mid_sync_then_resync_keeps_every_record_once(start_worker: Any) -> None:
     connection = Connection.objects.create(
-        name="slow source", kind="slow_counter_test", schedule_kind="manual",
+        name="slow source",
+        kind="slow_counter_test",
+        schedule_kind="manual",
         config={"total": TOTAL, "page_size": PAGE, "delay": 0.2},
     )
     drain()
@@ -97,7 +119,8 @@ def test_sigkill_mid_sync_then_resync_keeps_every_record_once(start_worker: Any)
         before = committed_pages(connection)
         worker = start_worker(f"kill{round_no}")
         sync_connection.delay(connection.pk)
-        wait_for(lambda: committed_pages(connection) >= before + 2, f"round {round_no} to commit pages")
+        target = before + 2
+        wait_for(lambda: committed_pages(connection) >= target, f"round {round_no} to commit pages")  # noqa: B023
         os.killpg(worker.pid, signal.SIGKILL)  # no warm shutdown: the task dies mid-page
         worker.wait()
         count = SupportTicket.objects.filter(source_key=connection.source_key).count()
@@ -118,14 +141,23 @@ def test_sigkill_mid_sync_then_resync_keeps_every_record_once(start_worker: Any)
     )
     recompute: list[str] = []
     # After the run commits, on_commit queues the insight recompute for what the sync changed.
-    wait_for(lambda: bool(recompute.extend(drain("insights")) or recompute), "the recompute to be queued", 30)
+
+    def recompute_queued() -> bool:
+        recompute.extend(drain("insights"))
+        return bool(recompute)
+
+    wait_for(recompute_queued, "the recompute to be queued", 30)
     assert "recompute_after_sync" in recompute[0] and str(connection.pk) in recompute[0]
     os.killpg(final.pid, signal.SIGKILL)
     final.wait()
 
-    ids = list(SupportTicket.objects.filter(source_key=connection.source_key).values_list("external_id", flat=True))
+    ids = list(
+        SupportTicket.objects.filter(source_key=connection.source_key).values_list("external_id", flat=True)
+    )
     assert len(ids) == TOTAL and set(ids) == {f"t{i}" for i in range(TOTAL)}
-    statuses = list(SyncRun.objects.filter(connection=connection).order_by("pk").values_list("status", flat=True))
+    statuses = list(
+        SyncRun.objects.filter(connection=connection).order_by("pk").values_list("status", flat=True)
+    )
     assert statuses == [RunStatus.ABANDONED] * KILLS + [RunStatus.SUCCEEDED]
     drain()
     forget_unacked("connectors.tasks.sync_connection")

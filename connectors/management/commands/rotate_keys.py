@@ -24,4 +24,6 @@ class Command(BaseCommand):
                 connection.secrets_encrypted = rotate(connection.secrets_encrypted)
                 connection.save(update_fields=["secrets_encrypted"])
                 count += 1
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) with the first key."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) with the first key.")
+        )

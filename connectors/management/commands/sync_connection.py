@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("connection", help="The connection's id or exact name.")
-        parser.add_argument("--full", action="store_true", help="Ignore saved cursors and re-read everything.")
+        parser.add_argument(
+            "--full", action="store_true", help="Ignore saved cursors and re-read everything."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ref = options["connection"]
@@ -50,8 +52,8 @@ class Command(BaseCommand):
         if result.outcome == "succeeded" and run is not None:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Run {run.pk} succeeded: {run.pages} pages, {run.rows_read} rows read, {run.rows_inserted} "
-                    f"new, {run.rows_updated} changed, {run.rows_unchanged} unchanged."
+                    f"Run {run.pk} succeeded: {run.pages} pages, {run.rows_read} rows read, "
+                    f"{run.rows_inserted} new, {run.rows_updated} changed, {run.rows_unchanged} unchanged."
                 )
             )
             return
