@@ -292,3 +292,28 @@ def test_adf_to_text() -> None:
     }
     assert adf_text(doc) == "Goal\nShip it\n@Ada"
     assert adf_text(None) == ""
+
+
+@responses.activate
+def test_lead_adds_a_jira_connection_in_the_ui_with_test_connection(teams: dict[str, Any], lead_client: Any) -> None:
+    from django.urls import reverse
+
+    from connectors.models import Connection
+
+    url = reverse("connectors:create", args=["jira_cloud"])
+    page = lead_client.get(url).content.decode()
+    assert "id.atlassian.com/manage-profile/security/api-tokens" in page and "scopes" in page
+    data = {
+        "name": "Acme Jira", "schedule_kind": "interval", "interval_minutes": "30", "crontab": "",
+        "site_url": SITE, "email": "pm@acme.example", "api_token": "jira-token-012345",
+        "scopes": '{"ALPHA": {"team": "alpha", "product": "checkout"}}', "overrides": "[]", "kind_map": "{}",
+        "in_progress_labels": "doing", "gone_check_hours": "24", "extra_jql": "",
+    }
+    add_myself()
+    tested = lead_client.post(url, {**data, "action": "test"}).content.decode()
+    assert "Connected to https://acme.atlassian.net as Priya PM" in tested
+    lead_client.post(url, {**data, "action": "save"})
+    connection = Connection.objects.get()
+    assert connection.config["scopes"]["ALPHA"]["team_id"] == teams["alpha"].pk
+    assert connection.get_secrets() == {"api_token": "jira-token-012345"}
+    assert "api_token" not in connection.config
