@@ -51,6 +51,8 @@ class Link:
     """A reference between two portfolio items of one connection, by the source's own ids.
 
     kind "parent": `from_id` is the child, `to_id` its parent (None clears the parent).
+    kind "children": `from_id` is a parent whose children are exactly the "parent" links to it in the
+    same batch (to_id None); others lose it as parent.
     kind "blocks": `from_id` blocks `to_id`; kind "relates": `from_id` relates to `to_id`.
     `by` says how `to_id` identifies the other item: "external_id", or "url" where a tool only
     gives a key that is part of the item's URL (Jira Data Center's Epic Link).

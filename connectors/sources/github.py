@@ -196,10 +196,11 @@ class GitHubConnector(Connector):
         return ItemBuilder("github").item(str(issue["id"]), values, mapper.placement(repo, labels))
 
     def sub_issue_links(self, repo: str, issue: dict[str, Any], builder: ItemBuilder) -> list[Link]:
+        """This issue's children, listed from its side, and a "children" link: the list is complete."""
+        out = [Link("children", str(issue["id"]), None)]
         if ((issue.get("sub_issues_summary") or {}).get("total") or 0) <= 0:
-            return []
+            return out
         url = self.repo_url(repo, f"/issues/{issue['number']}/sub_issues")
-        out = []
         for payload, _following in paginate_link(self.client, url, params={"per_page": 100}):
             for child in payload if isinstance(payload, list) else []:
                 out.append(builder.parent(str(child["id"]), str(issue["id"])))

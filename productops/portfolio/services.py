@@ -55,8 +55,26 @@ def apply_links(source_key: str, links: Sequence[Any], *, complete_for: Iterable
     refs |= {("external_id", e) for e in complete}
     pks = _resolve(source_key, refs)
 
+    # "children" (from_id = a parent, to_id None): the batch's parent links to it are all its children
+    # (GitHub lists sub-issues from the parent's side); a child no longer listed loses that parent.
+    listed: dict[int, set[int]] = {}
+    for link in links:
+        if link.kind == "parent" and link.to_id is not None:
+            child_pk, parent_pk = pks.get(("external_id", link.from_id)), pks.get((link.by, link.to_id))
+            if child_pk is not None and parent_pk is not None:
+                listed.setdefault(parent_pk, set()).add(child_pk)
+    for link in links:
+        if link.kind == "children" and ("external_id", link.from_id) in pks:
+            parent_pk = pks[("external_id", link.from_id)]
+            dropped = PortfolioItem.objects.filter(source_key=source_key, parent_id=parent_pk).exclude(
+                pk__in=listed.get(parent_pk, set())
+            )
+            counts["parents"] += dropped.update(parent_id=None)
+
     wanted: set[tuple[int, int, str]] = set()
     for link in links:
+        if link.kind == "children":
+            continue
         from_pk = pks.get(("external_id", link.from_id))
         to_pk = pks.get((link.by, link.to_id)) if link.to_id is not None else None
         if from_pk is None or (link.to_id is not None and to_pk is None):

@@ -224,3 +224,24 @@ def test_check_reads_the_first_repository(teams: dict[str, Any]) -> None:
     responses.add(responses.GET, API, json=fixture("github/repo.json"), match=[matchers.header_matcher(AUTH)])
     result = connection.build_connector().check()
     assert result.ok and "acme/app" in result.message and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_sub_issue_removed_from_its_parent_loses_the_parent(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
+    connection = github()
+    add_listing()
+    add_ids()
+    assert sync(connection).outcome == "succeeded"
+    assert items(connection)["5003"].parent_id == items(connection)["5001"].pk
+
+    responses.reset()
+    epic = dict(fixture("github/repo_issues_page1.json")[0], updated_at="2026-11-23T08:00:00Z")
+    epic["sub_issues_summary"] = {"total": 1, "completed": 1, "percent_completed": 100}
+    responses.add(responses.GET, ISSUES, json=[epic])
+    # Only #13 is still a sub-issue of #10; #12 was removed from it.
+    responses.add(responses.GET, f"{ISSUES}/10/sub_issues", json=fixture("github/sub_issues_10.json")[1:])
+    assert sync(connection).outcome == "succeeded"
+    got = items(connection)
+    assert got["5003"].parent_id is None and got["5004"].parent_id == got["5001"].pk

@@ -295,7 +295,9 @@ def test_adf_to_text() -> None:
 
 
 @responses.activate
-def test_lead_adds_a_jira_connection_in_the_ui_with_test_connection(teams: dict[str, Any], lead_client: Any) -> None:
+def test_lead_adds_a_jira_connection_in_the_ui_with_test_connection(
+    teams: dict[str, Any], lead_client: Any
+) -> None:
     from django.urls import reverse
 
     from connectors.models import Connection
@@ -304,10 +306,19 @@ def test_lead_adds_a_jira_connection_in_the_ui_with_test_connection(teams: dict[
     page = lead_client.get(url).content.decode()
     assert "id.atlassian.com/manage-profile/security/api-tokens" in page and "scopes" in page
     data = {
-        "name": "Acme Jira", "schedule_kind": "interval", "interval_minutes": "30", "crontab": "",
-        "site_url": SITE, "email": "pm@acme.example", "api_token": "jira-token-012345",
-        "scopes": '{"ALPHA": {"team": "alpha", "product": "checkout"}}', "overrides": "[]", "kind_map": "{}",
-        "in_progress_labels": "doing", "gone_check_hours": "24", "extra_jql": "",
+        "name": "Acme Jira",
+        "schedule_kind": "interval",
+        "interval_minutes": "30",
+        "crontab": "",
+        "site_url": SITE,
+        "email": "pm@acme.example",
+        "api_token": "jira-token-012345",
+        "scopes": '{"ALPHA": {"team": "alpha", "product": "checkout"}}',
+        "overrides": "[]",
+        "kind_map": "{}",
+        "in_progress_labels": "doing",
+        "gone_check_hours": "24",
+        "extra_jql": "",
     }
     add_myself()
     tested = lead_client.post(url, {**data, "action": "test"}).content.decode()
