@@ -196,9 +196,6 @@ class SyncRun(models.Model):
             return self.finished_at - self.started_at
         return None
 
-    def __str__(self) -> str:
-        return f"{self.connection} run {self.pk} ({self.status})"
-
 
 class WebhookDelivery(models.Model):
     """One accepted inbound webhook message. The unique (connection, webhook_id) makes replays no-ops."""
