@@ -140,7 +140,9 @@ class GitHubConnector(Connector):
         builder = ItemBuilder("github")
         repos = self.repos()
         for n, repo in enumerate(repos):
-            progress = dict(state.get(repo) or {})
+            # A backfill cursor ({"since": date}, Connector.cursor_for_date) applies to every repository.
+            backfill = cursor.get("since") if isinstance(cursor, dict) else None
+            progress = dict(state.get(repo) or ({"since": backfill} if backfill else {}))
             params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": "asc", "per_page": 100}
             if progress.get("since"):
                 params["since"] = progress["since"]

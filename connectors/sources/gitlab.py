@@ -174,7 +174,9 @@ class GitLabConnector(Connector):
             return
         for n, (kind, path) in enumerate(sources):
             key = f"{kind}:{path}"
-            progress = dict(state.get(key) or {})
+            # A backfill cursor ({"since": date}, Connector.cursor_for_date) applies to every scope.
+            backfill = cursor.get("since") if isinstance(cursor, dict) else None
+            progress = dict(state.get(key) or ({"since": backfill} if backfill else {}))
             params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc", "per_page": 100}
             if stream == "items":
                 params.update(scope="all", state="all")

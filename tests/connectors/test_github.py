@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any
 
 import pytest
@@ -245,3 +246,19 @@ def test_a_sub_issue_removed_from_its_parent_loses_the_parent(
     assert sync(connection).outcome == "succeeded"
     got = items(connection)
     assert got["5003"].parent_id is None and got["5004"].parent_id == got["5001"].pk
+
+
+@responses.activate
+def test_backfill_cursor_applies_since_to_every_repository(
+    teams: dict[str, Any], sleeps: list[float]
+) -> None:
+    connection = github()
+    cursor = connection.build_connector().cursor_for_date("items", date(2026, 11, 1))
+    responses.add(
+        responses.GET,
+        ISSUES,
+        json=[],
+        match=[matchers.query_param_matcher({"since": "2026-11-01"}, strict_match=False)],
+    )
+    pages = list(connection.build_connector().read("items", cursor))
+    assert pages[-1].done and len(responses.calls) == 1
