@@ -46,11 +46,38 @@ class Record:
     children: list[tuple[str, list[dict[str, Any]], str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Link:
+    """A reference between two portfolio items of one connection, by the source's own ids.
+
+    kind "parent": `from_id` is the child, `to_id` its parent (None clears the parent).
+    kind "children": `from_id` is a parent whose children are exactly the "parent" links to it in the
+    same batch (to_id None); others lose it as parent.
+    kind "blocks": `from_id` blocks `to_id`; kind "relates": `from_id` relates to `to_id`.
+    `by` says how `to_id` identifies the other item: "external_id", or "url" where a tool only
+    gives a key that is part of the item's URL (Jira Data Center's Epic Link).
+    The sync loop resolves links after the page's rows are written (productops.portfolio.services
+    .apply_links); one whose other end is not in this connection (yet) is skipped with a log note.
+    """
+
+    kind: str
+    from_id: str
+    to_id: str | None
+    by: str = "external_id"
+
+
 @dataclass
 class Page:
     records: list[Record]
     cursor: Any  # JSON-serialisable; saved with the page's rows
     done: bool = False  # True on the last page of the stream
+    # Optional, for portfolio sources (older connectors leave both alone):
+    # references between items, resolved after the page is written;
+    links: list[Link] = field(default_factory=list)
+    # on the last page of a full listing: every external id that still exists at the source for
+    # `present_model`; rows of this connection not listed are marked gone (is_gone/gone_at).
+    present_ids: list[str] | None = None
+    present_model: str = "portfolio.PortfolioItem"
 
 
 @dataclass

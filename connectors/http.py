@@ -228,6 +228,7 @@ class HttpClient:
         rand: Callable[[], float] = random.random,
         guard: bool = True,
         max_redirects: int = MAX_REDIRECTS,
+        transient_if: Callable[[requests.Response], bool] | None = None,
     ) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or .netrc from the environment: they bypass the guard
@@ -244,6 +245,8 @@ class HttpClient:
         self.sleep = sleep
         self.rand = rand
         self.max_redirects = max_redirects
+        # Vendors that signal a rate limit with another status (Linear: HTTP 400 + RATELIMITED).
+        self.transient_if = transient_if
 
     # -- public API
 
@@ -302,7 +305,11 @@ class HttpClient:
                     if not expect_json or self._json_ok(response):
                         return response
                     last_error = f"{self._host(url)} sent a truncated or malformed JSON body (HTTP {status})"
-                elif status in TRANSIENT_CODES or _is_rate_limited_403(response):
+                elif (
+                    status in TRANSIENT_CODES
+                    or _is_rate_limited_403(response)
+                    or (self.transient_if is not None and self.transient_if(response))
+                ):
                     retry_after = self._retry_after(response)
                     last_error = f"{self._host(url)} answered HTTP {status}"
                 else:

@@ -398,6 +398,12 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
             out.metric_ids |= {r[fk_attname] for r in rows}
         for group in _group_by_columns(rows):
             out.counts += upsert(child_model, group)
+
+    if page.links or page.present_ids is not None:
+        # Portfolio sources: parents and dependencies by external id, and items gone at the source.
+        from productops.portfolio.services import apply_page_extras
+
+        apply_page_extras(source_key, page)
     return out
 
 

@@ -293,6 +293,11 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.csv_upload",
     "connectors.sources.http_json",
     "connectors.sources.webhook",
+    "connectors.sources.jira_cloud",
+    "connectors.sources.jira_dc",
+    "connectors.sources.github",
+    "connectors.sources.gitlab",
+    "connectors.sources.linear",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).

@@ -36,10 +36,12 @@ def test_plotly_is_served_from_the_installed_package(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_nav_hides_connectors_from_pm(pm_client: Client) -> None:
+def test_nav_shows_configuration_only_to_the_lead(pm_client: Client, lead_client: Client) -> None:
     html = pm_client.get("/").content.decode()
     assert "Overview" in html and "Settings" in html
-    assert ">Connectors<" not in html
+    assert ">Connectors<" in html  # PMs see connector health, read-only
+    assert ">Import<" not in html
+    assert ">Import<" in lead_client.get("/").content.decode()
 
 
 @pytest.mark.django_db

@@ -1,0 +1,276 @@
+"""What the tracker connectors (Jira, GitHub, GitLab, Linear) share: mapping to the portfolio.
+
+- The config form's common fields: which team and product each source scope (a Jira project, a
+  GitHub repo, a GitLab group or project, a Linear team) belongs to, label/component overrides, how an
+  item's kind is chosen, and how often the full listing that detects deleted items runs. The form
+  checks team and product slugs against the database and stores their ids, so `read()` never needs
+  the ORM.
+- `Mapper`: turns a tracker's scope, labels, components and type into team_id, product_id and kind.
+- `ItemBuilder`: the PortfolioItem record, and the run-wide memory of parent links (a child can
+  arrive before its parent, so every parent link seen is sent again on the stream's last page).
+- `inventory_pages`: the "inventory" stream, a periodic full listing of ids whose last page carries
+  `present_ids`, so items deleted or moved out of scope at the source are marked gone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django import forms
+
+from connectors.base import ConnectorError, Link, Page, Record
+
+ITEM = "portfolio.PortfolioItem"
+KINDS = ("initiative", "epic", "story")
+DEFAULT_IN_PROGRESS_LABELS = ("in progress", "in-progress", "doing", "wip", "workflow::in progress")
+
+
+def _json_help(example: str) -> str:
+    return f"JSON, e.g. {example}"
+
+
+class TrackerMappingForm(forms.Form):
+    """Fields every tracker connector's form shares. Subclasses add the tool's URL, token and scopes."""
+
+    scopes = forms.JSONField(
+        help_text=_json_help('{"ALPHA": {"team": "payments", "product": "checkout"}}')
+        + ". Each source scope (Jira project key, GitHub owner/repo, GitLab group or project path, Linear "
+        "team key) with the slug of an existing team and product. Items of a scope not listed here get "
+        "the connection's own team and product.",
+    )
+    overrides = forms.JSONField(
+        required=False,
+        initial=list,
+        help_text=_json_help(
+            '[{"label": "billing", "team": "billing"}, {"component": "api", "product": "platform"}]'
+        )
+        + ". The first rule whose label or component matches an item wins over its scope's mapping.",
+    )
+    kind_map = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text=_json_help('{"Epic": "epic", "Initiative": "initiative", "label:theme": "initiative"}')
+        + ". Issue type names (or label:<name>) to initiative, epic or story; otherwise the tool's "
+        "hierarchy decides.",
+    )
+    in_progress_labels = forms.CharField(
+        required=False,
+        initial=", ".join(DEFAULT_IN_PROGRESS_LABELS),
+        help_text="For tools without a status category (GitHub, GitLab): open items with one of these "
+        "labels (comma-separated) count as in progress.",
+    )
+    hook_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional: the secret you give the tool's webhook (see docs/connectors-trackers.md); when "
+        "set, calls to this connection's webhook URL must carry the tool's signature. Stored encrypted.",
+    )
+    gone_check_hours = forms.IntegerField(
+        min_value=0,
+        initial=24,
+        required=False,
+        help_text="How often (hours) to list every item id so deleted or moved items are marked gone; "
+        "0 lists them on every sync.",
+    )
+
+    def clean_scopes(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("scopes")
+        if not isinstance(value, dict) or not value:
+            raise forms.ValidationError("List at least one scope, as an object of scope -> {team, product}.")
+        return {str(scope): self._resolve(rule, f"scope {scope!r}") for scope, rule in value.items()}
+
+    def clean_overrides(self) -> list[dict[str, Any]]:
+        value = self.cleaned_data.get("overrides") or []
+        if not isinstance(value, list):
+            raise forms.ValidationError("Give a list of rules, each with a label or a component.")
+        out = []
+        for n, rule in enumerate(value, start=1):
+            if not isinstance(rule, dict) or not (rule.get("label") or rule.get("component")):
+                raise forms.ValidationError(f"Rule {n} needs a label or a component to match.")
+            resolved = self._resolve(rule, f"rule {n}")
+            resolved.update({k: str(rule[k]) for k in ("label", "component") if rule.get(k)})
+            out.append(resolved)
+        return out
+
+    def clean_kind_map(self) -> dict[str, str]:
+        value = self.cleaned_data.get("kind_map") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give an object of issue type (or label:<name>) -> kind.")
+        bad = sorted(k for k, v in value.items() if v not in KINDS)
+        if bad:
+            raise forms.ValidationError(f"Map {', '.join(bad)} to one of {', '.join(KINDS)}.")
+        return {str(k).lower(): str(v) for k, v in value.items()}
+
+    @staticmethod
+    def _resolve(rule: Any, where: str) -> dict[str, Any]:
+        from productops.portfolio.models import Product, Team
+
+        if not isinstance(rule, dict):
+            raise forms.ValidationError(f"{where}: give an object with a team and/or product slug.")
+        out: dict[str, Any] = {}
+        for key, model in (("team", Team), ("product", Product)):
+            slug = rule.get(key)
+            if not slug:
+                continue
+            pk = model.objects.filter(slug=slug).values_list("pk", flat=True).first()
+            if pk is None:
+                known = ", ".join(model.objects.values_list("slug", flat=True)[:20]) or "none yet"
+                raise forms.ValidationError(
+                    f"{where}: there is no {key} with slug {slug!r} (known: {known}). Create it first or fix the slug."
+                )
+            out[key] = slug
+            out[f"{key}_id"] = pk
+        return out
+
+
+def form_config(form_cls: type[forms.Form], config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a stored config through the form (slugs resolved again) or raise a permanent error."""
+    data = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in config.items()}
+    form = form_cls(data=data)
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
+        raise ConnectorError(f"The connection's settings are incomplete: {problems}", permanent=True)
+    return dict(form.cleaned_data)
+
+
+class Mapper:
+    """Scope/labels/type -> team, product, kind and status category, from a cleaned config."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.scopes: dict[str, dict[str, Any]] = {
+            str(k).lower(): v for k, v in (config.get("scopes") or {}).items()
+        }
+        self.overrides: list[dict[str, Any]] = list(config.get("overrides") or [])
+        self.kind_map: dict[str, str] = {str(k).lower(): v for k, v in (config.get("kind_map") or {}).items()}
+        labels = config.get("in_progress_labels")
+        if labels is None or labels == "":
+            labels = ",".join(DEFAULT_IN_PROGRESS_LABELS)
+        self.in_progress = {x.strip().lower() for x in str(labels).split(",") if x.strip()}
+
+    def placement(
+        self, scope: str, labels: Iterable[str] = (), components: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """{"team_id": .., "product_id": ..} for what the mapping knows (absent keys: the connection's)."""
+        rule = dict(self.scopes.get(scope.lower(), {}))
+        lowered_labels = {x.lower() for x in labels}
+        lowered_components = {x.lower() for x in components}
+        for override in self.overrides:
+            if (override.get("label") and override["label"].lower() in lowered_labels) or (
+                override.get("component") and override["component"].lower() in lowered_components
+            ):
+                rule.update({k: v for k, v in override.items() if k in ("team_id", "product_id")})
+                break
+        return {k: rule[k] for k in ("team_id", "product_id") if rule.get(k)}
+
+    def kind(self, type_name: str = "", labels: Iterable[str] = (), default: str = "story") -> str:
+        for label in labels:
+            mapped = self.kind_map.get(f"label:{label.lower()}")
+            if mapped:
+                return mapped
+        return self.kind_map.get(type_name.lower(), default)
+
+    def open_closed_status(self, is_open: bool, labels: Iterable[str]) -> str:
+        if not is_open:
+            return "done"
+        return "in_progress" if {x.lower() for x in labels} & self.in_progress else "todo"
+
+
+def parse_dt(value: Any) -> datetime | None:
+    """ISO 8601 from any tracker (Z, +00:00, Jira's +0000) as an aware datetime."""
+    if not value:
+        return None
+    text = str(value).strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"  # +0000 -> +00:00
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_date(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class ItemBuilder:
+    """Builds item records and remembers every parent link of the run for the stream's last page."""
+
+    tracker: str
+
+    def __post_init__(self) -> None:
+        self.parents: dict[str, Link] = {}
+
+    def item(self, external_id: str, values: dict[str, Any], placement: dict[str, Any]) -> Record:
+        row = {
+            "kind": "story",
+            "description": "",
+            "status": "",
+            "labels": [],
+            "components": [],
+            "start_date": None,
+            "target_date": None,
+            "url": "",
+            "assignee": "",
+            "updated_at_source": None,
+            "done_at": None,
+            **values,
+            "tracker": self.tracker,
+            # Seen again: whatever a full listing once marked gone (moved back, restored) is current.
+            "is_gone": False,
+            "gone_at": None,
+            **placement,
+        }
+        row["title"] = (row.get("title") or "(untitled)")[:500]
+        row["status"] = (row.get("status") or "")[:100]
+        row["assignee"] = (row.get("assignee") or "")[:200]
+        row["url"] = (row.get("url") or "")[:1000]
+        if row.get("status_category") != "done":
+            row["done_at"] = None
+        return Record(ITEM, external_id, row)
+
+    def parent(self, child: str, parent: str | None, by: str = "external_id") -> Link:
+        link = Link("parent", child, parent, by)
+        self.parents[child] = link
+        return link
+
+    def all_parents(self) -> list[Link]:
+        return list(self.parents.values())
+
+
+def inventory_due(cursor: Any, hours: int, now: datetime) -> bool:
+    listed = parse_dt(cursor.get("listed_at")) if isinstance(cursor, dict) else None
+    return listed is None or now - listed >= timedelta(hours=hours)
+
+
+def inventory_pages(
+    cursor: Any, hours: int | None, list_ids: Callable[[], Iterator[list[str]]], now: datetime | None = None
+) -> Iterator[Page]:
+    """The "inventory" stream: when due, list every id and put them on the last page as present_ids.
+
+    Intermediate pages keep the old cursor, so a sync that stops mid-listing starts the listing over:
+    a partial list must never mark the rest gone.
+    """
+    now = now or datetime.now(UTC)
+    if not inventory_due(cursor, 24 if hours is None else hours, now):
+        yield Page([], cursor, done=True)
+        return
+    seen: list[str] = []
+    for ids in list_ids():
+        seen.extend(ids)
+        yield Page([], cursor, done=False)
+    yield Page([], {"listed_at": iso(now)}, done=True, present_ids=sorted(set(seen)))
