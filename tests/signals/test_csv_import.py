@@ -236,7 +236,7 @@ def test_portfolio_items_resolve_teams_and_report_unknown_ones() -> None:
         "Row 3, column 'Team': there is no team 'Nobody'; create it or leave blank."
     ]
     item = PortfolioItem.objects.get(external_id="PAY-1")
-    assert (item.kind, item.team.slug, item.status_category, item.target_date, item.labels) == (  # type: ignore[union-attr]
+    assert (item.kind, item.team.slug, item.status_category, item.target_date, item.labels) == (
         "epic",
         "payments",
         "in_progress",

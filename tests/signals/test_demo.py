@@ -287,7 +287,7 @@ def test_portfolio_overlaps(seeded: dict[str, Any]) -> None:
         assert not linked, pair
         if pair["kind"] == "conflict":
             assert a.components == b.components
-            assert a.start_date <= b.target_date and b.start_date <= a.target_date  # type: ignore[operator]
+            assert a.start_date <= b.target_date and b.start_date <= a.target_date
         if pair["kind"] == "hidden_dependency":
             assert b.external_id in a.description
     assert Dependency.objects.filter(source_key="demo").count() == len(seeded["truth"]["dependencies"])
@@ -297,8 +297,8 @@ def test_portfolio_overlaps(seeded: dict[str, Any]) -> None:
         for a, b in combinations(items.values(), 2)
         if a.team_id != b.team_id
         and set(a.components) & set(b.components)
-        and a.start_date <= b.target_date  # type: ignore[operator]
-        and b.start_date <= a.target_date  # type: ignore[operator]
+        and a.start_date <= b.target_date
+        and b.start_date <= a.target_date
     }
     planted = {
         tuple(sorted((p["a"], p["b"]))) for p in seeded["truth"]["overlaps"] if p["kind"] == "conflict"
