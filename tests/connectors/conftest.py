@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+import tests.connectors.sources  # noqa: F401  (registers the test connectors)
+from connectors.models import Connection
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -193,3 +198,30 @@ def start_raw_server() -> Iterator[Any]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# --- The sync-loop tests' Zendesk fixture connection (branch issue-4-core) -------------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "zendesk"
+EXPORT_URL = "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json"
+ME_URL = "https://acme.zendesk.com/api/v2/users/me.json"
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def fixture_text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+@pytest.fixture
+def zendesk(db: Any) -> Connection:
+    connection = Connection(
+        name="Acme Zendesk",
+        kind="zendesk_tickets_test",
+        config={"subdomain": "acme", "email": "ops@acme.example"},
+    )
+    connection.set_secrets({"api_token": "zd-token-0123456789abcdef"})
+    connection.save()
+    return connection
