@@ -182,7 +182,19 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         return f"{self.connection} run {self.pk} ({self.status})"
 
-<<<<<<< HEAD
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def status_colour(self) -> str:
+        return RunStatus(self.status).colour
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
 
 class WebhookDelivery(models.Model):
     """One accepted inbound webhook message. The unique (connection, webhook_id) makes replays no-ops."""
@@ -202,18 +214,3 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} webhook {self.webhook_id}"
-=======
-    @property
-    def is_active(self) -> bool:
-        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-
-    @property
-    def status_colour(self) -> str:
-        return RunStatus(self.status).colour
-
-    @property
-    def duration(self) -> Any:
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
->>>>>>> issue-4-core

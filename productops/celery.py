@@ -20,16 +20,13 @@ app.autodiscover_tasks()
 
 # name -> (task, crontab). Apps add their entries here, never in their own modules.
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-<<<<<<< HEAD
     # Every insight family and the dashboards' rollups, over everything, once a night.
     "recompute-all-nightly": {"task": "insights.tasks.recompute_all", "schedule": crontab(minute=15, hour=2)},
-=======
     # Runs left "running" by a dead worker, or queued with no worker, become "abandoned".
     "connectors-reap-stuck-runs": {
         "task": "connectors.tasks.reap_stuck_runs",
         "schedule": crontab(minute="*/5"),
     },
->>>>>>> issue-4-core
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

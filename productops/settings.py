@@ -133,14 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-<<<<<<< HEAD
-    # A file, not :memory:, so tests that start a real worker process can share the test database.
+    # A file, not :memory:, so threads and a Celery worker subprocess in tests share the test database
+    # the way web and worker do (an in-memory shared-cache DB fails concurrent writers at once).
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test_productops.sqlite3")
-=======
-    # Tests use a file too (not in-memory), so threads and a Celery worker subprocess share it the way web
-    # and worker do: an in-memory shared-cache DB fails concurrent writers ("table is locked") at once.
-    DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / "test_productops.sqlite3")})
->>>>>>> issue-4-core
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -294,6 +289,14 @@ CONTENT_SECURITY_POLICY = {
 # Dotted paths of connector modules to import at start-up; a self-hoster appends their own.
 PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.csv_upload",
+    "connectors.sources.http_json",
+    "connectors.sources.webhook",
+    "connectors.sources.amplitude",
+    "connectors.sources.mixpanel",
+    "connectors.sources.posthog",
+    "connectors.sources.delighted",
+    "connectors.sources.typeform",
+    "connectors.sources.zendesk",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
