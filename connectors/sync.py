@@ -26,6 +26,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
@@ -218,6 +219,9 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
     except ConnectorError as exc:
         run.refresh_from_db()
         return _failed(connection, run, exc, redact(exc.message, secret_values), secret_values)
+    except ImproperlyConfigured as exc:  # e.g. FERNET_KEYS lost the key these secrets were written with
+        run.refresh_from_db()
+        return _fail_run(connection, run, str(exc), secret_values)
     except Exception as exc:
         run.refresh_from_db()
         name = cls.label if (cls := REGISTRY.get(connection.kind)) else connection.kind

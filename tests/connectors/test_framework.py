@@ -236,3 +236,13 @@ def test_successful_sync_enqueues_the_recompute_after_commit(
         recompute._HOOKS.pop("test_connectors_probe", None)
     assert len(callbacks) == 1  # enqueued only once the page and run had committed
     assert [(s.connection_id, s.families) for s in scopes] == [(zendesk.pk, {"tickets"})]
+
+
+@pytest.mark.django_db
+def test_lost_fernet_key_fails_the_run_with_what_to_do(zendesk: Connection, settings: Any) -> None:
+    from connectors.sync import run_sync
+
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]  # not the key the secrets were written with
+    result = run_sync(zendesk.pk)
+    assert result.outcome == "failed" and result.run is not None
+    assert "can't be decrypted" in result.run.error_message and "FERNET_KEYS" in result.run.error_message
