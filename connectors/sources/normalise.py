@@ -136,6 +136,7 @@ def resolve_products(mapping: Mapping[str, str] | str | None) -> dict[str, int]:
     falls back to the connection's own product)."""
     if isinstance(mapping, str):
         mapping = json.loads(mapping or "{}")
+    mapping = {k: v for k, v in (mapping or {}).items() if v}
     if not mapping:
         return {}
     from productops.portfolio.models import Product
