@@ -103,7 +103,8 @@ class Connector:
         return [v for k, v in secrets.items() if k in cls.secret_fields and v]
 
 
-FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio")
+# "any": the generic sources (HTTP JSON/CSV, webhook) whose family is chosen per connection.
+FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio", "any")
 FAMILY_LABELS = {
     "metrics": "Product analytics",
     "nps": "NPS and surveys",
@@ -113,6 +114,7 @@ FAMILY_LABELS = {
     "mentions": "Social mentions",
     "kb": "Knowledge base",
     "portfolio": "Portfolio and planning",
+    "any": "Any family (generic)",
 }
 
 C = TypeVar("C", bound=type[Connector])

@@ -128,6 +128,9 @@ class AmplitudeConnector(Connector):
     def streams(self) -> list[str]:
         return [STREAM]
 
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        return {"start": since.isoformat()}
+
     def _events(self) -> list[str]:
         return [e.strip() for e in (self.config.get("events") or "").split(",") if e.strip()]
 
@@ -147,7 +150,7 @@ class AmplitudeConnector(Connector):
         for index in range(begin, len(events)):
             record = self._metric(events[index], start, last, product)
             done = index == len(events) - 1
-            following = (
+            following: dict[str, Any] = (
                 {"start": resume.isoformat()} if done else {"start": start.isoformat(), "event": index + 1}
             )
             yield Page([record] if record.children[0][1] else [], following, done=done)
@@ -204,7 +207,7 @@ class AmplitudeConnector(Connector):
         else:
             for _group, days, values in self._series({"event_type": name}, start, end):
                 points += [self._point(day, "", "", v) for day, v in zip(days, values, strict=True)]
-        values = {
+        metric: dict[str, Any] = {
             "name": name[:200],
             "key": slug_key(name),
             "description": f"Amplitude event “{name}”, {'unique users' if measure == 'uniques' else 'events'} per day.",
@@ -215,7 +218,7 @@ class AmplitudeConnector(Connector):
         return Record(
             "signals.Metric",
             f"event:{name}",
-            with_product(values, product),
+            with_product(metric, product),
             [("signals.MetricPoint", points, "metric")],
         )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django import forms
@@ -100,6 +100,9 @@ class DelightedConnector(Connector):
 
     def streams(self) -> list[str]:
         return [STREAM]
+
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        return {"updated_since": int(datetime.combine(since, time.min, tzinfo=UTC).timestamp())}
 
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         products = resolve_products(self.config.get("product_map"))

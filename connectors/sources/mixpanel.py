@@ -130,6 +130,9 @@ class MixpanelConnector(Connector):
     def streams(self) -> list[str]:
         return [STREAM]
 
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        return {"next_day": since.isoformat()}
+
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         start = date.fromisoformat(str(self.config["start_date"]))
         if isinstance(cursor, dict) and cursor.get("next_day"):

@@ -134,15 +134,14 @@ class ProductMapField(forms.JSONField):
 def resolve_products(mapping: Mapping[str, str] | str | None) -> dict[str, int]:
     """Source value -> product id, one query; slugs that no longer exist are left out (the row then
     falls back to the connection's own product)."""
-    if isinstance(mapping, str):
-        mapping = json.loads(mapping or "{}")
-    mapping = {k: v for k, v in (mapping or {}).items() if v}
-    if not mapping:
+    parsed: Mapping[str, Any] = json.loads(mapping or "{}") if isinstance(mapping, str) else (mapping or {})
+    wanted: dict[str, str] = {str(k): str(v) for k, v in parsed.items() if v}
+    if not wanted:
         return {}
     from productops.portfolio.models import Product
 
-    ids = dict(Product.objects.filter(slug__in=set(mapping.values())).values_list("slug", "pk"))
-    return {str(value): ids[slug] for value, slug in mapping.items() if slug in ids}
+    ids = dict(Product.objects.filter(slug__in=set(wanted.values())).values_list("slug", "pk"))
+    return {value: ids[slug] for value, slug in wanted.items() if slug in ids}
 
 
 def with_product(values: dict[str, Any], product_id: int | None) -> dict[str, Any]:

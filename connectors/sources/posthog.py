@@ -19,7 +19,7 @@ Docs: https://posthog.com/docs/api (queries, experiments, feature-flags)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,6 +134,13 @@ class PostHogConnector(Connector):
     def streams(self) -> list[str]:
         return list(STREAMS)
 
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        if stream == "trends":
+            return {"start": since.isoformat()}
+        if stream == "flags":
+            return {"activity_until": datetime.combine(since, time.min, tzinfo=UTC).isoformat()}
+        return None  # experiments are read whole every time
+
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         product = resolve_products({"project": self.config.get("project_product") or ""}).get("project")
         state = dict(cursor) if isinstance(cursor, dict) else {}
@@ -161,7 +168,7 @@ class PostHogConnector(Connector):
         for index in range(int(state.get("event", 0)), len(events)):
             record = self._trend(events[index], start, last, product)
             done = index == len(events) - 1
-            following = (
+            following: dict[str, Any] = (
                 {"start": resume.isoformat()} if done else {"start": start.isoformat(), "event": index + 1}
             )
             yield Page([record] if record.children[0][1] else [], following, done=done)

@@ -14,7 +14,7 @@ Docs: https://www.typeform.com/developers/responses/reference/retrieve-responses
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -124,6 +124,9 @@ class TypeformConnector(Connector):
 
     def streams(self) -> list[str]:
         return [STREAM]
+
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        return {"since": _since(datetime.combine(since, time.min, tzinfo=UTC))}
 
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         products = resolve_products(self.config.get("product_map"))

@@ -17,7 +17,7 @@ incremental_exports/#incremental-ticket-export-cursor-based
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -119,6 +119,9 @@ class ZendeskConnector(Connector):
     def streams(self) -> list[str]:
         return [STREAM]
 
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        return {"since": since.isoformat()}  # read() starts a fresh export at start_time = since
+
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         products = resolve_products(self.config.get("product_map"))
         url = f"{self.base}/incremental/tickets/cursor.json"
@@ -126,7 +129,8 @@ class ZendeskConnector(Connector):
         if saved:
             params: dict[str, Any] = {"cursor": saved}
         else:
-            start = self.config.get("start_date")
+            since = cursor.get("since") if isinstance(cursor, dict) else None
+            start = since or self.config.get("start_date")
             start_dt = (
                 datetime.fromisoformat(str(start)).replace(tzinfo=UTC)
                 if start

@@ -152,9 +152,11 @@ def test_trends_experiments_flags_then_incremental_then_idempotent_through_sync_
     with time_machine.travel(datetime(2026, 3, 7, 9, 0, tzinfo=UTC), tick=True):
         sync(conn)
     calls = responses.calls[before:]
-    bodies = [json.loads(c.request.body)["query"]["dateRange"] for c in calls if c.request.method == "POST"]
+    bodies = [
+        json.loads(c.request.body or "{}")["query"]["dateRange"] for c in calls if c.request.method == "POST"
+    ]
     assert bodies == [{"date_from": "2026-03-04", "date_to": "2026-03-06"}] * 2
-    activity = [query(c) for c in calls if "activity" in c.request.url]
+    activity = [query(c) for c in calls if "activity" in (c.request.url or "")]
     assert activity == [
         {"limit": "100"},
         {"limit": "2", "page": "2"},
