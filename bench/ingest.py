@@ -2,10 +2,13 @@
 
     DATABASE_URL=postgres://... python bench/ingest.py [--points 1000000] [--tickets 200000]
 
-1. COPY the metric points and tickets into scratch tables made `LIKE` the real ones (same columns,
-   same indexes), straight from the row generator: the ceiling for getting these rows in.
-2. Upsert the same rows into the real tables through productops.signals.ingest.upsert (new rows).
-3. Upsert the same rows again: every one is unchanged, and the row count must not move.
+For each of N slices of the rows (10 by default; each slice is a set of metrics or a range of tickets):
+1. COPY the slice into a scratch table made `LIKE` the real one (same columns, same indexes), straight
+   from the row generator: the ceiling for getting these rows in. Also into a second scratch table that
+   has the real table's foreign keys too, to show what their checks cost (reported, not in the summary);
+2. upsert the same rows into the real table through productops.signals.ingest.upsert (all new);
+3. upsert them again: every one is unchanged, and the row count must not move.
+Interleaving the phases slice by slice keeps a shared machine's load from favouring one phase.
 
 Rows are generated lazily (never held in a list), so peak RSS measures the service's own batches.
 Prints rows/s and ratios, then the summary line:
@@ -22,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ TICKET_COLUMNS = [
     "priority", "tags", "channel", "opened_at", "first_response_at", "solved_at", "csat_rating", "sentiment",
 ]  # fmt: skip
 POINT_COLUMNS = ["metric_id", "ts", "dimension_key", "dimension_value", "value"]
-TAGS = (["billing"], ["billing", "export"], ["login"], ["mobile", "crash"], [])
+TAGS: tuple[list[str], ...] = (["billing"], ["billing", "export"], ["login"], ["mobile", "crash"], [])
 STATUSES = ("new", "open", "pending", "solved", "closed")
 
 
@@ -69,8 +73,8 @@ def points(metric_ids: list[int], n: int) -> Iterator[dict[str, Any]]:
                 }
 
 
-def tickets(product_id: int, n: int) -> Iterator[dict[str, Any]]:
-    for i in range(n):
+def tickets(product_id: int, stop: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    for i in range(start, stop):
         opened = T0 + timedelta(minutes=7 * i)
         solved = i % 3 == 0
         yield {
@@ -118,12 +122,22 @@ def copy_rows(table: str, columns: list[str], rows: Iterator[dict[str, Any]], js
     return n
 
 
-def timed(label: str, fn: Callable[[], Any], rows: int) -> tuple[float, Any]:
+def copy_factory(
+    table: str, columns: list[str], rows: Callable[[], Iterator[dict[str, Any]]], json_cols: set[str]
+) -> int:
+    return copy_rows(table, columns, rows(), json_cols)
+
+
+def upsert_factory(
+    upsert: Callable[..., Any], model: Any, rows: Callable[[], Iterator[dict[str, Any]]]
+) -> Any:
+    return upsert(model, rows())
+
+
+def clock(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
-    seconds = time.perf_counter() - start
-    print(f"  {label:<34} {rows:>9,} rows in {seconds:7.2f} s = {rows / seconds:>10,.0f} rows/s")
-    return seconds, out
+    return time.perf_counter() - start, out
 
 
 def peak_rss_mb() -> float:
@@ -137,6 +151,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--metrics", type=int, default=100)
+    parser.add_argument("--slices", type=int, default=10, help="Interleave the measurements over N slices.")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -172,7 +187,7 @@ def main() -> None:
         with connection.cursor() as cur:
             for scratch in (scratch_points, scratch_tickets):
                 cur.execute(f"DROP TABLE IF EXISTS {scratch}, {scratch}_fk")
-        MetricPoint.objects.filter(metric__source_key=SOURCE)._raw_delete(MetricPoint.objects.db)  # type: ignore[attr-defined]
+        MetricPoint.objects.filter(metric__source_key=SOURCE)._raw_delete(MetricPoint.objects.db)
         SupportTicket.objects.filter(source_key=SOURCE).delete()
         Metric.objects.filter(source_key=SOURCE).delete()
         Product.objects.filter(slug=SOURCE).delete()
@@ -203,68 +218,104 @@ def main() -> None:
 
         n_points, n_tickets = args.points, args.tickets
         total = n_points + n_tickets
-        print(f"ingest bench: {n_points:,} metric points + {n_tickets:,} tickets on PostgreSQL")
-        print("COPY into scratch tables with the same columns and indexes:")
-        cp, _ = timed(
-            "COPY metric points",
-            lambda: copy_rows(scratch_points, POINT_COLUMNS, points(metric_ids, n_points), set()),
-            n_points,
+        slices = max(1, min(args.slices, args.metrics))
+        print(
+            f"ingest bench: {n_points:,} metric points + {n_tickets:,} tickets on PostgreSQL, {slices} slices"
         )
-        ct, _ = timed(
-            "COPY tickets",
-            lambda: copy_rows(scratch_tickets, TICKET_COLUMNS, tickets(product.pk, n_tickets), {"tags"}),
-            n_tickets,
-        )
-        print("COPY into scratch tables that also have the foreign keys:")
-        fp, _ = timed(
-            "COPY metric points (+FK)",
-            lambda: copy_rows(f"{scratch_points}_fk", POINT_COLUMNS, points(metric_ids, n_points), set()),
-            n_points,
-        )
-        ft, _ = timed(
-            "COPY tickets (+FK)",
-            lambda: copy_rows(
-                f"{scratch_tickets}_fk", TICKET_COLUMNS, tickets(product.pk, n_tickets), {"tags"}
-            ),
-            n_tickets,
-        )
-        print("upsert, new rows:")
-        up, r1 = timed(
-            "upsert metric points", lambda: upsert(MetricPoint, points(metric_ids, n_points)), n_points
-        )
-        ut, r2 = timed(
-            "upsert tickets", lambda: upsert(SupportTicket, tickets(product.pk, n_tickets)), n_tickets
-        )
-        count_after_first = (
-            MetricPoint.objects.filter(metric__source_key=SOURCE).count()
-            + SupportTicket.objects.filter(source_key=SOURCE).count()
-        )
-        print("upsert again, every row unchanged:")
-        vp, r3 = timed(
-            "upsert metric points", lambda: upsert(MetricPoint, points(metric_ids, n_points)), n_points
-        )
-        vt, r4 = timed(
-            "upsert tickets", lambda: upsert(SupportTicket, tickets(product.pk, n_tickets)), n_tickets
-        )
-        count_after_second = (
-            MetricPoint.objects.filter(metric__source_key=SOURCE).count()
-            + SupportTicket.objects.filter(source_key=SOURCE).count()
-        )
+        # (table label, model, scratch table, columns, json columns, row factory, rows) per slice.
+        work: list[
+            tuple[str, type[Any], str, list[str], set[str], Callable[[], Iterator[dict[str, Any]]], int]
+        ] = []
+        per_metric = -(-len(metric_ids) // slices)
+        for i in range(slices):
+            ids = metric_ids[i * per_metric : (i + 1) * per_metric]
+            n = n_points // slices + (1 if i < n_points % slices else 0)
+            work.append(
+                (
+                    "metric points",
+                    MetricPoint,
+                    scratch_points,
+                    POINT_COLUMNS,
+                    set(),
+                    partial(points, ids, n),
+                    n,
+                )
+            )
+        for i in range(slices):
+            lo, hi = i * n_tickets // slices, (i + 1) * n_tickets // slices
+            work.append(
+                (
+                    "tickets",
+                    SupportTicket,
+                    scratch_tickets,
+                    TICKET_COLUMNS,
+                    {"tags"},
+                    partial(tickets, product.pk, hi, lo),
+                    hi - lo,
+                )
+            )
+        # The four measurements run one after the other on each slice, so a busy neighbour on a shared
+        # machine slows all four alike instead of skewing whichever phase it happens to overlap.
+        seconds = {"copy": 0.0, "copy_fk": 0.0, "new": 0.0, "unchanged": 0.0}
+        by_table: dict[tuple[str, str], float] = {}
+        first, second = UpsertResult(), UpsertResult()
+        counts_ok = True
+
+        def stored() -> int:
+            return (
+                MetricPoint.objects.filter(metric__source_key=SOURCE).count()
+                + SupportTicket.objects.filter(source_key=SOURCE).count()
+            )
+
+        for label, model, scratch, columns, json_cols, rows, _n in work:
+            steps: list[tuple[str, Callable[[], Any]]] = [
+                ("copy", partial(copy_factory, scratch, columns, rows, json_cols)),
+                ("copy_fk", partial(copy_factory, f"{scratch}_fk", columns, rows, json_cols)),
+                ("new", partial(upsert_factory, upsert, model, rows)),
+            ]
+            for phase, fn in steps:
+                took, out = clock(fn)
+                seconds[phase] += took
+                by_table[label, phase] = by_table.get((label, phase), 0.0) + took
+            first += out
+            before = stored()
+            took, out = clock(partial(upsert_factory, upsert, model, rows))
+            seconds["unchanged"] += took
+            by_table[label, "unchanged"] = by_table.get((label, "unchanged"), 0.0) + took
+            second += out
+            counts_ok &= stored() == before
+        count_after = stored()
     finally:
         cleanup()
 
-    copy_rate = total / (cp + ct)
-    upsert_rate = total / (up + ut)
-    unchanged_rate = total / (vp + vt)
+    sizes = {"metric points": n_points, "tickets": n_tickets}
+    names = {
+        "copy": "COPY, same columns and indexes",
+        "copy_fk": "COPY, also the foreign keys",
+        "new": "upsert, new rows",
+        "unchanged": "upsert again, unchanged",
+    }
+    for (label, phase), took in by_table.items():
+        rows_n = sizes[label]
+        print(
+            f"  {label:<14} {names[phase]:<32} {rows_n:>9,} rows in {took:7.2f} s "
+            f"= {rows_n / took:>9,.0f} rows/s"
+        )
+    copy_rate = total / seconds["copy"]
+    copy_fk_rate = total / seconds["copy_fk"]
+    upsert_rate = total / seconds["new"]
+    unchanged_rate = total / seconds["unchanged"]
     ratio = upsert_rate / copy_rate
-    copy_fk_rate = total / (fp + ft)
     unchanged_ratio = unchanged_rate / copy_rate
     rss = peak_rss_mb()
-    for label, a, b in (("first pass: ", r1, r2), ("second pass:", r3, r4)):
-        both = UpsertResult(a.inserted, a.updated, a.unchanged)
-        both += b
-        print(f"{label} inserted={both.inserted:,} updated={both.updated:,} unchanged={both.unchanged:,}")
-    print(f"row count after first pass {count_after_first:,}, after second pass {count_after_second:,}")
+    print(f"first pass:  inserted={first.inserted:,} updated={first.updated:,} unchanged={first.unchanged:,}")
+    print(
+        f"second pass: inserted={second.inserted:,} updated={second.updated:,} unchanged={second.unchanged:,}"
+    )
+    print(
+        f"row count after both passes {count_after:,} (expected {total:,}); "
+        f"the second pass left it unchanged: {counts_ok}"
+    )
     print(
         f"copy {copy_rate:,.0f} rows/s; upsert new {upsert_rate:,.0f} rows/s "
         f"(ratio {ratio:.2f}, goal >= 0.5); "
@@ -276,9 +327,9 @@ def main() -> None:
     )
     print(f"peak RSS {rss:.0f} MB (goal < 500 MB)")
     problems = []
-    if count_after_first != total or count_after_second != total:
-        problems.append(f"row count {count_after_first}/{count_after_second}, expected {total}")
-    if r1.inserted + r2.inserted != total or r3.unchanged + r4.unchanged != total:
+    if count_after != total or not counts_ok:
+        problems.append(f"row count {count_after:,} (expected {total:,}); second passes kept it: {counts_ok}")
+    if first.inserted != total or second.unchanged != total:
         problems.append(
             "counts: the first pass must insert every row and the second leave every row unchanged"
         )

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import models
+from django.utils.html import strip_tags
 
 from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
 from productops.signals.ingest import UpsertResult, upsert
@@ -405,6 +406,7 @@ def read_csv(data: bytes) -> CsvFile:
             na_filter=False,
             skip_blank_lines=False,
             skipinitialspace=True,
+            index_col=False,  # never take a row with one cell too many as the index
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise CsvImportError(f"The file isn't valid CSV: {exc}. Check its quoting and delimiters.") from None
@@ -687,7 +689,7 @@ def import_csv(
             bad_any |= bad
             text = message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
             for row, msg in text[bad].items():
-                cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))  # type: ignore[arg-type]
+                cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
             messages.append((f"Column '{column}': " + text).where(bad, ""))
 
     cell_errors.sort(key=lambda e: (e[0], e[1]))
@@ -739,6 +741,9 @@ def _upsert(
         present = [f for f in segment_fields if f in cols]
         if present:
             out["segment"] = [{f: cols[f].iloc[i] for f in present if cols[f].iloc[i]} for i in range(n)]
+    if spec.key == "tickets" and "body" in cols:
+        # Bodies exported from help desks are often HTML; analysis reads the plain text.
+        out["body_text"] = [" ".join(strip_tags(b or "").split()) for b in cols["body"]]
     if spec.key == "portfolio_items" and "status" in cols and "status_category" not in cols:
         out["status_category"] = [_category_from_status(s) for s in cols["status"]]
     return upsert(spec.model, _rows(out, n))
@@ -800,7 +805,10 @@ def _metric_ids(
 ) -> dict[str, int]:
     """The metric each key names: an existing one of the product (from any source), else a new one."""
     wanted = sorted(set(keys))
-    found = dict(Metric.objects.filter(product_id=product_id, key__in=wanted).values_list("key", "pk"))
+    of_product = Metric.objects.filter(
+        models.Q(product_id=product_id) if product_id is not None else models.Q(product__isnull=True)
+    )
+    found = dict(of_product.filter(key__in=wanted).values_list("key", "pk"))
     missing = [k for k in wanted if k not in found]
     if missing:
         upsert(
@@ -817,7 +825,7 @@ def _metric_ids(
                 for k in missing
             ],
         )
-        found.update(Metric.objects.filter(product_id=product_id, key__in=missing).values_list("key", "pk"))
+        found.update(of_product.filter(key__in=missing).values_list("key", "pk"))
     return found
 
 

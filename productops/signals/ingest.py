@@ -137,7 +137,7 @@ class _MergePlan:
     def __init__(
         self, model: type[models.Model], columns: list[str], key_fields: tuple[str, ...], connection: Any
     ) -> None:
-        fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}  # type: ignore[union-attr]
+        fields_by_attname = {f.attname: f for f in model._meta.concrete_fields}
         unknown = set(columns) - set(fields_by_attname)
         if unknown:
             raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
@@ -164,7 +164,7 @@ class _MergePlan:
         insert_cols = list(self.staged)
         select_exprs = [f"s.{_q(c)}" for c in self.staged]
         self.params: list[Any] = []
-        for f in model._meta.concrete_fields:  # type: ignore[union-attr]
+        for f in model._meta.concrete_fields:
             if f.attname in insert_cols or (f.primary_key and isinstance(f, models.AutoField)):
                 continue
             # As Model() would: the default, "" for non-null text, else NULL.
@@ -196,29 +196,34 @@ class _MergePlan:
         else:
             action = "DO NOTHING"
             self.update_params = []
-        # Skip the rows already stored with the same content before the INSERT: ON CONFLICT DO UPDATE
-        # would lock (and so write to) every conflicting row even when its WHERE is false. The LIMIT
-        # keeps the lookup a per-row index probe whatever the planner thinks of the unanalysed stage.
-        # The ON CONFLICT clause still decides for rows another writer stored in the meantime.
-        source = f"{self.stage_name} s"
+        # Rows go in key order so two writers with overlapping batches take row locks in the same order
+        # and wait for each other instead of deadlocking.
+        insert = f"INSERT INTO {_q(self.table)} AS t ({', '.join(_q(c) for c in insert_cols)}) "
+        tail = (
+            f"ORDER BY {order} ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+        )
+        select = f"SELECT {', '.join(select_exprs)} FROM {self.stage_name} s "
+        self.merge_sql = f"WITH merged AS ({insert}{select}{tail}"
+        # The variant for batches that are mostly already stored: it drops the rows whose content is
+        # unchanged before the INSERT, since ON CONFLICT DO UPDATE locks (and so writes to) every
+        # conflicting row even when its WHERE is false. The LIMIT keeps the lookup a per-row index probe
+        # whatever the planner thinks of the unanalysed stage. For new rows the probe is pure overhead,
+        # so `run` picks the variant from what the previous batch of the call turned out to be; both
+        # give the same result, since ON CONFLICT still decides for rows stored in the meantime.
+        self.filtered_sql = self.merge_sql
+        self.prefilter = bool(content)
         if content:
-            pk = _q(model._meta.pk.attname)  # type: ignore[union-attr]
+            pk = _q(model._meta.pk.attname)
             match = " AND ".join(f"c.{_q(k)} = s.{_q(k)}" for k in key_fields)
             cur = ", ".join(f"cur.{_q(c)}" for c in content)
             new_vals = ", ".join(f"s.{_q(c)}" for c in content)
-            source += (
-                f" LEFT JOIN LATERAL (SELECT c.{pk}, {', '.join(f'c.{_q(c)}' for c in content)} "
+            lateral = (
+                f"LEFT JOIN LATERAL (SELECT c.{pk}, {', '.join(f'c.{_q(c)}' for c in content)} "
                 f"FROM {_q(self.table)} c WHERE {match} LIMIT 1) cur ON true "
-                f"WHERE cur.{pk} IS NULL OR ROW({cur}) IS DISTINCT FROM ROW({new_vals})"
+                f"WHERE cur.{pk} IS NULL OR ROW({cur}) IS DISTINCT FROM ROW({new_vals}) "
             )
-        # Rows go in key order so two writers with overlapping batches take row locks in the same order
-        # and wait for each other instead of deadlocking.
-        self.merge_sql = (
-            f"WITH merged AS (INSERT INTO {_q(self.table)} AS t ({', '.join(_q(c) for c in insert_cols)}) "
-            f"SELECT {', '.join(select_exprs)} FROM {source} ORDER BY {order} "
-            f"ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
-        )
+            self.filtered_sql = f"WITH merged AS ({insert}{select}{lateral}{tail}"
 
     def run(self, connection: Any, batch: list[Mapping[str, Any]]) -> UpsertResult:
         getter = itemgetter(*self.staged)
@@ -249,10 +254,14 @@ class _MergePlan:
                 else:
                     for t in deduped.values():
                         copy.write_row(t)
-            raw.execute(self.merge_sql, [*self.params, *self.update_params])
+            sql = self.filtered_sql if self.prefilter else self.merge_sql
+            raw.execute(sql, [*self.params, *self.update_params])
             inserted, updated = raw.fetchone()
             raw.execute(f"DROP TABLE {self.stage_name}")
-        return UpsertResult(inserted=inserted, updated=updated, unchanged=len(deduped) - inserted - updated)
+        unchanged = len(deduped) - inserted - updated
+        # Mostly stored already (a re-sync): filter unchanged rows first; mostly new (a backfill): don't.
+        self.prefilter = self.filtered_sql is not self.merge_sql and inserted * 2 < len(deduped)
+        return UpsertResult(inserted=inserted, updated=updated, unchanged=unchanged)
 
 
 def _q(name: str) -> str:
@@ -294,10 +303,8 @@ def _upsert_batch(
                 row.setdefault("first_seen_at", now)
                 row.setdefault("last_seen_at", now)
             to_create.append(model(**row))
-            continue
-        stored = existing[k]
-        if any(_differs(stored[c], row[c]) for c in content):
-            obj = model(pk=stored["pk"], **row)
+        elif any(_differs(existing[k][c], row[c]) for c in content):
+            obj = model(pk=existing[k]["pk"], **row)
             if has_seen:
                 obj.last_seen_at = now  # type: ignore[attr-defined]
             to_update.append(obj)

@@ -7,6 +7,7 @@ random token that only the uploader's session knows.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,17 +34,28 @@ MAX_SHOWN_ERRORS = 200
 PREVIEW_ROWS = 5
 
 
+KEEP_FILES_SECONDS = 24 * 3600
+
+
 def _dir() -> Path:
     path = Path(settings.VAR_DIR) / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+def _forget_old_files() -> None:
+    """Uploads never confirmed and bad-rows files are only useful for a day; drop older ones."""
+    cutoff = time.time() - KEEP_FILES_SECONDS
+    for old in _dir().glob("*.csv"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+
+
 def _pending(request: HttpRequest, token: uuid.UUID) -> dict[str, Any]:
     pending = request.session.get(SESSION_KEY, {}).get(token.hex)
     if pending is None:
         raise Http404("No such import in this session; upload the file again.")
-    return pending  # type: ignore[no-any-return]
+    return dict(pending)
 
 
 def _remember(request: HttpRequest, token: str, state: dict[str, Any]) -> None:
@@ -62,12 +74,13 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         except CsvImportError as exc:
             form.add_error("file", exc.message)
         else:
-            token = uuid.uuid4().hex
-            (_dir() / f"{token}.csv").write_bytes(data)
+            _forget_old_files()
+            token = uuid.uuid4()
+            (_dir() / f"{token.hex}.csv").write_bytes(data)
             product = form.cleaned_data["product"]
             _remember(
                 request,
-                token,
+                token.hex,
                 {
                     "kind": form.cleaned_data["kind"],
                     "product_id": product.pk if product else None,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,23 +198,12 @@ def start_raw_server() -> Iterator[Any]:
         server.server_close()
 
 
-# --- The sync-loop tests' Zendesk fixture connection (branch issue-4-core) -------------------------
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "zendesk"
-EXPORT_URL = "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json"
-ME_URL = "https://acme.zendesk.com/api/v2/users/me.json"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def fixture_text(name: str) -> str:
-    return (FIXTURES / name).read_text()
+# --- The sync-loop tests' Zendesk connection (branch issue-4-core) ---------------------------------
 
 
 @pytest.fixture
 def zendesk(db: Any) -> Connection:
+    """A connection of the test Zendesk connector (tests/connectors/sources.py) with a stored token."""
     connection = Connection(
         name="Acme Zendesk",
         kind="zendesk_tickets_test",

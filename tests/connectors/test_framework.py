@@ -23,7 +23,7 @@ from connectors.secrets import decrypt, encrypt, hint, redact
 from connectors.sync import queue_run, reap_stuck_runs
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, fixture
 
 
 def test_a_module_that_fails_to_import_is_logged_and_skipped(settings: Any, caplog: Any) -> None:

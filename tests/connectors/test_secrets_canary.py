@@ -16,7 +16,7 @@ from connectors.models import Connection, SyncRun
 from connectors.tasks import sync_connection
 
 from .broker import drain
-from .conftest import EXPORT_URL, ME_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, ME_URL, fixture
 
 CANARY = "canary-7f3a9c1e5b2d4086a1e9"
 

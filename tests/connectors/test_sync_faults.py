@@ -15,7 +15,7 @@ from connectors.tasks import sync_connection
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, fixture, fixture_text
+from .zendesk_fixtures import EXPORT_URL, fixture, fixture_text
 
 PAGE1 = fixture("incremental_tickets_cursor_page1.json")
 PAGE2 = fixture("incremental_tickets_cursor_page2.json")

@@ -16,7 +16,7 @@ from connectors.sync import pause_for_attention, run_sync
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
-from .conftest import EXPORT_URL, ME_URL, fixture
+from .zendesk_fixtures import EXPORT_URL, ME_URL, fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +181,22 @@ def test_health_failing_and_stale(lead_client: Client, zendesk: Connection) -> N
 def test_pms_find_connector_health_in_the_nav(pm_client: Client) -> None:
     html = pm_client.get(reverse("connectors:list")).content.decode()
     assert f'href="{reverse("connectors:list")}"' in html
+
+
+def test_connections_page_query_count_does_not_grow(
+    lead_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    def make(n: int) -> None:
+        for i in range(n):
+            Connection.objects.create(name=f"c{Connection.objects.count()}-{i}", kind="zendesk_tickets_test")
+
+    make(2)
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(db) as few:
+        lead_client.get(reverse("connectors:list"))
+    make(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = lead_client.get(reverse("connectors:list")).content.decode()
+    assert html.count('class="card connector-card"') == 10

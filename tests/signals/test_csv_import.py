@@ -261,3 +261,10 @@ def test_a_saved_mapping_is_suggested_next_time() -> None:
     assert suggest_mapping(headers, "nps") == {"score": "Q1", "submitted_at": "When"}
     # A saved column the new file lacks falls back to the synonyms.
     assert suggest_mapping(["Score", "Date"], "nps") == {"score": "Score", "submitted_at": "Date"}
+
+
+@pytest.mark.django_db
+def test_ticket_html_bodies_get_a_plain_text_copy() -> None:
+    import_csv(b'Subject,Body,Created\nHi,"<p>It <b>spins</b>\nforever</p>",2026-01-05\n', "tickets")
+    ticket = SupportTicket.objects.get()
+    assert (ticket.body, ticket.body_text) == ("<p>It <b>spins</b>\nforever</p>", "It spins forever")
