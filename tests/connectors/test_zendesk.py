@@ -150,6 +150,16 @@ def test_429_waits_for_zendesks_retry_after_and_a_500_is_retried() -> None:
 
 
 @responses.activate
+def test_an_exhausted_window_waits_for_ratelimit_reset_before_the_next_page() -> None:
+    responses.get(EXPORT, json=P1, headers={"ratelimit-remaining": "0", "ratelimit-reset": "41"})
+    responses.get(EXPORT, json=P2, headers={"ratelimit-remaining": "8", "ratelimit-reset": "30"})
+    responses.get(EXPORT, json=P3)
+    sleeps: list[float] = []
+    pages = list(reader(sleeps).read("tickets", None))
+    assert sleeps == [41.0] and len(pages) == 3
+
+
+@responses.activate
 def test_bad_token_is_permanent_and_check_says_what_to_do() -> None:
     responses.get(ME, status=401, json=load("zendesk", "error_401.json"))
     responses.get(EXPORT, status=401, json=load("zendesk", "error_401.json"))
