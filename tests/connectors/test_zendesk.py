@@ -181,6 +181,20 @@ def test_check_names_the_agent() -> None:
     assert reader([]).check().message == "Connected to acme.zendesk.com as ops@acme.example."
 
 
+@pytest.mark.django_db
+@responses.activate
+def test_brand_ids_can_decide_the_product() -> None:
+    other = product("support-portal")
+    responses.get(EXPORT, json=P1)
+    responses.get(EXPORT, json=P2)
+    responses.get(EXPORT, json=P3)
+    config = {**CONFIG, "product_by": "brand", "product_map": {"360000000003": "support-portal"}}
+    connector = ZendeskConnector(config, SECRETS, client=HttpClient(sleep=lambda s: None))
+    records = {r.external_id: r.values for p in connector.read("tickets", None) for r in p.records}
+    assert records["202"]["product_id"] == other.pk  # brand 360000000003
+    assert "product_id" not in records["201"]  # brand ...002 is unmapped: the connection's product applies
+
+
 def test_in_the_gallery() -> None:
     cls = REGISTRY["zendesk"]
     assert cls.family == "tickets" and "satisfaction" in cls.description
