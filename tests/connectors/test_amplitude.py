@@ -153,5 +153,43 @@ def test_check_lists_missing_events() -> None:
     assert other.check().message == "Connected, but the project has no event type Upgraded."
 
 
+@responses.activate
+def test_uniques_ask_for_the_overall_line_separately_since_groups_do_not_add_up() -> None:
+    grouped = json.dumps(
+        {"event_type": "Signed Up", "group_by": [{"type": "user", "value": "platform"}]},
+        separators=(",", ":"),
+    )
+    overall = json.dumps({"event_type": "Signed Up"}, separators=(",", ":"))
+    base = {"start": "20260301", "end": "20260305", "m": "uniques", "i": "1"}
+    responses.get(
+        SEG,
+        json=load("amplitude", "segmentation_signed_up.json"),
+        match=[matchers.query_param_matcher({**base, "e": grouped})],
+    )
+    lone = load("amplitude", "segmentation_report_exported.json")
+    lone["data"]["series"] = [[150, 160, 0, 170, 180]]
+    lone["data"]["seriesLabels"] = [0]
+    responses.get(SEG, json=lone, match=[matchers.query_param_matcher({**base, "e": overall})])
+    connector = AmplitudeConnector(
+        {**CONFIG, "events": "Signed Up", "measure": "uniques", "project_product": ""},
+        SECRETS,
+        client=HttpClient(sleep=lambda s: None),
+    )
+    with time_machine.travel(datetime(2026, 3, 6, tzinfo=UTC)):
+        (page,) = list(connector.read("segmentation", None))
+    metric = page.records[0]
+    assert metric.values["aggregation"] == "mean"
+    totals = {
+        p["ts"].date().isoformat(): p["value"] for p in metric.children[0][1] if p["dimension_key"] == ""
+    }
+    assert totals == {
+        "2026-03-01": 150.0,
+        "2026-03-02": 160.0,
+        "2026-03-03": 0.0,
+        "2026-03-04": 170.0,
+        "2026-03-05": 180.0,
+    }
+
+
 def test_in_the_gallery() -> None:
     assert REGISTRY["amplitude"].family == "metrics"
