@@ -298,6 +298,12 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.github",
     "connectors.sources.gitlab",
     "connectors.sources.linear",
+    "connectors.sources.amplitude",
+    "connectors.sources.mixpanel",
+    "connectors.sources.posthog",
+    "connectors.sources.delighted",
+    "connectors.sources.typeform",
+    "connectors.sources.zendesk",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
