@@ -99,3 +99,9 @@ def test_compose_sets_only_variables_the_settings_read_and_commands_exist() -> N
     assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= set(queues)
     assert (ROOT / "Dockerfile").exists()
     assert "gunicorn" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_readme_documents_every_variable_the_settings_read() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(name for name in _settings_env_names() if f"`{name}`" not in readme)
+    assert missing == [], f"README's configuration table lacks {missing}"
