@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, ClassVar, TypeVar
 
 from django import forms
@@ -68,6 +69,8 @@ class Connector:
     docs_url: ClassVar[str] = ""
     config_form: ClassVar[type[forms.Form]]
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Templates get connector classes (the gallery, the form page); don't let them instantiate one.
+    do_not_call_in_templates: ClassVar[bool] = True
 
     def __init__(
         self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None
@@ -87,12 +90,38 @@ class Connector:
         """Yield pages of records from `cursor` on (None means from the beginning)."""
         raise NotImplementedError
 
+    def cursor_for_date(self, stream: str, since: date) -> Any:
+        """The cursor that makes `read` start at `since`, for "Backfill from date".
+
+        The default, {"since": "YYYY-MM-DD"}, suits connectors whose cursor is a dict with a "since"
+        key; override it when the source's cursor is something else (an opaque token, an offset).
+        """
+        return {"since": since.isoformat()}
+
+    @classmethod
+    def secret_values(cls, secrets: Mapping[str, str]) -> list[str]:
+        return [v for k, v in secrets.items() if k in cls.secret_fields and v]
+
+
+FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio")
+FAMILY_LABELS = {
+    "metrics": "Product analytics",
+    "nps": "NPS and surveys",
+    "tickets": "Support tickets",
+    "experiments": "Experiments",
+    "flags": "Feature flags",
+    "mentions": "Social mentions",
+    "kb": "Knowledge base",
+    "portfolio": "Portfolio and planning",
+}
 
 C = TypeVar("C", bound=type[Connector])
 REGISTRY: dict[str, type[Connector]] = {}
 
 
 def register(cls: C) -> C:
+    if cls.family not in FAMILIES:
+        raise ValueError(f"connector {cls.kind!r} has unknown family {cls.family!r}; use one of {FAMILIES}")
     if cls.kind in REGISTRY and REGISTRY[cls.kind] is not cls:
         raise ValueError(f"connector kind {cls.kind!r} is registered twice")
     REGISTRY[cls.kind] = cls
@@ -104,3 +133,13 @@ def get(kind: str) -> type[Connector]:
         return REGISTRY[kind]
     except KeyError:
         raise ConnectorError(f"No connector of kind {kind!r} is installed.", permanent=True) from None
+
+
+def by_family() -> list[tuple[str, str, list[type[Connector]]]]:
+    """The gallery: (family, label, connectors sorted by label), families in a fixed order."""
+    out = []
+    for family in FAMILIES:
+        members = sorted((c for c in REGISTRY.values() if c.family == family), key=lambda c: c.label)
+        if members:
+            out.append((family, FAMILY_LABELS[family], members))
+    return out

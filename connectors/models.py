@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -9,6 +12,10 @@ class ScheduleKind(models.TextChoices):
     INTERVAL = "interval", "Every N minutes"
     CRONTAB = "crontab", "Crontab"
     MANUAL = "manual", "Only when started by hand"
+
+
+# Fields the django-celery-beat PeriodicTask mirrors.
+SCHEDULE_FIELDS = {"name", "schedule_kind", "interval_minutes", "crontab", "enabled"}
 
 
 class Connection(models.Model):
@@ -41,6 +48,10 @@ class Connection(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     error_streak = models.PositiveIntegerField(default=0)
     rows_synced = models.BigIntegerField(default=0)
+    # The DB-row lock used when neither PostgreSQL advisory locks nor Redis are available (SQLite):
+    # a sync claims the row with a conditional UPDATE and refreshes the expiry after every page.
+    lock_token = models.CharField(max_length=64, blank=True, default="")
+    lock_expires_at = models.DateTimeField(null=True, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
@@ -51,6 +62,62 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        # Keep the beat entry in step, but only when something it depends on may have changed:
+        # the sync loop saves cursors after every page and must not rewrite the PeriodicTask each time.
+        if update_fields is None or set(update_fields) & SCHEDULE_FIELDS:
+            from .schedule import sync_periodic_task
+
+            sync_periodic_task(self)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        periodic_task = self.periodic_task
+        result = super().delete(*args, **kwargs)
+        if periodic_task is not None:
+            periodic_task.delete()
+        return result
+
+    def clean(self) -> None:
+        from .base import REGISTRY
+
+        if self.kind not in REGISTRY:
+            installed = ", ".join(sorted(REGISTRY)) or "none"
+            raise ValidationError(
+                {"kind": f"No connector of kind {self.kind!r} is installed (installed: {installed})."}
+            )
+        if self.schedule_kind == ScheduleKind.CRONTAB:
+            from .schedule import parse_crontab
+
+            try:
+                parse_crontab(self.crontab)
+            except ValueError as exc:
+                raise ValidationError({"crontab": str(exc)}) from None
+        if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
+            raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
+
+    @property
+    def connector_class(self) -> Any:
+        from .base import REGISTRY
+
+        return REGISTRY.get(self.kind)
+
+    def get_secrets(self) -> dict[str, str]:
+        from .secrets import decrypt
+
+        return decrypt(self.secrets_encrypted)
+
+    def set_secrets(self, values: dict[str, str]) -> None:
+        from .secrets import encrypt
+
+        self.secrets_encrypted = encrypt(values)
+
+    def build_connector(self) -> Any:
+        from .base import get
+
+        return get(self.kind)(self.config, self.get_secrets(), connection=self)
 
     @property
     def source_key(self) -> str:
@@ -91,15 +158,43 @@ class SyncRun(models.Model):
     rows_unchanged = models.BigIntegerField(default=0)
     cursor_before = models.JSONField(default=dict, blank=True)
     cursor_after = models.JSONField(default=dict, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Moves after every page; the reaper reads it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    full_refresh = models.BooleanField(default=False)
     error_message = models.TextField(blank=True, help_text="What failed and what to do, for a user.")
     traceback = models.TextField(blank=True, help_text="For the lead.")
 
     class Meta:
         ordering = ["-queued_at"]
         indexes = [models.Index(fields=["connection", "-queued_at"]), models.Index(fields=["status"])]
+        constraints = [
+            # At most one queued-or-running run per connection, enforced by the database: twenty
+            # concurrent "Sync now" clicks create one run, and the rest see it.
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="connectors_syncrun_one_active",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.connection} run {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def status_colour(self) -> str:
+        return RunStatus(self.status).colour
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
 
 
 class WebhookDelivery(models.Model):

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Max, QuerySet
+from django.utils import timezone
 
-from .models import Connection
+from .base import REGISTRY
+from .models import Connection, RunStatus, SyncRun
+from .schedule import expected_period, next_run
 
 
 def freshness() -> dict[str, Any]:
@@ -12,3 +16,63 @@ def freshness() -> dict[str, Any]:
     agg = Connection.objects.aggregate(last=Max("last_success_at"))
     failing = Connection.objects.filter(error_streak__gt=0).count()
     return {"last_success_at": agg["last"], "failing": failing}
+
+
+HEALTH_LABELS = {
+    "ok": ("OK", "good"),
+    "failing": ("Failing", "bad"),
+    "stale": ("Stale", "warn"),
+    "paused": ("Paused", "muted"),
+    "pending": ("Waiting for first sync", "muted"),
+}
+
+
+def health(connection: Connection, now: datetime | None = None) -> str:
+    """ok, failing, stale (no success within 2x its schedule), paused, or pending (never synced yet)."""
+    now = now or timezone.now()
+    if not connection.enabled:
+        return "paused"
+    if connection.error_streak > 0:
+        return "failing"
+    period = expected_period(connection)
+    if connection.last_success_at is None:
+        if period is not None and now - connection.created_at > 2 * period:
+            return "stale"
+        return "pending"
+    if period is not None and now - connection.last_success_at > 2 * period:
+        return "stale"
+    return "ok"
+
+
+def connection_cards() -> list[dict[str, Any]]:
+    """One dict per connection for the connections page; a fixed number of queries."""
+    connections = list(Connection.objects.select_related("periodic_task", "product", "team").order_by("name"))
+    active = {
+        r.connection_id: r
+        for r in SyncRun.objects.filter(
+            connection__in=connections, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        )
+    }
+    now = timezone.now()
+    cards = []
+    for c in connections:
+        state = health(c, now)
+        label, tone = HEALTH_LABELS[state]
+        cls = REGISTRY.get(c.kind)
+        cards.append(
+            {
+                "connection": c,
+                "connector": cls,
+                "installed": cls is not None,
+                "health": state,
+                "health_label": label,
+                "health_tone": tone,
+                "next_run": next_run(c),
+                "active_run": active.get(c.pk),
+            }
+        )
+    return cards
+
+
+def runs_for(connection: Connection) -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(connection=connection).order_by("-queued_at")

@@ -24,6 +24,11 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "recompute-all-nightly": {"task": "insights.tasks.recompute_all", "schedule": crontab(minute=15, hour=2)},
     # Hourly: each user's digest goes out in the first run after their local weekday and hour.
     "digests-send-due": {"task": "productops.digests.tasks.send_due_digests", "schedule": crontab(minute=1)},
+    # Runs left "running" by a dead worker, or queued with no worker, become "abandoned".
+    "connectors-reap-stuck-runs": {
+        "task": "connectors.tasks.reap_stuck_runs",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -290,12 +290,20 @@ CONTENT_SECURITY_POLICY = {
 # Dotted paths of connector modules to import at start-up; a self-hoster appends their own.
 PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.csv_upload",
-    "connectors.sources.http_json",
-    "connectors.sources.webhook",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
+# Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
+CONNECTOR_LOCK_TTL = env.int("CONNECTOR_LOCK_TTL", default=300)
+# A run with no committed page for this many seconds is marked abandoned by the reaper.
+CONNECTOR_RUN_TIMEOUT = env.int("CONNECTOR_RUN_TIMEOUT", default=3600)
+# Transient errors: attempts per run, and the backoff base and cap in seconds (full jitter).
+CONNECTOR_MAX_ATTEMPTS = env.int("CONNECTOR_MAX_ATTEMPTS", default=5)
+CONNECTOR_RETRY_BASE = env.float("CONNECTOR_RETRY_BASE", default=5.0)
+CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
 # CIDR ranges that the SSRF guard lets through, e.g. an internal Jira on 10.0.0.0/8.
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
+# Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
+CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 

@@ -15,7 +15,7 @@ NAV = [
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
     ("Insights", "insights:inbox", False),
-    ("Connectors", "connectors:list", True),
+    ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Settings", "accounts:settings", False),
 ]
 

@@ -87,3 +87,10 @@ class KbSearchAdmin(admin.ModelAdmin):
     list_display = ("term", "date", "searches", "no_result_searches")
     list_filter = ("product",)
     search_fields = ("term",)
+
+
+@admin.register(m.CsvMapping)
+class CsvMappingAdmin(admin.ModelAdmin):
+    list_display = ("kind", "updated_at", "updated_by")
+    list_filter = ("kind",)
+    search_fields = ("kind",)

@@ -9,6 +9,7 @@ only when the row's content changes, since unchanged rows are never rewritten.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -307,3 +308,17 @@ class KbSearch(SourcedModel):
 
     def __str__(self) -> str:
         return f"{self.term} ({self.date})"
+
+
+class CsvMapping(models.Model):
+    """The lead's last confirmed column mapping for one kind of CSV file, offered on the next upload."""
+
+    kind = models.CharField(max_length=32, unique=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="Field name -> the file's column name.")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"CSV mapping for {self.kind}"

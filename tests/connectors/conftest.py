@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+import tests.connectors.sources  # noqa: F401  (registers the test connectors)
+from connectors.models import Connection
+
 _real_getaddrinfo = socket.getaddrinfo
 
 
@@ -193,3 +196,16 @@ def start_raw_server() -> Iterator[Any]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def zendesk(db: Any) -> Connection:
+    """A connection of the test Zendesk connector (tests/connectors/sources.py) with a stored token."""
+    connection = Connection(
+        name="Acme Zendesk",
+        kind="zendesk_tickets_test",
+        config={"subdomain": "acme", "email": "ops@acme.example"},
+    )
+    connection.set_secrets({"api_token": "zd-token-0123456789abcdef"})
+    connection.save()
+    return connection

@@ -1,0 +1,193 @@
+"""The connectors UI. Leads configure; PMs see health and history read-only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from productops.accounts.roles import Role, lead_required, pm_required, role_of
+
+from . import selectors, services
+from .base import REGISTRY, Connector, ConnectorError, by_family
+from .forms import BackfillForm, DeleteForm, UploadForm, connection_form_class
+from .models import Connection, SyncRun
+
+
+def _is_lead(request: HttpRequest) -> bool:
+    return role_of(request.user) == Role.LEAD
+
+
+def _connector(kind: str) -> type[Connector]:
+    cls = REGISTRY.get(kind)
+    if cls is None:
+        raise Http404("No connector of that kind is installed.")
+    return cls
+
+
+@pm_required
+def connection_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "connectors/list.html",
+        {"cards": selectors.connection_cards(), "is_lead": _is_lead(request), "gallery_size": len(REGISTRY)},
+    )
+
+
+@lead_required
+def gallery(request: HttpRequest) -> HttpResponse:
+    return render(request, "connectors/gallery.html", {"families": by_family()})
+
+
+def _form_page(
+    request: HttpRequest, connector: type[Connector], connection: Connection | None
+) -> HttpResponse:
+    form_class = connection_form_class(connector)
+    form = form_class(request.POST or None, connector=connector, instance=connection)
+    check = None
+    if request.method == "POST" and form.is_valid():
+        if request.POST.get("action") == "test":
+            check = services.test_connection(connector, form.config_values(), form.secret_values())
+        else:
+            target = form.apply(connection or Connection(created_by_id=request.user.pk))
+            target.save()
+            messages.success(
+                request, f"“{target.name}” is saved. Its first sync runs on schedule, or press Sync now."
+            )
+            return redirect("connectors:detail", pk=target.pk)
+    return render(
+        request,
+        "connectors/form.html",
+        {"form": form, "connector": connector, "connection": connection, "check": check},
+    )
+
+
+@lead_required
+def connection_create(request: HttpRequest, kind: str) -> HttpResponse:
+    return _form_page(request, _connector(kind), None)
+
+
+@lead_required
+def connection_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    return _form_page(request, _connector(connection.kind), connection)
+
+
+@pm_required
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(
+        Connection.objects.select_related("periodic_task", "product", "team"), pk=pk
+    )
+    page = Paginator(selectors.runs_for(connection), 25).get_page(request.GET.get("page"))
+    card = next(c for c in selectors.connection_cards() if c["connection"].pk == connection.pk)
+    return render(
+        request,
+        "connectors/detail.html",
+        {"card": card, "connection": connection, "page_obj": page, "is_lead": _is_lead(request)},
+    )
+
+
+@pm_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun.objects.select_related("connection"), pk=pk)
+    return render(request, "connectors/run_detail.html", {"run": run, "is_lead": _is_lead(request)})
+
+
+@lead_required
+@require_POST
+def connection_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    if not connection.enabled:
+        messages.error(request, f"“{connection.name}” is paused. Resume it first, then sync.")
+    elif services.request_sync(connection, trigger="manual") is None:
+        messages.info(request, f"A sync of “{connection.name}” is already queued or running.")
+    else:
+        messages.success(request, f"Sync of “{connection.name}” queued.")
+    return redirect("connectors:detail", pk=pk)
+
+
+@lead_required
+@require_POST
+def connection_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    services.pause(connection, f"Paused by {request.user.get_username()}.")
+    messages.success(request, f"“{connection.name}” is paused; it won't sync until resumed.")
+    return redirect("connectors:detail", pk=pk)
+
+
+@lead_required
+@require_POST
+def connection_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    services.resume(connection)
+    messages.success(request, f"“{connection.name}” is resumed.")
+    return redirect("connectors:detail", pk=pk)
+
+
+@lead_required
+def connection_backfill(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    _connector(connection.kind)
+    form = BackfillForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = services.backfill(connection, form.cleaned_data["since"])
+        if run is None:
+            messages.error(
+                request, "A sync is queued or running; try the backfill again when it has finished."
+            )
+        else:
+            messages.success(request, f"Backfill from {form.cleaned_data['since']:%Y-%m-%d} queued.")
+        return redirect("connectors:detail", pk=pk)
+    return render(request, "connectors/backfill.html", {"form": form, "connection": connection})
+
+
+@lead_required
+def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    form = DeleteForm(request.POST or None, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        name = connection.name
+        try:
+            deleted = services.delete_connection(
+                connection, purge=form.cleaned_data["keep_or_purge"] == "purge"
+            )
+        except ConnectorError as exc:
+            messages.error(request, exc.message)
+            return redirect("connectors:detail", pk=pk)
+        rows = sum(deleted.values())
+        messages.success(
+            request, f"“{name}” is deleted" + (f", with {rows} rows of its data." if rows else ".")
+        )
+        return redirect("connectors:list")
+    return render(request, "connectors/delete.html", {"form": form, "connection": connection})
+
+
+@lead_required
+@require_POST
+def connection_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    from .uploads import import_upload
+
+    connection = get_object_or_404(Connection, pk=pk)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("connectors:detail", pk=pk)
+    upload = form.cleaned_data["file"]
+    try:
+        run = import_upload(connection, upload.read(), upload.name)
+    except ConnectorError as exc:
+        messages.error(request, exc.message)
+        return redirect("connectors:detail", pk=pk)
+    if run.status == "succeeded":
+        messages.success(
+            request,
+            f"Imported {upload.name}: {run.rows_inserted} new, {run.rows_updated} changed, "
+            f"{run.rows_unchanged} unchanged.",
+        )
+    else:
+        messages.error(request, run.error_message)
+    return redirect("connectors:run", pk=run.pk)

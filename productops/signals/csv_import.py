@@ -1,0 +1,850 @@
+"""CSV import of NPS responses, support tickets, metric points and portfolio items.
+
+No view code lives here: the lead's upload page, `manage.py import_csv` and the "CSV file" connector
+all call `import_csv`. The steps:
+
+1. refuse files over CSV_IMPORT_MAX_BYTES; decode UTF-8 (with or without BOM), UTF-16 with a BOM, or
+   Windows-1252/Latin-1, and refuse anything else with a message that says how to re-save the file;
+2. map the file's columns to the kind's fields (`suggest_mapping`: the lead's saved mapping, then
+   synonyms compared case-, space- and punctuation-insensitively);
+3. validate every column with pandas, vectorised; each bad cell becomes a `RowError` naming the row as a
+   spreadsheet shows it (the header is row 1), the column as the file names it, and what is wrong;
+4. upsert the valid rows through `productops.signals.ingest.upsert`. The external id comes from the
+   mapped id column, else from a stable hash of the row's identifying fields, so uploading the same file
+   twice inserts nothing the second time;
+5. return an `ImportReport`, with the bad rows as a CSV to fix and re-upload (cells that a spreadsheet
+   would run as a formula are escaped).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import models
+from django.utils.html import strip_tags
+
+from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
+from productops.signals.ingest import UpsertResult, upsert
+from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket, TicketStatus
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+MAX_LISTED_ERRORS = 1000  # per report; the bad-rows CSV always has every bad row
+
+
+class CsvImportError(Exception):
+    """The file as a whole can't be imported (too big, not text, not CSV, required columns missing)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as a spreadsheet numbers it: the header is row 1, the first data row is row 2
+    column: str  # the file's own column name
+    message: str
+
+    def __str__(self) -> str:
+        return f"Row {self.row}, column '{self.column}': {self.message}"
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int = 0  # data rows read, blank lines excluded
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    bad_rows: int = 0
+    bad_rows_csv: bytes = b""  # UTF-8 with BOM, so spreadsheets show accents; empty when no bad row
+    mapping: dict[str, str] = field(default_factory=dict)
+    encoding: str = ""
+
+    @property
+    def imported(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+# --- What each kind of file holds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    label: str
+    parse: str  # text, int, float, datetime, date, list, choice, email, team
+    required: bool = False
+    synonyms: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+    choices: Mapping[str, str] | None = None  # accepted spelling (normalised) -> stored value
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str
+    label: str
+    model: type[models.Model]
+    targets: tuple[Target, ...]
+    # Fields hashed into the external id when the file has no id column; empty: the model's own key.
+    identity: tuple[str, ...] = ()
+
+    def target(self, name: str) -> Target:
+        return next(t for t in self.targets if t.name == name)
+
+
+_STATUS = {s.value: s.value for s in TicketStatus} | {
+    "resolved": "solved",
+    "on hold": "pending",
+    "hold": "pending",
+}
+_ITEM_KIND = {k.value: k.value for k in ItemKind} | {"feature": "epic", "task": "story", "issue": "story"}
+_CATEGORY = {c.value.replace("_", " "): c.value for c in StatusCategory} | {
+    "to do": "todo",
+    "backlog": "todo",
+    "new": "todo",
+    "doing": "in_progress",
+    "indeterminate": "in_progress",
+    "in review": "in_progress",
+    "complete": "done",
+    "completed": "done",
+    "closed": "done",
+}
+_CSAT_WORDS = {"good": 5, "bad": 1, "satisfied": 5, "unsatisfied": 1}
+
+KINDS: dict[str, Kind] = {
+    "nps": Kind(
+        "nps",
+        "NPS responses",
+        NpsResponse,
+        (
+            Target(
+                "external_id", "Response id", "text", synonyms=("id", "response id", "responseid", "nps id")
+            ),
+            Target(
+                "score",
+                "Score (0-10)",
+                "int",
+                required=True,
+                lo=0,
+                hi=10,
+                synonyms=("score", "nps", "nps score", "rating", "likelihood to recommend", "recommend"),
+            ),
+            Target(
+                "submitted_at",
+                "Submitted at",
+                "datetime",
+                required=True,
+                synonyms=(
+                    "submitted at",
+                    "submitted",
+                    "date",
+                    "created at",
+                    "created",
+                    "timestamp",
+                    "response date",
+                    "responded at",
+                    "time",
+                ),
+            ),
+            Target(
+                "comment",
+                "Comment",
+                "text",
+                synonyms=("comment", "comments", "feedback", "reason", "verbatim", "why", "text"),
+            ),
+            Target(
+                "email",
+                "Respondent e-mail (stored only as a keyed hash)",
+                "email",
+                synonyms=("email", "e-mail", "email address", "respondent", "respondent email", "user email"),
+            ),
+            Target("plan", "Plan (segment)", "text", synonyms=("plan", "tier", "subscription")),
+            Target("country", "Country (segment)", "text", synonyms=("country", "country code", "region")),
+            Target("platform", "Platform (segment)", "text", synonyms=("platform", "device", "os")),
+        ),
+        identity=("submitted_at", "score", "comment", "email"),
+    ),
+    "tickets": Kind(
+        "tickets",
+        "Support tickets",
+        SupportTicket,
+        (
+            Target(
+                "external_id",
+                "Ticket id",
+                "text",
+                synonyms=("id", "ticket id", "ticket", "ticket number", "number", "ticket no"),
+            ),
+            Target("subject", "Subject", "text", synonyms=("subject", "title", "summary")),
+            Target("body", "Body", "text", synonyms=("body", "description", "message", "content", "text")),
+            Target("status", "Status", "choice", choices=_STATUS, synonyms=("status", "state")),
+            Target("priority", "Priority", "text", synonyms=("priority", "urgency")),
+            Target("tags", "Tags (comma-separated)", "list", synonyms=("tags", "tag", "labels")),
+            Target("channel", "Channel", "text", synonyms=("channel", "via", "source")),
+            Target(
+                "opened_at",
+                "Opened at",
+                "datetime",
+                required=True,
+                synonyms=(
+                    "opened at",
+                    "opened",
+                    "created at",
+                    "created",
+                    "date",
+                    "submitted at",
+                    "requested at",
+                ),
+            ),
+            Target(
+                "first_response_at",
+                "First response at",
+                "datetime",
+                synonyms=(
+                    "first response at",
+                    "first response",
+                    "first reply at",
+                    "first replied at",
+                    "first reply",
+                ),
+            ),
+            Target(
+                "solved_at",
+                "Solved at",
+                "datetime",
+                synonyms=("solved at", "solved", "resolved at", "closed at"),
+            ),
+            Target(
+                "csat_rating",
+                "CSAT (1-5, or good/bad)",
+                "int",
+                lo=1,
+                hi=5,
+                synonyms=("csat", "csat rating", "satisfaction", "satisfaction rating"),
+            ),
+        ),
+        identity=("subject", "opened_at", "body"),
+    ),
+    "metric_points": Kind(
+        "metric_points",
+        "Metric points",
+        MetricPoint,
+        (
+            Target(
+                "metric",
+                "Metric key",
+                "text",
+                required=True,
+                synonyms=("metric", "metric key", "metric name", "kpi", "series"),
+            ),
+            Target(
+                "ts",
+                "Date",
+                "datetime",
+                required=True,
+                synonyms=("date", "day", "ts", "timestamp", "time", "period"),
+            ),
+            Target("value", "Value", "float", required=True, synonyms=("value", "count", "amount", "total")),
+            Target(
+                "dimension_key", "Dimension", "text", synonyms=("dimension", "dimension key", "breakdown")
+            ),
+            Target(
+                "dimension_value",
+                "Dimension value",
+                "text",
+                synonyms=("dimension value", "breakdown value", "segment"),
+            ),
+        ),
+    ),
+    "portfolio_items": Kind(
+        "portfolio_items",
+        "Portfolio items",
+        PortfolioItem,
+        (
+            Target(
+                "external_id", "Item id", "text", synonyms=("id", "key", "issue key", "issue id", "item id")
+            ),
+            Target("title", "Title", "text", required=True, synonyms=("title", "summary", "name")),
+            Target(
+                "kind",
+                "Kind (initiative, epic, story)",
+                "choice",
+                choices=_ITEM_KIND,
+                synonyms=("kind", "type", "issue type", "item type", "level"),
+            ),
+            Target("description", "Description", "text", synonyms=("description", "details", "body")),
+            Target("team", "Team (name or slug)", "team", synonyms=("team", "squad", "team name")),
+            Target("status", "Status", "text", synonyms=("status", "state")),
+            Target(
+                "status_category",
+                "Status category",
+                "choice",
+                choices=_CATEGORY,
+                synonyms=("status category", "category", "statuscategory"),
+            ),
+            Target("labels", "Labels (comma-separated)", "list", synonyms=("labels", "label", "tags")),
+            Target(
+                "components", "Components (comma-separated)", "list", synonyms=("components", "component")
+            ),
+            Target("start_date", "Start date", "date", synonyms=("start date", "start", "starts", "begin")),
+            Target(
+                "target_date",
+                "Target date",
+                "date",
+                synonyms=("target date", "target", "due date", "due", "end date"),
+            ),
+            Target("url", "URL", "text", synonyms=("url", "link", "source url")),
+            Target("assignee", "Assignee", "text", synonyms=("assignee", "owner", "assigned to")),
+        ),
+        identity=("title", "kind", "team"),
+    ),
+}
+
+KIND_CHOICES = [(k.key, k.label) for k in KINDS.values()]
+
+
+def get_kind(kind: str) -> Kind:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise CsvImportError(f"Unknown import kind {kind!r}; use one of: {', '.join(KINDS)}.") from None
+
+
+# --- Reading the file ------------------------------------------------------------------------------
+
+
+@dataclass
+class CsvFile:
+    frame: pd.DataFrame  # every cell a str ("" when empty); index = spreadsheet row number
+    headers: list[str]
+    encoding: str
+
+
+def max_bytes() -> int:
+    return int(getattr(settings, "CSV_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def check_size(size: int) -> None:
+    limit = max_bytes()
+    if size > limit:
+        raise CsvImportError(
+            f"The file is {_mb(size)}; the limit is {_mb(limit)}. Split it into smaller files "
+            "(or raise CSV_IMPORT_MAX_BYTES) and upload each."
+        )
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Return (text, encoding name). UTF-8 is tried first because Latin-1 accepts any byte at all."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "UTF-8 (with BOM)"
+        except UnicodeDecodeError as exc:
+            raise CsvImportError(_not_text(data[3:], exc.start, "it starts with a UTF-8 marker")) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError as exc:
+            raise CsvImportError(_not_text(data, exc.start, "it starts with a UTF-16 marker")) from None
+    if b"\x00" in data[:4096]:
+        raise CsvImportError(
+            "The file is not a text CSV: it contains NUL bytes (it may be UTF-16 without a byte-order mark, "
+            'or an Excel workbook). Save it as "CSV UTF-8" and upload it again.'
+        )
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        # Windows-1252 is what "Latin-1" files from Excel really are: Latin-1 plus curly quotes etc.
+        return data.decode("cp1252"), "Latin-1 (Windows-1252)"
+    except UnicodeDecodeError as exc:
+        raise CsvImportError(_not_text(data, exc.start, "it is neither UTF-8 nor Latin-1")) from None
+
+
+def _not_text(data: bytes, offset: int, why: str) -> str:
+    line = data[:offset].count(b"\n") + 1
+    return (
+        f"The file can't be read as text: {why} (byte 0x{data[offset]:02x} on line {line}). "
+        'Save it as "CSV UTF-8" and upload it again.'
+    )
+
+
+def read_csv(data: bytes) -> CsvFile:
+    check_size(len(data))
+    text, encoding = decode(data)
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        raise CsvImportError(
+            "The file is empty or its first line is blank; the first line must name the columns."
+        )
+    # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
+    sep = max([",", ";", "\t"], key=first_line.count)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            skipinitialspace=True,
+            index_col=False,  # never take a row with one cell too many as the index
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise CsvImportError(f"The file isn't valid CSV: {exc}. Check its quoting and delimiters.") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = frame.index + 2  # row 1 is the header
+    blank = (frame == "").all(axis=1)
+    return CsvFile(frame=frame[~blank], headers=list(frame.columns), encoding=encoding)
+
+
+# --- Mapping columns to fields ----------------------------------------------------------------------
+
+
+def normalise_header(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", name.lower())
+
+
+def auto_map(headers: list[str], kind: str) -> dict[str, str]:
+    """Map each field to the first column whose name matches one of its synonyms (or its own name)."""
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(normalise_header(h), h)
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for target in get_kind(kind).targets:
+        for candidate in (target.name, *target.synonyms):
+            column = by_norm.get(normalise_header(candidate))
+            if column is not None and column not in used:
+                mapping[target.name] = column
+                used.add(column)
+                break
+    return mapping
+
+
+def saved_mapping(kind: str) -> dict[str, str]:
+    from productops.signals.models import CsvMapping
+
+    row = CsvMapping.objects.filter(kind=kind).first()
+    return dict(row.mapping) if row else {}
+
+
+def save_mapping(kind: str, mapping: Mapping[str, str], user: Any = None) -> None:
+    from productops.signals.models import CsvMapping
+
+    CsvMapping.objects.update_or_create(
+        kind=kind, defaults={"mapping": dict(mapping), "updated_by": user if user and user.pk else None}
+    )
+
+
+def suggest_mapping(headers: list[str], kind: str) -> dict[str, str]:
+    """The saved mapping where its columns exist in this file, then synonyms for the remaining fields."""
+    mapping = {t: c for t, c in saved_mapping(kind).items() if c in headers}
+    taken = set(mapping.values())
+    for target, column in auto_map([h for h in headers if h not in taken], kind).items():
+        mapping.setdefault(target, column)
+    return mapping
+
+
+def check_mapping(mapping: Mapping[str, str], headers: list[str], kind: str) -> dict[str, str]:
+    spec = get_kind(kind)
+    known = {t.name for t in spec.targets}
+    clean = {t: c for t, c in mapping.items() if c}
+    unknown = sorted(set(clean) - known)
+    if unknown:
+        raise CsvImportError(f"The mapping names unknown field(s) {', '.join(unknown)} for {spec.label}.")
+    absent = sorted({c for c in clean.values() if c not in headers})
+    if absent:
+        raise CsvImportError(f"The mapping uses column(s) the file doesn't have: {', '.join(absent)}.")
+    missing = [t.label for t in spec.targets if t.required and t.name not in clean]
+    if missing:
+        raise CsvImportError(
+            f"The file has no column for the required field(s): {', '.join(missing)}. "
+            "Add the column(s) to the file, or map an existing column to each on the mapping step."
+        )
+    return clean
+
+
+# --- Validating and converting, a column at a time -----------------------------------------------
+
+_DATE_FORMATS = [
+    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%d/%m/%y", "%m/%d/%y",
+    "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y",
+]  # fmt: skip
+_DATETIME_FORMATS = [
+    f"{d}{t}" for t in ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p") for d in _DATE_FORMATS
+]
+DATE_HINT = "use YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY"
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Parse a text column to UTC timestamps (NaT where empty or unreadable).
+
+    ISO 8601 first; the rest with the one common format that reads most of them, so a column is read
+    consistently (never 03/04 as 3 April on one row and 4 March on the next). Day-first wins a tie.
+    Times without an offset are taken as UTC.
+    """
+    present = values != ""
+    parsed = pd.to_datetime(values.where(present), format="ISO8601", utc=True, errors="coerce")
+    rest = values[present & parsed.isna()]
+    if len(rest):
+        best: pd.Series | None = None
+        for fmt in _DATETIME_FORMATS:
+            attempt = pd.to_datetime(rest, format=fmt, utc=True, errors="coerce")
+            if best is None or attempt.notna().sum() > best.notna().sum():
+                best = attempt
+            if best.notna().all():
+                break
+        assert best is not None
+        parsed.loc[best.index] = best
+    return parsed
+
+
+def _objects(values: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
+    """Plain Python values (int, not 9.0 or numpy.int64), which every database driver adapts exactly."""
+    return pd.Series([convert(v) for v in values], index=values.index, dtype=object)
+
+
+@dataclass
+class Column:
+    values: pd.Series  # converted values (object dtype: Python objects or None)
+    bad: pd.Series  # bool per row
+    message: pd.Series | str  # per-row message, or one message for every bad row
+
+
+def _text(raw: pd.Series, target: Target) -> Column:
+    return Column(raw.str.strip(), pd.Series(False, index=raw.index), "")
+
+
+def _number(raw: pd.Series, target: Target) -> Column:
+    s = raw.str.strip()
+    present = s != ""
+    words = s.str.lower().map(_CSAT_WORDS) if target.name == "csat_rating" else None
+    # A decimal comma ("4,5") is common in European exports.
+    nums = pd.to_numeric(s.str.replace(",", ".", regex=False).where(present), errors="coerce")
+    if words is not None:
+        nums = nums.fillna(words)
+    bad = present & nums.isna()
+    if target.parse == "int":
+        bad |= present & nums.notna() & (nums != np.floor(nums))
+    if target.lo is not None:
+        bad |= present & (nums < target.lo)
+    if target.hi is not None:
+        bad |= present & (nums > target.hi)
+    if target.parse == "int":
+        lo, hi = int(target.lo or 0), int(target.hi or 0)
+        what = (
+            f"is not a whole number from {lo} to {hi}" if target.lo is not None else "is not a whole number"
+        )
+        if target.name == "csat_rating":
+            what += " (or good/bad)"
+        values = _objects(nums, lambda v: None if pd.isna(v) else int(v))
+    else:
+        what = "is not a number"
+        values = _objects(nums, lambda v: None if pd.isna(v) else float(v))
+    message = "'" + s + "' " + what + "."
+    return Column(values.where(~bad, None), bad, message)
+
+
+def _datetime(raw: pd.Series, target: Target) -> Column:
+    s = raw.str.strip()
+    parsed = parse_dates(s)
+    bad = (s != "") & parsed.isna()
+    if target.parse == "date":
+        values = _objects(parsed, lambda v: None if pd.isna(v) else v.date())
+    else:
+        values = _objects(parsed, lambda v: None if pd.isna(v) else v.to_pydatetime())
+    return Column(values.astype(object), bad, "'" + s + f"' is not a date ({DATE_HINT}).")
+
+
+def _list(raw: pd.Series, target: Target) -> Column:
+    values = raw.map(lambda v: [p.strip() for p in re.split(r"[,;|]", v) if p.strip()])
+    return Column(values.astype(object), pd.Series(False, index=raw.index), "")
+
+
+def _choice(raw: pd.Series, target: Target) -> Column:
+    assert target.choices is not None
+    s = raw.str.strip()
+    key = s.str.lower().str.replace(r"[\s_-]+", " ", regex=True)
+    values = key.map(target.choices)
+    bad = (s != "") & values.isna()
+    accepted = ", ".join(sorted(set(target.choices.values())))
+    return Column(
+        values.astype(object).where(values.notna(), None), bad, "'" + s + f"' is not one of: {accepted}."
+    )
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def respondent_hash(email: str) -> str:
+    """Keyed hash of an e-mail address (HMAC-SHA256 with PII_HASH_KEY): joinable, never reversible."""
+    key = str(settings.PII_HASH_KEY).encode()
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def _email(raw: pd.Series, target: Target) -> Column:
+    s = raw.str.strip()
+    bad = (s != "") & ~s.str.match(_EMAIL)
+    values = s.map(lambda v: respondent_hash(v) if v else "")
+    # The message doesn't echo the address: the bad-rows file already holds it for the lead.
+    return Column(values.astype(object), bad, "the value is not an e-mail address.")
+
+
+def _team(raw: pd.Series, target: Target) -> Column:
+    s = raw.str.strip()
+    names = sorted(set(s) - {""})
+    by_name: dict[str, int] = {}
+    for pk, name, slug in Team.objects.filter(
+        models.Q(name__in=names) | models.Q(slug__in=names)
+    ).values_list("pk", "name", "slug"):
+        by_name[name] = pk
+        by_name[slug] = pk
+    lowered = {k.lower(): v for k, v in by_name.items()}
+    values = _objects(s, lambda v: by_name.get(v, lowered.get(v.lower())) if v else None)
+    bad = (s != "") & values.isna()
+    return Column(
+        values.astype(object).where(values.notna(), None),
+        bad,
+        "there is no team '" + s + "'; create it or leave blank.",
+    )
+
+
+_PARSERS: dict[str, Callable[[pd.Series, Target], Column]] = {
+    "text": _text,
+    "int": _number,
+    "float": _number,
+    "datetime": _datetime,
+    "date": _datetime,
+    "list": _list,
+    "choice": _choice,
+    "email": _email,
+    "team": _team,
+}
+
+
+# --- Import ------------------------------------------------------------------------------------------
+
+
+def import_csv(
+    file_bytes: bytes,
+    kind: str,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    source_key: str = "manual",
+    connection_id: int | None = None,
+    product_id: int | None = None,
+) -> ImportReport:
+    """Validate a CSV file and upsert its valid rows; see the module docstring.
+
+    `mapping` is {field name: column name}; None uses `suggest_mapping`. Raises CsvImportError when the
+    file as a whole can't be used; row-level problems are returned in the report instead.
+    """
+    spec = get_kind(kind)
+    csv_file = read_csv(file_bytes)
+    frame = csv_file.frame
+    used = check_mapping(
+        suggest_mapping(csv_file.headers, kind) if mapping is None else mapping, csv_file.headers, kind
+    )
+    report = ImportReport(kind=kind, rows=len(frame), mapping=used, encoding=csv_file.encoding)
+
+    converted: dict[str, pd.Series] = {}
+    bad_any = pd.Series(False, index=frame.index)
+    messages: list[pd.Series] = []  # per column: "Column 'x': ..." where bad, "" elsewhere
+    cell_errors: list[tuple[int, int, RowError]] = []
+    for order, target in enumerate(spec.targets):
+        column = used.get(target.name)
+        if column is None:
+            continue
+        raw = frame[column].astype(str)
+        col = _PARSERS[target.parse](raw, target)
+        bad = col.bad.copy()
+        message = col.message
+        if target.required:
+            empty = raw.str.strip() == ""
+            message = (
+                message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
+            ).where(~empty, "a value is required.")
+            bad |= empty
+        converted[target.name] = col.values
+        if bad.any():
+            bad_any |= bad
+            text = message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
+            for row, msg in text[bad].items():
+                cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
+            messages.append((f"Column '{column}': " + text).where(bad, ""))
+
+    cell_errors.sort(key=lambda e: (e[0], e[1]))
+    report.errors = [e for _, _, e in cell_errors[:MAX_LISTED_ERRORS]]
+    report.bad_rows = int(bad_any.sum())
+    if report.bad_rows:
+        report.bad_rows_csv = bad_rows_csv(frame[bad_any], messages)
+
+    good = ~bad_any
+    if good.any():
+        result = _upsert(
+            spec, {k: v[good] for k, v in converted.items()}, source_key, connection_id, product_id
+        )
+        report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
+    return report
+
+
+def _upsert(
+    spec: Kind, cols: dict[str, pd.Series], source_key: str, connection_id: int | None, product_id: int | None
+) -> UpsertResult:
+    n = len(next(iter(cols.values())))
+    index = next(iter(cols.values())).index
+    out: dict[str, list[Any]] = {}
+    if spec.key == "metric_points":
+        metric_ids = _metric_ids(cols["metric"], source_key, connection_id, product_id)
+        out["metric_id"] = [metric_ids[k] for k in cols["metric"]]
+        out["ts"] = list(cols["ts"])
+        out["value"] = list(cols["value"])
+        for name in ("dimension_key", "dimension_value"):
+            out[name] = list(cols[name]) if name in cols else [""] * n
+        return upsert(MetricPoint, _rows(out, n))
+
+    out["source_key"] = [source_key] * n
+    out["connection_id"] = [connection_id] * n
+    out["external_id"] = list(_external_ids(spec, cols, index))
+    if spec.key in {"nps", "tickets", "portfolio_items"} and product_id is not None:
+        out["product_id"] = [product_id] * n
+    segment_fields = ("plan", "country", "platform")
+    for name, values in cols.items():
+        if name == "external_id" or name in segment_fields:
+            continue
+        if name == "email":
+            out["respondent_hash"] = list(values)
+        elif name == "team":
+            out["team_id"] = list(values)
+        else:
+            out[name] = [_blank_as_default(spec, name, v) for v in values]
+    if spec.key == "nps":
+        present = [f for f in segment_fields if f in cols]
+        if present:
+            out["segment"] = [{f: cols[f].iloc[i] for f in present if cols[f].iloc[i]} for i in range(n)]
+    if spec.key == "tickets" and "body" in cols:
+        # Bodies exported from help desks are often HTML; analysis reads the plain text.
+        out["body_text"] = [" ".join(strip_tags(b or "").split()) for b in cols["body"]]
+    if spec.key == "portfolio_items" and "status" in cols and "status_category" not in cols:
+        out["status_category"] = [_category_from_status(s) for s in cols["status"]]
+    return upsert(spec.model, _rows(out, n))
+
+
+def _blank_as_default(spec: Kind, name: str, value: Any) -> Any:
+    """Empty optional cells: NULL for nullable columns, the model default for the others."""
+    if value is None or value == "":
+        f = spec.model._meta.get_field(name)
+        if f.null:  # type: ignore[union-attr]
+            return None
+        if value is None:
+            return f.get_default()  # type: ignore[union-attr]
+    return value
+
+
+def _category_from_status(status: str) -> str:
+    s = status.strip().lower()
+    if s in _CATEGORY:
+        return _CATEGORY[s]
+    if any(w in s for w in ("done", "closed", "shipped", "released", "resolved")):
+        return StatusCategory.DONE.value
+    if any(w in s for w in ("progress", "doing", "review", "develop", "testing")):
+        return StatusCategory.IN_PROGRESS.value
+    return StatusCategory.TODO.value
+
+
+def _rows(out: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
+    names = list(out)
+    return [dict(zip(names, values, strict=True)) for values in zip(*(out[k] for k in names), strict=True)]
+
+
+def _external_ids(spec: Kind, cols: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """The id column where given, else a hash of the identifying fields: the same row, the same id."""
+    parts = [
+        cols[name].map(_identity_text) if name in cols else pd.Series("", index=index)
+        for name in spec.identity
+    ]
+    joined = parts[0].str.cat(parts[1:], sep="\x1f") if len(parts) > 1 else parts[0]
+    hashed = "csv:" + joined.map(lambda s: hashlib.sha256(s.encode()).hexdigest()[:32])
+    if "external_id" in cols:
+        given = cols["external_id"].astype(str)
+        return given.where(given != "", hashed)
+    return hashed
+
+
+def _identity_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+def _metric_ids(
+    keys: pd.Series, source_key: str, connection_id: int | None, product_id: int | None
+) -> dict[str, int]:
+    """The metric each key names: an existing one of the product (from any source), else a new one."""
+    wanted = sorted(set(keys))
+    of_product = Metric.objects.filter(
+        models.Q(product_id=product_id) if product_id is not None else models.Q(product__isnull=True)
+    )
+    found = dict(of_product.filter(key__in=wanted).values_list("key", "pk"))
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        upsert(
+            Metric,
+            [
+                {
+                    "source_key": source_key,
+                    "connection_id": connection_id,
+                    "external_id": f"metric:{product_id or '-'}:{k}",
+                    "product_id": product_id,
+                    "name": k,
+                    "key": k,
+                }
+                for k in missing
+            ],
+        )
+        found.update(of_product.filter(key__in=missing).values_list("key", "pk"))
+    return found
+
+
+# --- The bad-rows file --------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: str) -> str:
+    """Prefix a cell a spreadsheet would run as a formula with ' so it shows as text (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def bad_rows_csv(rows: pd.DataFrame, messages: list[pd.Series]) -> bytes:
+    """The bad rows as the file had them, with their row number and what to fix, every cell escaped."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([escape_cell(h) for h in ["row", *rows.columns, "errors"]])
+    for row_number, values in rows.iterrows():
+        errors = "; ".join(m for m in (s.get(row_number, "") for s in messages) if m)
+        writer.writerow([str(row_number), *(escape_cell(str(v)) for v in values), escape_cell(errors)])
+    return buffer.getvalue().encode("utf-8-sig")
