@@ -290,6 +290,10 @@ CONTENT_SECURITY_POLICY = {
 # Dotted paths of connector modules to import at start-up; a self-hoster appends their own.
 PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.csv_upload",
+    "connectors.sources.http_json",
+    "connectors.sources.webhook",
+    "connectors.sources.intercom",
+    "connectors.sources.hackernews",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
