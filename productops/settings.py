@@ -294,6 +294,7 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.webhook",
     "connectors.sources.intercom",
     "connectors.sources.hackernews",
+    "connectors.sources.reddit",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
