@@ -30,7 +30,7 @@ from connectors.http import HttpClient, parse_reset_header
 from connectors.sources.normalise import ProductMapField, resolve_products, utc, with_product
 from productops.signals.csv_import import respondent_hash
 
-TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
+TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 (a URL, not a secret)
 API = "https://oauth.reddit.com"
 OVERLAP = 3600
 PAGE_SIZE = 100
