@@ -293,6 +293,7 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.http_json",
     "connectors.sources.webhook",
     "connectors.sources.intercom",
+    "connectors.sources.growthbook",
     "connectors.sources.launchdarkly",
     "connectors.sources.hackernews",
     "connectors.sources.reddit",
