@@ -116,7 +116,8 @@ class Connector:
         return [v for k, v in secrets.items() if k in cls.secret_fields and v]
 
 
-FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio")
+# "any": generic sources (JSON/CSV over HTTP, the inbound webhook) whose family is chosen per connection.
+FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio", "any")
 FAMILY_LABELS = {
     "metrics": "Product analytics",
     "nps": "NPS and surveys",
@@ -126,6 +127,7 @@ FAMILY_LABELS = {
     "mentions": "Social mentions",
     "kb": "Knowledge base",
     "portfolio": "Portfolio and planning",
+    "any": "Any kind of data (generic)",
 }
 
 C = TypeVar("C", bound=type[Connector])
