@@ -53,7 +53,9 @@ def serve_results(experiment: str, name: str, status: int = 200) -> None:
 
 def result_calls(since: int = 0) -> list[str]:
     return [
-        c.request.url.split("/")[-2] for c in responses.calls[since:] if c.request.url.endswith("/results")
+        str(c.request.url).split("/")[-2]
+        for c in responses.calls[since:]
+        if str(c.request.url).endswith("/results")
     ]
 
 
@@ -127,7 +129,7 @@ def test_full_then_incremental_then_idempotent_through_sync_connection() -> None
     assert [
         query(c)["offset"]
         for c in responses.calls[before:]
-        if c.request.url.split("?")[0].endswith("/experiments")
+        if str(c.request.url).split("?")[0].endswith("/experiments")
     ] == [
         "0",
         "2",

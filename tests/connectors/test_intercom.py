@@ -112,7 +112,7 @@ def test_full_then_incremental_then_idempotent_through_sync_connection() -> None
     # The next sync searches only conversations updated since then and picks up the change to 1296.
     serve(INCREMENTAL, high - 1)
     sync(conn)
-    assert json.loads(responses.calls[-1].request.body) == body(high - 1)
+    assert json.loads(responses.calls[-1].request.body or b"") == body(high - 1)
     rows = tickets(conn)
     assert sorted(rows) == ["1295", "1296", "1297", "1298", "1299", "1300"]
     assert (rows["1296"].csat_rating, rows["1296"].solved_at) == (4, datetime(2026, 3, 3, 10, 11, tzinfo=UTC))

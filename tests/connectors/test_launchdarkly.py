@@ -129,7 +129,7 @@ def test_flags_and_history_full_then_incremental_then_idempotent() -> None:
     serve_flags("flags_all_after_change.json")
     serve_audit(1772450000000, "auditlog_incremental.json")
     sync(conn)
-    audit_calls = [c for c in responses.calls if c.request.url.startswith(AUDIT)]
+    audit_calls = [c for c in responses.calls if str(c.request.url).startswith(AUDIT)]
     assert query(audit_calls[-1]) == {"spec": SPEC, "after": "1772450000000", "limit": "20"}
     checkout = flags(conn)["new-checkout"]
     assert (checkout.enabled, checkout.rollout_pct) == (False, 0.0)

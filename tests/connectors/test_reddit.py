@@ -62,7 +62,9 @@ def serve_token() -> None:
         json=load("reddit", "access_token.json"),
         match=[
             matchers.urlencoded_params_matcher({"grant_type": "client_credentials"}),
-            matchers.header_matcher({"Authorization": f"Basic {BASIC}", "User-Agent": CONFIG["user_agent"]}),
+            matchers.header_matcher(
+                {"Authorization": f"Basic {BASIC}", "User-Agent": str(CONFIG["user_agent"])}
+            ),
         ],
     )
 
@@ -121,7 +123,7 @@ def test_full_then_incremental_then_idempotent_through_sync_connection() -> None
     serve_token()
     serve(load("reddit", "search_incremental.json"))
     sync(conn)
-    searches = [c for c in responses.calls[calls_before:] if c.request.url.startswith(SEARCH)]
+    searches = [c for c in responses.calls[calls_before:] if str(c.request.url).startswith(SEARCH)]
     assert len(searches) == 1 and query(searches[0]) == params()
     rows = mentions(conn)
     assert len(rows) == 6 and rows["reddit:t3_1b9k2x"].score == 45
