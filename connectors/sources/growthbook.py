@@ -11,8 +11,8 @@ Incremental: the list has no "changed since" filter, so every sync pages through
 100 experiments; the upsert rewrites only what changed) and asks for results only where they can have
 moved: experiments running now, and any updated since the newest ``dateUpdated`` of the last sync.
 Results are cumulative, one row per variation, metric and snapshot day.
-Rate limits: GrowthBook Cloud allows 60 requests a minute; a 429 is retried after its Retry-After
-(or RateLimit-Reset) header, then with backoff.
+Rate limits: a 429 is retried after its Retry-After (or RateLimit-Reset) header when one is sent, else
+with backoff. A self-hosted API on a private network needs its range in CONNECTOR_ALLOWED_NETWORKS.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ class GrowthBookConfigForm(forms.Form):
     api_host = forms.URLField(
         initial="https://api.growthbook.io",
         assume_scheme="https",
-        help_text="https://api.growthbook.io for GrowthBook Cloud; your API host if self-hosted (e.g. https://growthbook-api.acme.com).",
+        help_text=(
+            "https://api.growthbook.io for GrowthBook Cloud; your API_HOST if self-hosted (e.g. "
+            "https://growthbook-api.acme.com). A private address must be allowed in CONNECTOR_ALLOWED_NETWORKS."
+        ),
     )
     api_key = forms.CharField(
         required=False,

@@ -156,7 +156,7 @@ def test_429_waits_until_x_ratelimit_reset_and_a_500_is_retried() -> None:
         SEARCH,
         status=429,
         json=load("intercom", "error_429.json"),
-        headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        headers={"X-RateLimit-Limit": "167", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
     )
     responses.post(SEARCH, json=P1)
     responses.post(SEARCH, status=500, json=load("intercom", "error_500.json"))
