@@ -66,6 +66,19 @@ class Link:
     by: str = "external_id"
 
 
+@dataclass(frozen=True)
+class Sibling:
+    """A child row's foreign key to another child of the same parent, written earlier in the record.
+
+    E.g. an ExperimentResult row carries ``{"variant_id": Sibling("key", "control")}``: the sync loop
+    replaces it by the pk of the Variant with that key under the same experiment. List the sibling's
+    children before the rows that point at them.
+    """
+
+    field: str
+    value: Any
+
+
 @dataclass
 class Page:
     records: list[Record]

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from productops.signals.ingest import UpsertResult, upsert
 
-from .base import REGISTRY, Connector, ConnectorError, Page, data_family
+from .base import REGISTRY, Connector, ConnectorError, Page, Sibling, data_family
 from .locks import SyncLock, lock_for
 from .models import Connection, RunStatus, SyncRun
 from .secrets import redact
@@ -343,6 +343,26 @@ def _group_by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+def _resolve_siblings(model: type[models.Model], row: dict[str, Any], parent_fk: str, parent_pk: int) -> None:
+    """Replace `Sibling` values by the pk of the matching row under the same parent (see base.Sibling)."""
+    for name, value in list(row.items()):
+        if not isinstance(value, Sibling):
+            continue
+        related = model._meta.get_field(name.removesuffix("_id")).related_model
+        pk = (
+            related._default_manager.filter(**{parent_fk: parent_pk, value.field: value.value})  # type: ignore[union-attr]
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if pk is None:
+            raise ConnectorError(
+                f"A {model.__name__} row points at a {related.__name__} with {value.field}={value.value!r} "  # type: ignore[union-attr]
+                "that its parent record didn't send; the connector must send it first.",
+                permanent=True,
+            )
+        row[name] = pk
+
+
 def write_page(connection: Connection, page: Page) -> PageWrite:
     """Upsert a page's records and their children. Must run inside the page's transaction."""
     out = PageWrite()
@@ -393,6 +413,7 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
                     permanent=True,
                 )
             child[fk_attname] = parent_pk
+            _resolve_siblings(child_model, child, fk_attname, parent_pk)
             rows.append(child)
         if parent_label == "signals.Metric":
             out.metric_ids |= {r[fk_attname] for r in rows}

@@ -304,6 +304,12 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.delighted",
     "connectors.sources.typeform",
     "connectors.sources.zendesk",
+    "connectors.sources.intercom",
+    "connectors.sources.growthbook",
+    "connectors.sources.launchdarkly",
+    "connectors.sources.hackernews",
+    "connectors.sources.reddit",
+    "connectors.sources.zendesk_guide",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).

@@ -11,8 +11,15 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def log_in(page: Page, base: str, username: str, password: str) -> None:
@@ -47,8 +54,12 @@ def main(base: str) -> None:
         metric = page.evaluate("1")
         del metric
         shoot(page, base, "/explore/?metric=1&metric=2&breakdown=platform&range=180d", "explorer")
-        for path, name in (("/portfolio/", "portfolio"), ("/feedback/", "feedback"), ("/nps/", "nps"),
-                           ("/experiments/", "experiments")):
+        for path, name in (
+            ("/portfolio/", "portfolio"),
+            ("/feedback/", "feedback"),
+            ("/nps/", "nps"),
+            ("/experiments/", "experiments"),
+        ):
             shoot(page, base, path, name)
         page.goto(f"{base}/accounts/logout/")
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
