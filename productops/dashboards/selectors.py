@@ -119,6 +119,12 @@ def _at(series: pd.Series, day: date) -> float | None:
 
 def open_insights(filters: Filters, kinds: list[str], limit: int = 8) -> list[Insight]:
     qs = Insight.objects.filter(kind__in=kinds, status__in=OPEN).select_related("product", "team")
+    # Only what overlaps the date range: an anomaly from last year is not news this quarter.
+    qs = qs.filter(
+        Q(ends_at__date__gte=filters.start)
+        | Q(ends_at__isnull=True, starts_at__date__gte=filters.start)
+        | Q(ends_at__isnull=True, starts_at__isnull=True, detected_at__date__gte=filters.start)
+    ).filter(Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end))
     if filters.product:
         qs = qs.filter(product=filters.product)
     if filters.team:

@@ -98,3 +98,32 @@ def test_csv_export_streams_and_escapes_formulas(pm_client: Client, dashboard_da
     assert len(rows) == 42
     evil = next(r for r in rows if r[1] == "evil")
     assert evil[2].startswith("'=HYPERLINK")
+
+
+def test_overview_lists_only_insights_in_the_date_range(
+    pm_client: Client, dashboard_data: dict[str, Any]
+) -> None:
+    from django.utils import timezone
+
+    from insights.models import Insight
+
+    now = timezone.now()
+    Insight.objects.create(
+        kind="anomaly",
+        key="old",
+        title="Old dip from last year",
+        severity=4,
+        starts_at=now - timedelta(days=400),
+        ends_at=now - timedelta(days=398),
+    )
+    Insight.objects.create(
+        kind="anomaly",
+        key="new",
+        title="Fresh spike this week",
+        severity=2,
+        starts_at=now - timedelta(days=3),
+        ends_at=now - timedelta(days=2),
+    )
+    html = pm_client.get("/").content.decode()
+    assert "Fresh spike this week" in html and "Old dip from last year" not in html
+    assert "Old dip from last year" in pm_client.get("/?range=365d&start=2025-01-01").content.decode()
