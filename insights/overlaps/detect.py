@@ -1,0 +1,423 @@
+"""find_overlaps: cross-team duplicate work, related work, conflicts and hidden dependencies.
+
+Pure: items come in as `OverlapItem`s (or dicts / DataFrame rows with the same fields), overlaps go out as
+`Overlap`s. Selectors build the items from the ORM; services persist the result.
+
+How a pair is found and classified (first rule that fits wins):
+1. hidden dependency: one item names another team's item (its tracker key, or its title in the
+   description) or a component that another team owns, and no Dependency is recorded between them;
+2. duplicate work: text similarity >= DUPLICATE_THRESHOLD;
+3. conflict: same product, a shared component / surface (or, for experiments, the same surface or primary
+   metric) and overlapping date windows, both still open;
+4. related: similarity >= RELATED_THRESHOLD.
+Pairs within one team are never reported, and neither are pairs with a recorded Dependency (the teams
+already know about each other) or pairs where both items are done.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from .similarity import top_k_arrays, vectorize_fields
+
+DUPLICATE_THRESHOLD = 0.55
+RELATED_THRESHOLD = 0.35
+# The default reporting threshold: below it a similarity-only pair is not an overlap.
+DEFAULT_THRESHOLD = RELATED_THRESHOLD
+# Neighbours examined per item; same-team neighbours are dropped afterwards, so keep headroom.
+NEIGHBOURS = 20
+FIELD_WEIGHTS = {"title": 1.0, "description": 0.45, "tags": 0.35}
+# Missing end (or start) dates: assume this span so that an item with one date still has a window.
+DEFAULT_SPAN = timedelta(days=60)
+DONE = "done"
+
+
+class Kind:
+    DUPLICATE = "duplicate"
+    RELATED = "related"
+    CONFLICT = "conflict"
+    HIDDEN_DEPENDENCY = "hidden_dependency"
+
+    ALL = (DUPLICATE, RELATED, CONFLICT, HIDDEN_DEPENDENCY)
+    LABELS = {
+        DUPLICATE: "Duplicate work",
+        RELATED: "Related work",
+        CONFLICT: "Conflict",
+        HIDDEN_DEPENDENCY: "Hidden dependency",
+    }
+
+
+@dataclass(frozen=True)
+class OverlapItem:
+    """One unit of work: a portfolio item, or an experiment (kind="experiment", with surface and metric)."""
+
+    ref: str  # stable identity across runs, e.g. "item:12" or "experiment:4"
+    title: str
+    team: str | None = None
+    description: str = ""
+    key: str = ""  # the tracker's key, e.g. "PAY-123", which other items may mention
+    product: str | None = None
+    labels: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    status: str = "todo"  # status category: todo, in_progress, done
+    kind: str = "item"
+    surface: str = ""
+    metric: str = ""
+    depends_on: frozenset[str] = frozenset()  # refs with a recorded Dependency, either direction
+
+    @classmethod
+    def coerce(cls, raw: OverlapItem | Mapping[str, Any]) -> OverlapItem:
+        if isinstance(raw, OverlapItem):
+            return raw
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in dict(raw).items() if k in names}
+        for name in ("labels", "components"):
+            data[name] = tuple(data.get(name) or ())
+        data["depends_on"] = frozenset(data.get("depends_on") or ())
+        for name in ("description", "key", "surface", "metric"):
+            data[name] = data.get(name) or ""
+        return cls(**data)
+
+    @property
+    def window(self) -> tuple[date, date] | None:
+        start, end = self.start, self.end
+        if start is None and end is None:
+            return None
+        if start is None:
+            start = end - DEFAULT_SPAN  # type: ignore[operator]
+        if end is None:
+            end = start + DEFAULT_SPAN
+        return (min(start, end), max(start, end))
+
+    @property
+    def surfaces(self) -> set[str]:
+        """Normalised components and surface: what this work touches."""
+        out = {_norm(c) for c in self.components if c}
+        if self.surface:
+            out.add(_norm(self.surface))
+        out.discard("")
+        return out
+
+
+@dataclass
+class Overlap:
+    a: str
+    b: str
+    kind: str
+    score: float
+    similarity: float
+    shared_terms: list[str] = field(default_factory=list)
+    shared_labels: list[str] = field(default_factory=list)
+    shared_components: list[str] = field(default_factory=list)
+    overlap_start: date | None = None
+    overlap_end: date | None = None
+    reason: str = ""
+
+    @property
+    def explanation(self) -> str:
+        """One line a PM reads in five seconds."""
+        parts = []
+        if self.reason:
+            parts.append(self.reason)
+        if self.shared_terms:
+            parts.append("shared terms: " + ", ".join(self.shared_terms))
+        if self.shared_components:
+            parts.append("same component/surface: " + ", ".join(self.shared_components))
+        if self.shared_labels:
+            parts.append("shared labels: " + ", ".join(self.shared_labels))
+        if self.overlap_start and self.overlap_end:
+            parts.append(f"both active {self.overlap_start:%d %b %Y} – {self.overlap_end:%d %b %Y}")
+        parts.append(f"similarity {self.similarity:.0%}")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "kind": self.kind,
+            "score": round(self.score, 4),
+            "similarity": round(self.similarity, 4),
+            "shared_terms": self.shared_terms,
+            "shared_labels": self.shared_labels,
+            "shared_components": self.shared_components,
+            "overlap_start": self.overlap_start.isoformat() if self.overlap_start else None,
+            "overlap_end": self.overlap_end.isoformat() if self.overlap_end else None,
+            "reason": self.reason,
+            "explanation": self.explanation,
+        }
+
+
+_NORM_RE = re.compile(r"[^a-z0-9]+")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-#/.]*[A-Za-z0-9]")
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def _norm(text: str) -> str:
+    return _NORM_RE.sub(" ", text.lower()).strip()
+
+
+def _coerce_items(items: Iterable[Any]) -> list[OverlapItem]:
+    if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
+        items = items.to_dict("records")  # type: ignore[union-attr]
+    return [OverlapItem.coerce(it) for it in items]
+
+
+def item_matrix(items: Sequence[OverlapItem]) -> sparse.csr_matrix:
+    """Weighted TF-IDF rows: title over description, labels/components/surface/metric as whole tokens."""
+    tags = [
+        [*it.labels, *it.components, *([it.surface] if it.surface else []), *([it.metric] if it.metric else [])]
+        for it in items
+    ]
+    return vectorize_fields(
+        {
+            "title": [it.title for it in items],
+            "description": [it.description for it in items],
+            "tags": tags,
+        },
+        FIELD_WEIGHTS,
+    )
+
+
+def _overlap_window(a: OverlapItem, b: OverlapItem) -> tuple[date, date] | None:
+    wa, wb = a.window, b.window
+    if wa is None or wb is None:
+        return None
+    lo, hi = max(wa[0], wb[0]), min(wa[1], wb[1])
+    return (lo, hi) if lo <= hi else None
+
+
+class _Terms:
+    """Shared key terms of two items, from a word-only TF-IDF (interpretable, unlike char n-grams)."""
+
+    def __init__(self, items: Sequence[OverlapItem]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts = [f"{it.title} {it.title} {it.description}" for it in items]
+        self.vectorizer = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b")
+        try:
+            self.matrix = self.vectorizer.fit_transform(texts).tocsr()
+            self.names = self.vectorizer.get_feature_names_out()
+        except ValueError:
+            self.matrix = None
+
+    def shared(self, i: int, j: int, top: int = 5) -> list[str]:
+        if self.matrix is None:
+            return []
+        product = self.matrix[i].multiply(self.matrix[j]).tocoo()
+        if product.nnz == 0:
+            return []
+        order = np.argsort(-product.data)[:top]
+        return [str(self.names[product.col[o]]) for o in order]
+
+
+def _component_owners(items: Sequence[OverlapItem]) -> dict[str, str]:
+    """component -> the team that clearly owns it (more than half of the items that carry it)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for it in items:
+        if it.team is None:
+            continue
+        for comp in {_norm(c) for c in it.components if c}:
+            counts[comp][it.team] += 1
+    owners = {}
+    for comp, by_team in counts.items():
+        if len(comp) < 3:
+            continue
+        team, n = by_team.most_common(1)[0]
+        if n * 2 > sum(by_team.values()):
+            owners[comp] = team
+    return owners
+
+
+def _phrases(text: str, max_len: int = 3) -> set[str]:
+    words = _WORD_RE.findall(text.lower())
+    out = set()
+    for n in range(1, max_len + 1):
+        for i in range(len(words) - n + 1):
+            out.add(" ".join(words[i : i + n]))
+    return out
+
+
+def find_overlaps(
+    items: Iterable[Any],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    neighbours: int = NEIGHBOURS,
+    only: Iterable[str] | None = None,
+    matrix: sparse.csr_matrix | None = None,
+) -> list[Overlap]:
+    """All cross-team overlaps among `items`, best first.
+
+    `only`: refs of changed items; when given, only pairs involving at least one of them are returned
+    (the incremental recompute after a sync). Vectors are still fitted on all items so scores match a
+    full run. `matrix`: precomputed `item_matrix(items)`, to share one vectorisation.
+    """
+    items = _coerce_items(items)
+    n = len(items)
+    if n < 2:
+        return []
+    index = {it.ref: i for i, it in enumerate(items)}
+    only_idx = sorted({index[r] for r in (only or ()) if r in index}) if only is not None else list(range(n))
+    if not only_idx:
+        return []
+    focus = set(only_idx)
+    X = matrix if matrix is not None else item_matrix(items)
+    teams = [it.team for it in items]
+
+    def cross_team(i: int, j: int) -> bool:
+        return teams[i] is None or teams[j] is None or teams[i] != teams[j]
+
+    def known(i: int, j: int) -> bool:
+        return items[j].ref in items[i].depends_on or items[i].ref in items[j].depends_on
+
+    def both_done(i: int, j: int) -> bool:
+        return items[i].status == DONE and items[j].status == DONE
+
+    def sim(i: int, j: int) -> float:
+        return float(X[i].multiply(X[j]).sum())
+
+    found: dict[tuple[int, int], Overlap] = {}
+    terms = _Terms(items)
+
+    def describe(i: int, j: int, kind: str, score: float, similarity: float, reason: str = "") -> Overlap:
+        a, b = items[i], items[j]
+        window = _overlap_window(a, b)
+        return Overlap(
+            a=a.ref,
+            b=b.ref,
+            kind=kind,
+            score=score,
+            similarity=similarity,
+            shared_terms=terms.shared(i, j),
+            shared_labels=sorted({x.lower() for x in a.labels} & {x.lower() for x in b.labels}),
+            shared_components=sorted(a.surfaces & b.surfaces),
+            overlap_start=window[0] if window else None,
+            overlap_end=window[1] if window else None,
+            reason=reason,
+        )
+
+    def add(ov: Overlap, i: int, j: int) -> None:
+        pair = (i, j) if i < j else (j, i)
+        if pair not in found:
+            found[pair] = ov
+
+    # 1. Hidden dependencies: explicit references.
+    key_index: dict[str, int] = {}
+    for i, it in enumerate(items):
+        key = it.key.strip()
+        if len(key) >= 3 and not key.isdigit():
+            key_index[key.lower()] = i
+    owners = _component_owners(items)
+    by_component: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        for comp in {_norm(c) for c in it.components if c}:
+            by_component[comp].append(i)
+
+    for i in only_idx:
+        it = items[i]
+        text = f"{it.title}\n{it.description}"
+        for token in _TOKEN_RE.findall(text):
+            j = key_index.get(token.lower())
+            if j is None or j == i or not cross_team(i, j) or known(i, j):
+                continue
+            add(describe(i, j, Kind.HIDDEN_DEPENDENCY, 0.9, sim(i, j), f"mentions {items[j].key}"), i, j)
+        if owners:
+            own = {_norm(c) for c in it.components}
+            for comp in _phrases(text) & owners.keys():
+                team = owners[comp]
+                if comp in own or team == it.team or it.team is None:
+                    continue
+                candidates = [j for j in by_component[comp] if teams[j] == team and items[j].status != DONE]
+                if not candidates or any(known(i, j) for j in by_component[comp] if teams[j] == team):
+                    continue
+                scores = (X[candidates] @ X[i].T).toarray().ravel()
+                j = candidates[int(np.argmax(scores))]
+                reason = f"mentions {comp!r}, a component of {team}"
+                add(describe(i, j, Kind.HIDDEN_DEPENDENCY, 0.8, float(scores.max()), reason), i, j)
+
+    # 2./4. Similar text: sparse top-k neighbours for the focus rows.
+    idx, scores = top_k_arrays(X[only_idx], X, neighbours + 1)
+    floor = min(threshold, RELATED_THRESHOLD)
+    for row, i in enumerate(only_idx):
+        for j, s in zip(idx[row].tolist(), scores[row].tolist(), strict=True):
+            if j == i or s < floor or not cross_team(i, j) or known(i, j) or both_done(i, j):
+                continue
+            a, b = items[i], items[j]
+            desc = a.title.lower()
+            reason = ""
+            kind = Kind.DUPLICATE if s >= duplicate_threshold else Kind.RELATED
+            if len(b.title) >= 12 and b.title.lower() in desc + " " + a.description.lower():
+                kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{b.title}”"
+            elif len(a.title) >= 12 and a.title.lower() in b.description.lower():
+                kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{a.title}”"
+            elif kind == Kind.RELATED and _overlap_window(a, b) and a.surfaces & b.surfaces and _same_product(a, b):
+                kind = Kind.CONFLICT
+            if kind == Kind.RELATED and s < threshold:
+                continue
+            add(describe(i, j, kind, s, s, reason), i, j)
+
+    # 3. Conflicts: same product + same component/surface/metric + overlapping windows, both open.
+    groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        if it.status == DONE or it.window is None:
+            continue
+        keys = set(it.surfaces)
+        if it.kind == "experiment" and it.metric:
+            keys.add("metric " + _norm(it.metric))
+        for key in keys:
+            groups[(it.product, key)].append(i)
+    for (_, key), members in groups.items():
+        if len(members) < 2 or not focus.intersection(members):
+            continue
+        if len(members) > 60:  # a catch-all component: only pairs that are also textually close count
+            continue
+        for x, i in enumerate(members):
+            for j in members[x + 1 :]:
+                if (i not in focus and j not in focus) or not cross_team(i, j) or known(i, j):
+                    continue
+                a, b = items[i], items[j]
+                window = _overlap_window(a, b)
+                if window is None:
+                    continue
+                pair = (i, j) if i < j else (j, i)
+                if pair in found and found[pair].kind != Kind.RELATED:
+                    continue
+                s = sim(i, j)
+                experiments = a.kind == "experiment" and b.kind == "experiment"
+                if not experiments and s < CONFLICT_MIN_SIMILARITY:
+                    continue
+                days = (window[1] - window[0]).days + 1
+                span = max(1, min(_span_days(a), _span_days(b)))
+                score = min(1.0, 0.5 + 0.3 * min(1.0, days / span) + 0.2 * s)
+                what = "metric" if key.startswith("metric ") else "surface"
+                reason = (
+                    f"two experiments on the same {what} at the same time" if experiments else "same component, same time"
+                )
+                found.pop(pair, None)
+                add(describe(i, j, Kind.CONFLICT, score, s, reason), i, j)
+
+    return sorted(found.values(), key=lambda o: (-o.score, o.a, o.b))
+
+
+# Two non-experiment items on one component only conflict if they are also about something alike; a shared
+# "web" component alone is everyday life in a product, not a conflict.
+CONFLICT_MIN_SIMILARITY = 0.12
+
+
+def _same_product(a: OverlapItem, b: OverlapItem) -> bool:
+    return a.product is None or b.product is None or a.product == b.product
+
+
+def _span_days(it: OverlapItem) -> int:
+    window = it.window
+    return (window[1] - window[0]).days + 1 if window else 1
