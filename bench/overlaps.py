@@ -48,12 +48,30 @@ FILLER = ("customers asked for this repeatedly the current behaviour confuses pe
 COMPONENTS = ["web", "ios", "android", "api", "billing", "auth", "search", "notifications", "reports", "data"]
 
 
+SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "ran", "pel", "dex", "sto", "qui", "bar", "nim", "zo", "fen",
+             "gra", "tul", "ox", "sil", "ver", "mo", "pla", "cor", "den", "lux"]
+
+
+def vocabulary(rng: random.Random, size: int) -> list[str]:
+    """Pseudo-words standing in for a real tracker's long tail (product names, systems, customers)."""
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
 def synth(n: int, teams: int, dup_pairs: int, rng: random.Random) -> tuple[list[OverlapItem], list[tuple[int, int]]]:
+    """Titles "verb + feature + qualifier", where features mix common product nouns with a Zipf-distributed
+    long tail, as in real trackers; descriptions add filler prose and long-tail terms."""
     items: list[OverlapItem] = []
     base = date(2026, 1, 1)
+    tail = vocabulary(rng, 6000)
+    zipf = np.random.default_rng(rng.randrange(2**32))
+    ranks = np.minimum(zipf.zipf(1.3, size=(n, 6)), len(tail)) - 1
     for i in range(n - dup_pairs):
-        verb, noun, qual = rng.choice(VERBS), rng.choice(NOUNS), rng.choice(QUALIFIERS)
-        extra = " ".join(rng.sample(FILLER, 12))
+        verb, qual = rng.choice(VERBS), rng.choice(QUALIFIERS)
+        noun = f"{tail[ranks[i, 0]]} {rng.choice(NOUNS)}" if rng.random() < 0.7 else rng.choice(NOUNS)
+        extra = " ".join(rng.sample(FILLER, 8) + [tail[r] for r in ranks[i, 1:]])
         start = base + timedelta(days=rng.randrange(0, 330))
         items.append(OverlapItem(
             ref=f"item:{i}", key=f"T{i % teams}-{i}", team=f"team-{i % teams}", product=f"p{i % 3}",

@@ -15,25 +15,31 @@ another (e.g. portfolio items to support tickets), and `vectorize_fields` to wei
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-# Character n-grams present in more than this share of a large corpus ("ing", " th") carry almost no
-# idf weight but make the sparse product nearly dense; dropping them keeps the search fast.
-CHAR_MAX_DF = 0.05
-# Below this corpus size the pruning is pointless (and would remove real signal from tiny corpora).
+# Below this corpus size the search is exact (see top_k_arrays).
 PRUNE_MIN_DOCS = 2000
 WORD_WEIGHT = 0.6
 CHAR_WEIGHT = 0.4
 DEFAULT_CHUNK = 1024
+# Large corpora: features in more than this share of rows (and at least COMMON_DF_MIN rows) do not
+# generate candidates; they still count in every score. CANDIDATES candidates per row are rescored.
+COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.01"))
+COMMON_DF_MIN = 50
+CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
+
+CHAR_NGRAMS = (3, 4)
+WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"
 
 Neighbours = list[list[tuple[int, float]]]
 
 
-def _word_vectorizer(n_docs: int) -> Any:
+def _word_vectorizer() -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(
@@ -41,23 +47,32 @@ def _word_vectorizer(n_docs: int) -> Any:
         ngram_range=(1, 2),
         stop_words="english",
         sublinear_tf=True,
-        token_pattern=r"(?u)\b[a-zA-Z0-9][\w\-]*\b",
+        token_pattern=WORD_TOKEN,
         dtype=np.float32,
     )
 
 
-def _char_vectorizer(n_docs: int) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def _char_ngrams(word: str) -> list[str]:
+    padded = f" {word} "
+    return [padded[i : i + n] for n in CHAR_NGRAMS for i in range(len(padded) - n + 1)]
 
-    large = n_docs >= PRUNE_MIN_DOCS
-    return TfidfVectorizer(
-        analyzer="char_wb",
-        ngram_range=(3, 5),
-        sublinear_tf=True,
-        min_df=2 if large else 1,
-        max_df=CHAR_MAX_DF if large else 1.0,
-        dtype=np.float32,
-    )
+
+def _char_block(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Character n-grams within word boundaries (like sklearn's "char_wb"), TF-IDF weighted.
+
+    Built as word counts x (word -> its n-grams): each distinct word is split once instead of once per
+    occurrence, which is most of the cost of a character vectorizer on a large corpus.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    # Stop words are dropped here too: " the " n-grams are in every text and only blur the neighbours.
+    counts = CountVectorizer(token_pattern=WORD_TOKEN, stop_words="english", dtype=np.float32).fit(texts)
+    words = counts.get_feature_names_out()
+    word_counts = counts.transform(texts)
+    grams = CountVectorizer(analyzer=_char_ngrams, dtype=np.float32)
+    word_grams = grams.fit_transform(words)
+    char_counts = sparse.csr_matrix(word_counts @ word_grams)
+    return TfidfTransformer(sublinear_tf=True).fit_transform(char_counts)
 
 
 def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
@@ -70,9 +85,9 @@ def _fit_block(texts: Sequence[str]) -> sparse.csr_matrix:
     """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros)."""
     n = len(texts)
     blocks = []
-    for make, weight in ((_word_vectorizer, WORD_WEIGHT), (_char_vectorizer, CHAR_WEIGHT)):
+    for make, weight in ((_word_vectorizer().fit_transform, WORD_WEIGHT), (_char_block, CHAR_WEIGHT)):
         try:
-            block = make(n).fit_transform(texts)
+            block = make(texts)
         except ValueError:  # empty vocabulary: every text empty or only stop words
             continue
         blocks.append(_normalise(block) * np.float32(np.sqrt(weight)))
@@ -131,7 +146,7 @@ def vectorize_fields(
 
 
 def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the k largest values per row, best first."""
+    """Indices and scores of the k largest values per row of a dense block, best first."""
     k = min(k, sims.shape[1])
     if k <= 0:
         empty = np.zeros((sims.shape[0], 0))
@@ -145,6 +160,53 @@ def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
+def _top_k_sparse(sims: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top k per row of a sparse block without densifying it: one sort of (row, -score)."""
+    n_rows = sims.shape[0]
+    idx_out = np.zeros((n_rows, k), dtype=np.int64)
+    score_out = np.zeros((n_rows, k), dtype=np.float32)
+    if sims.nnz == 0 or k == 0:
+        return idx_out, score_out
+    rows = np.repeat(np.arange(n_rows), np.diff(sims.indptr))
+    order = np.lexsort((-sims.data, rows))
+    rows, cols, data = rows[order], sims.indices[order], sims.data[order]
+    # Rank within each row = position minus the row's first position.
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(rows.size) - starts[rows]
+    keep = rank < k
+    idx_out[rows[keep], rank[keep]] = cols[keep]
+    score_out[rows[keep], rank[keep]] = data[keep]
+    return idx_out, score_out
+
+
+def _common_columns(corpus: sparse.csr_matrix) -> np.ndarray:
+    """Boolean mask of features so frequent that they make the product dense (see COMMON_DF_SHARE)."""
+    n = corpus.shape[0]
+    if n < PRUNE_MIN_DOCS:
+        return np.zeros(corpus.shape[1], dtype=bool)
+    df = np.bincount(corpus.indices, minlength=corpus.shape[1])
+    return df > max(COMMON_DF_MIN, int(COMMON_DF_SHARE * n))  # type: ignore[no-any-return]
+
+
+def _rescore(
+    cand: np.ndarray, partial: np.ndarray, common_q: np.ndarray, common_c: sparse.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores for candidates: the distinctive part (known) plus the common features' part.
+
+    The common part of each (query, candidate) pair is a sparse candidate row dotted with the dense
+    query row, done for all pairs at once: gather, multiply, then sum per pair with bincount.
+    """
+    n_rows, n_cand = cand.shape
+    rows = common_c[cand.ravel()]
+    pair = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    query = pair // n_cand
+    products = rows.data * common_q[query, rows.indices]
+    extra = np.bincount(pair, weights=products, minlength=rows.shape[0]).reshape(n_rows, n_cand)
+    scores = np.where(partial > 0, partial + extra.astype(np.float32), 0.0).astype(np.float32)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
 def top_k_arrays(
     queries: sparse.csr_matrix,
     corpus: sparse.csr_matrix,
@@ -153,11 +215,16 @@ def top_k_arrays(
     exclude_self: bool = False,
     chunk: int = DEFAULT_CHUNK,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores), each shaped (n_queries, k): the top-k corpus rows per query by dot product.
+    """(indices, scores), each shaped (n_queries, k): the top-k corpus rows per query by cosine.
 
-    Rows must be L2-normalised so the dot product is the cosine. With `exclude_self`, queries and corpus
-    are the same rows and a row is never its own neighbour. Scores of 0 mean "no neighbour"; callers drop
-    them.
+    Rows must be L2-normalised. With `exclude_self`, queries are the first rows of the corpus (or the
+    corpus itself) and a row is never its own neighbour. Scores of 0 mean "no neighbour".
+
+    Small corpora get an exact search. Large ones use the search-engine trick: candidates come from the
+    product over *distinctive* features only (those in at most ~1% of rows), because the handful of
+    features common to everything make that product nearly dense (n x n work) while adding little to
+    any one pair; each candidate is then rescored exactly with all features. bench/overlaps.py measures
+    the recall of this against a brute-force dense search.
     """
     n_q = queries.shape[0]
     k_eff = max(0, min(k, corpus.shape[0] - (1 if exclude_self else 0)))
@@ -165,16 +232,32 @@ def top_k_arrays(
     score_out = np.zeros((n_q, k_eff), dtype=np.float32)
     if n_q == 0 or k_eff == 0:
         return idx_out, score_out
-    corpus_t = sparse.csc_matrix(corpus.T)
+    common = _common_columns(corpus)
+    if common.any():
+        rare_cols = np.flatnonzero(~common)
+        common_cols = np.flatnonzero(common)
+        search_q, search_c = queries[:, rare_cols], corpus[:, rare_cols]
+        common_q, common_c = queries[:, common_cols].tocsr(), corpus[:, common_cols].tocsr()
+        n_cand = max(CANDIDATES, 3 * k_eff)
+    else:
+        search_q, search_c, n_cand = queries, corpus, k_eff + (1 if exclude_self else 0)
+    corpus_t = sparse.csr_matrix(search_c.T)
     for lo in range(0, n_q, chunk):
         hi = min(lo + chunk, n_q)
-        sims = (queries[lo:hi] @ corpus_t).toarray()
+        sims = sparse.csr_matrix(search_q[lo:hi] @ corpus_t)
         if exclude_self:
-            rows = np.arange(hi - lo)
-            sims[rows, rows + lo] = -1.0
-        idx, scores = _top_k_block(sims, k_eff)
-        idx_out[lo:hi] = idx
-        score_out[lo:hi] = np.clip(scores, 0.0, 1.0)
+            rows = np.repeat(np.arange(lo, hi), np.diff(sims.indptr))
+            sims.data[sims.indices == rows] = 0
+            sims.eliminate_zeros()
+        cand, partial = _top_k_sparse(sims, n_cand)
+        if common.any():
+            cand, scores = _rescore(cand, partial, common_q[lo:hi].toarray(), common_c, k_eff)
+        else:
+            cand, scores = cand[:, :k_eff], partial[:, :k_eff]
+        scores = np.clip(scores, 0.0, 1.0)
+        cand[scores <= 0] = 0
+        idx_out[lo:hi] = cand
+        score_out[lo:hi] = scores
     return idx_out, score_out
 
 
