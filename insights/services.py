@@ -25,7 +25,7 @@ def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
         if not created:
             changed = [name for name, value in fields.items() if getattr(insight, name) != value]
             for name in changed:
-                setattr(insight, name, value)
+                setattr(insight, name, fields[name])
             if insight.status == InsightStatus.MUTED and insight.muted_until and insight.muted_until < timezone.now():
                 insight.status = InsightStatus.NEW
                 insight.muted_until = None
