@@ -19,6 +19,7 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py create_demo_users
+	$(PY) manage.py seed_demo
 	$(PY) scripts/run.py --host $(HOST) --port $(PORT)
 
 test: install
