@@ -51,7 +51,7 @@ def overlap_items() -> list[OverlapItem]:
         deps[item_ref(to_id)].add(item_ref(from_id))
     out = []
     rows = PortfolioItem.objects.filter(is_gone=False).values(
-        "pk", "external_id", "title", "description", "team_id", "product_id", "labels", "components",
+        "pk", "kind", "external_id", "title", "description", "team_id", "product_id", "labels", "components",
         "start_date", "target_date", "status_category",
     )
     for row in rows.iterator(chunk_size=2000):
@@ -60,6 +60,7 @@ def overlap_items() -> list[OverlapItem]:
             OverlapItem(
                 ref=ref,
                 title=row["title"],
+                level=row["kind"],
                 description=row["description"] or "",
                 key=row["external_id"],
                 team=str(row["team_id"]) if row["team_id"] else None,

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from .concepts import expand
+
 # Below this corpus size the search is exact (see top_k_arrays).
 PRUNE_MIN_DOCS = 2000
 WORD_WEIGHT = 0.6
@@ -81,13 +83,17 @@ def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     return normalize(sparse.csr_matrix(matrix, dtype=np.float32), norm="l2", copy=False)
 
 
-def _fit_block(texts: Sequence[str]) -> sparse.csr_matrix:
+def _fit_block(texts: Sequence[str], with_concepts: bool = True) -> sparse.csr_matrix:
     """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros)."""
     n = len(texts)
     blocks = []
-    for make, weight in ((_word_vectorizer().fit_transform, WORD_WEIGHT), (_char_block, CHAR_WEIGHT)):
+    expanded = [expand(t) for t in texts] if with_concepts else list(texts)
+    for make, source, weight in (
+        (_word_vectorizer().fit_transform, expanded, WORD_WEIGHT),
+        (_char_block, texts, CHAR_WEIGHT),
+    ):
         try:
-            block = make(texts)
+            block = make(source)
         except ValueError:  # empty vocabulary: every text empty or only stop words
             continue
         blocks.append(_normalise(block) * np.float32(np.sqrt(weight)))
@@ -97,15 +103,30 @@ def _fit_block(texts: Sequence[str]) -> sparse.csr_matrix:
 
 
 def _fit_tags(tags: Sequence[Sequence[str]]) -> sparse.csr_matrix:
-    """Labels and components as whole tokens: "billing-api" matches only "billing-api"."""
+    """Labels and components as whole tokens: "billing-api" matches only "billing-api".
+
+    Rows are not normalised one by one: a row whose only tag is one everybody has ("okr") would
+    otherwise weigh as much as a rare, telling tag. Instead weights are idf / max idf, so a tag's pull
+    depends on how rare it is.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     docs = [[t.strip().lower() for t in row if t and t.strip()] for row in tags]
-    vectorizer = TfidfVectorizer(analyzer=_identity, dtype=np.float32)
+    vectorizer = TfidfVectorizer(analyzer=_identity, dtype=np.float32, norm=None, use_idf=True, smooth_idf=True)
     try:
-        return _normalise(vectorizer.fit_transform(docs))
+        matrix = sparse.csr_matrix(vectorizer.fit_transform(docs), dtype=np.float32)
     except ValueError:
         return sparse.csr_matrix((len(docs), 1), dtype=np.float32)
+    matrix.data = np.minimum(matrix.data, 1.0)  # a tag repeated in one row counts once
+    matrix = sparse.csr_matrix(matrix.multiply(1.0))
+    idf = vectorizer.idf_.astype(np.float32)
+    binary = matrix.copy()
+    binary.data[:] = 1.0
+    scaled = sparse.csr_matrix(binary @ sparse.diags(idf / idf.max()))
+    # Rows with several tags: keep the block's norm at most 1, like the text blocks.
+    norms = np.sqrt(np.asarray(scaled.multiply(scaled).sum(axis=1)).ravel())
+    scale = np.where(norms > 1, 1 / np.maximum(norms, 1e-9), 1.0).astype(np.float32)
+    return sparse.csr_matrix(sparse.diags(scale) @ scaled)
 
 
 def _identity(tokens: list[str]) -> list[str]:
@@ -138,7 +159,11 @@ def vectorize_fields(
         if len(values) != n_rows:
             raise ValueError(f"field {name!r} has {len(values)} rows, expected {n_rows}")
         is_tags = any(not isinstance(v, str) for v in values)
-        block = _fit_tags(values) if is_tags else _fit_block([str(v or "") for v in values])  # type: ignore[arg-type]
+        block = (
+            _fit_tags(values)  # type: ignore[arg-type]
+            if is_tags
+            else _fit_block([str(v or "") for v in values], with_concepts=False)
+        )
         blocks.append(block * np.float32(np.sqrt(weight)))
     if not blocks:
         raise ValueError("vectorize_fields needs at least one field with a positive weight")

@@ -101,16 +101,20 @@ def test_hidden_dependency_by_key_and_not_when_recorded() -> None:
 
 def test_hidden_dependency_by_component_of_another_team() -> None:
     items = [
-        {"ref": "p1", "team": "platform", "title": "Gateway quotas", "components": ["gateway"]},
-        {"ref": "p2", "team": "platform", "title": "Gateway TLS", "components": ["gateway"]},
-        {"ref": "m1", "team": "mobile", "title": "Offline notes", "description": "Needs a change in the gateway.",
+        {"ref": "p1", "team": "platform", "title": "Gateway quotas", "components": ["api-gateway"]},
+        {"ref": "p2", "team": "platform", "title": "Gateway TLS", "components": ["api-gateway"]},
+        {"ref": "m1", "team": "mobile", "title": "Offline notes", "description": "Needs a change in the api-gateway.",
          "components": ["sync"]},
+        # A plain-word component ("search") mentioned in passing is not a reference.
+        {"ref": "s1", "team": "search", "title": "Ranking", "components": ["search"]},
+        {"ref": "m2", "team": "mobile", "title": "Notes list", "description": "Add search to the notes list.",
+         "components": ["notes"]},
     ]
     found = find_overlaps(items)
     assert [(o.kind, {o.a, o.b}) for o in found] == [(Kind.HIDDEN_DEPENDENCY, {"m1", "p1"})] or [
         (o.kind, {o.a, o.b}) for o in found
     ] == [(Kind.HIDDEN_DEPENDENCY, {"m1", "p2"})]
-    assert "gateway" in found[0].explanation
+    assert "api gateway" in found[0].explanation
 
 
 def test_only_restricts_to_pairs_touching_changed_items() -> None:

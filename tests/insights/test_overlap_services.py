@@ -29,7 +29,7 @@ def portfolio(db: Any) -> dict[str, Any]:
     items = {}
     for key, team, title, desc, comps, labels, start, end, status in ITEMS:
         items[key] = PortfolioItem.objects.create(
-            source_key="manual", external_id=key, title=title, description=desc, team=teams[team], product=product,
+            source_key="manual", external_id=key, kind="epic", title=title, description=desc, team=teams[team], product=product,
             components=comps, labels=labels, start_date=start, target_date=end, status_category=status,
             url=f"https://tracker.example.com/{key}", tracker="jira",
         )
@@ -115,7 +115,7 @@ def test_incremental_hook_after_portfolio_sync(portfolio: dict[str, Any]) -> Non
     before = OverlapPair.objects.count()
     start = timezone.now()
     new = PortfolioItem.objects.create(
-        source_key="manual", external_id="MOB-11", title="Export invoices as CSV for finance in the app",
+        source_key="manual", external_id="MOB-11", kind="epic", title="Export invoices as CSV for finance in the app",
         description="CSV export of invoices with tax.", team=portfolio["teams"]["mobile"],
         product=portfolio["product"], last_seen_at=start + timedelta(seconds=1),
     )
