@@ -26,30 +26,166 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "productops.settings")
 
-from insights.overlaps.detect import OverlapItem, find_overlaps, item_matrix  # noqa: E402
-from insights.overlaps.similarity import nearest, top_k_arrays, vectorize  # noqa: E402
+from insights.overlaps.detect import OverlapItem, find_overlaps
+from insights.overlaps.similarity import nearest, vectorize
 
-VERBS = ["add", "build", "redesign", "migrate", "improve", "fix", "refactor", "launch", "support", "automate",
-         "speed up", "simplify", "localise", "instrument", "harden", "deprecate", "rewrite", "expose", "audit"]
-NOUNS = ["checkout", "invoice", "billing export", "onboarding flow", "search ranking", "password reset",
-         "notification centre", "mobile login", "dashboard filters", "csv import", "webhook retries",
-         "sso", "audit log", "role permissions", "pricing page", "usage metering", "data retention",
-         "api rate limits", "email templates", "dark mode", "offline sync", "file uploads", "team invites",
-         "report scheduler", "currency conversion", "tax calculation", "refund flow", "feature flags",
-         "session timeout", "two factor auth", "activity feed", "comment threads", "image resizing",
-         "push notifications", "calendar sync", "slack integration", "jira integration", "gdpr export",
-         "account deletion", "trial conversion", "plan upgrades", "seat management", "payment methods"]
-QUALIFIERS = ["for enterprise accounts", "on android", "on ios", "in the web app", "for admins",
-              "for new users", "in europe", "with retries", "behind a flag", "for the partner api",
-              "at scale", "for self-serve", "in the mobile app", "for finance", "for support agents"]
-FILLER = ("customers asked for this repeatedly the current behaviour confuses people and creates tickets "
-          "we should measure adoption and roll out gradually after design review the backend needs a small "
-          "schema change and the frontend needs new states for loading errors and empty results").split()
+VERBS = [
+    "add",
+    "build",
+    "redesign",
+    "migrate",
+    "improve",
+    "fix",
+    "refactor",
+    "launch",
+    "support",
+    "automate",
+    "speed up",
+    "simplify",
+    "localise",
+    "instrument",
+    "harden",
+    "deprecate",
+    "rewrite",
+    "expose",
+    "audit",
+]
+NOUNS = [
+    "checkout",
+    "invoice",
+    "billing export",
+    "onboarding flow",
+    "search ranking",
+    "password reset",
+    "notification centre",
+    "mobile login",
+    "dashboard filters",
+    "csv import",
+    "webhook retries",
+    "sso",
+    "audit log",
+    "role permissions",
+    "pricing page",
+    "usage metering",
+    "data retention",
+    "api rate limits",
+    "email templates",
+    "dark mode",
+    "offline sync",
+    "file uploads",
+    "team invites",
+    "report scheduler",
+    "currency conversion",
+    "tax calculation",
+    "refund flow",
+    "feature flags",
+    "session timeout",
+    "two factor auth",
+    "activity feed",
+    "comment threads",
+    "image resizing",
+    "push notifications",
+    "calendar sync",
+    "slack integration",
+    "jira integration",
+    "gdpr export",
+    "account deletion",
+    "trial conversion",
+    "plan upgrades",
+    "seat management",
+    "payment methods",
+]
+QUALIFIERS = [
+    "for enterprise accounts",
+    "on android",
+    "on ios",
+    "in the web app",
+    "for admins",
+    "for new users",
+    "in europe",
+    "with retries",
+    "behind a flag",
+    "for the partner api",
+    "at scale",
+    "for self-serve",
+    "in the mobile app",
+    "for finance",
+    "for support agents",
+]
+FILLER = [
+    "customers",
+    "asked",
+    "for",
+    "this",
+    "repeatedly",
+    "the",
+    "current",
+    "behaviour",
+    "confuses",
+    "people",
+    "and",
+    "creates",
+    "tickets",
+    "we",
+    "should",
+    "measure",
+    "adoption",
+    "and",
+    "roll",
+    "out",
+    "gradually",
+    "after",
+    "design",
+    "review",
+    "the",
+    "backend",
+    "needs",
+    "a",
+    "small",
+    "schema",
+    "change",
+    "and",
+    "the",
+    "frontend",
+    "needs",
+    "new",
+    "states",
+    "for",
+    "loading",
+    "errors",
+    "and",
+    "empty",
+    "results",
+]
 COMPONENTS = ["web", "ios", "android", "api", "billing", "auth", "search", "notifications", "reports", "data"]
 
 
-SYLLABLES = ["ka", "lo", "mi", "ter", "vo", "ran", "pel", "dex", "sto", "qui", "bar", "nim", "zo", "fen",
-             "gra", "tul", "ox", "sil", "ver", "mo", "pla", "cor", "den", "lux"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ter",
+    "vo",
+    "ran",
+    "pel",
+    "dex",
+    "sto",
+    "qui",
+    "bar",
+    "nim",
+    "zo",
+    "fen",
+    "gra",
+    "tul",
+    "ox",
+    "sil",
+    "ver",
+    "mo",
+    "pla",
+    "cor",
+    "den",
+    "lux",
+]
 
 
 def vocabulary(rng: random.Random, size: int) -> list[str]:
@@ -60,7 +196,9 @@ def vocabulary(rng: random.Random, size: int) -> list[str]:
     return sorted(words)
 
 
-def synth(n: int, teams: int, dup_pairs: int, rng: random.Random) -> tuple[list[OverlapItem], list[tuple[int, int]]]:
+def synth(
+    n: int, teams: int, dup_pairs: int, rng: random.Random
+) -> tuple[list[OverlapItem], list[tuple[int, int]]]:
     """Titles "verb + feature + qualifier", where features mix common product nouns with a Zipf-distributed
     long tail, as in real trackers; descriptions add filler prose and long-tail terms."""
     items: list[OverlapItem] = []
@@ -73,27 +211,47 @@ def synth(n: int, teams: int, dup_pairs: int, rng: random.Random) -> tuple[list[
         noun = f"{tail[ranks[i, 0]]} {rng.choice(NOUNS)}" if rng.random() < 0.7 else rng.choice(NOUNS)
         extra = " ".join(rng.sample(FILLER, 8) + [tail[r] for r in ranks[i, 1:]])
         start = base + timedelta(days=rng.randrange(0, 330))
-        items.append(OverlapItem(
-            ref=f"item:{i}", key=f"T{i % teams}-{i}", team=f"team-{i % teams}", product=f"p{i % 3}",
-            title=f"{verb} {noun} {qual}".capitalize(), description=f"{noun} {extra} {rng.randrange(10**6)}",
-            labels=(rng.choice(["q1", "q2", "q3", "q4"]),), components=(rng.choice(COMPONENTS),),
-            start=start, end=start + timedelta(days=rng.randrange(14, 120)),
-            status=rng.choice(["todo", "in_progress", "done"]),
-        ))
+        items.append(
+            OverlapItem(
+                ref=f"item:{i}",
+                key=f"T{i % teams}-{i}",
+                team=f"team-{i % teams}",
+                product=f"p{i % 3}",
+                title=f"{verb} {noun} {qual}".capitalize(),
+                description=f"{noun} {extra} {rng.randrange(10**6)}",
+                labels=(rng.choice(["q1", "q2", "q3", "q4"]),),
+                components=(rng.choice(COMPONENTS),),
+                start=start,
+                end=start + timedelta(days=rng.randrange(14, 120)),
+                status=rng.choice(["todo", "in_progress", "done"]),
+            )
+        )
     planted = []
     for d in range(dup_pairs):
         src_i = rng.randrange(len(items) - 1)
         src = items[src_i]
         words = src.title.lower().split()
         rng.shuffle(words)
-        title = " ".join(words[: max(3, len(words) - 1)]) + " " + rng.choice(["v2", "again", "project", "work"])
+        title = (
+            " ".join(words[: max(3, len(words) - 1)]) + " " + rng.choice(["v2", "again", "project", "work"])
+        )
         other_team = f"team-{(int(src.team.split('-')[1]) + 1 + rng.randrange(teams - 1)) % teams}"
         j = len(items)
-        items.append(OverlapItem(
-            ref=f"item:{n - dup_pairs + d}", key=f"D-{d}", team=other_team, product=src.product,
-            title=title.capitalize(), description=src.description[: len(src.description) // 2],
-            labels=src.labels, components=src.components, start=src.start, end=src.end, status="todo",
-        ))
+        items.append(
+            OverlapItem(
+                ref=f"item:{n - dup_pairs + d}",
+                key=f"D-{d}",
+                team=other_team,
+                product=src.product,
+                title=title.capitalize(),
+                description=src.description[: len(src.description) // 2],
+                labels=src.labels,
+                components=src.components,
+                start=src.start,
+                end=src.end,
+                status="todo",
+            )
+        )
         planted.append((src_i, j))
     return items, planted
 

@@ -100,11 +100,12 @@ class OverlapItem:
 
     @property
     def window(self) -> tuple[date, date] | None:
+        """(start, end); a missing side is assumed DEFAULT_SPAN away from the known one."""
         start, end = self.start, self.end
-        if start is None and end is None:
-            return None
         if start is None:
-            start = end - DEFAULT_SPAN  # type: ignore[operator]
+            if end is None:
+                return None
+            start = end - DEFAULT_SPAN
         if end is None:
             end = start + DEFAULT_SPAN
         return (min(start, end), max(start, end))
@@ -149,7 +150,7 @@ class Overlap:
         if self.shared_labels:
             parts.append("shared labels: " + ", ".join(self.shared_labels))
         if self.overlap_start and self.overlap_end:
-            parts.append(f"both active {self.overlap_start:%d %b %Y} – {self.overlap_end:%d %b %Y}")
+            parts.append(f"both active {self.overlap_start:%d %b %Y} to {self.overlap_end:%d %b %Y}")
         parts.append(f"similarity {self.similarity:.0%}")
         return "; ".join(parts)
 
@@ -182,7 +183,7 @@ def _norm(text: str) -> str:
 
 def _coerce_items(items: Iterable[Any]) -> list[OverlapItem]:
     if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
-        items = items.to_dict("records")  # type: ignore[union-attr]
+        items = items.to_dict("records")
     return [OverlapItem.coerce(it) for it in items]
 
 
@@ -217,7 +218,12 @@ UNCOMPARED_LEVELS = {"story", "task", "subtask", "sub-task"}
 def item_matrix(items: Sequence[OverlapItem]) -> sparse.csr_matrix:
     """Weighted TF-IDF rows: title over description, labels/components/surface/metric as whole tokens."""
     tags = [
-        [*it.labels, *it.components, *([it.surface] if it.surface else []), *([it.metric] if it.metric else [])]
+        [
+            *it.labels,
+            *it.components,
+            *([it.surface] if it.surface else []),
+            *([it.metric] if it.metric else []),
+        ]
         for it in items
     ]
     return vectorize_fields(
@@ -246,7 +252,10 @@ class _Terms:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         texts = [f"{it.title} {it.title} {it.description}" for it in items]
-        self.vectorizer = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b")
+        self.vectorizer = TfidfVectorizer(
+            stop_words="english",
+            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b",  # noqa: S106 (a regex, not a password)
+        )
         try:
             self.matrix = self.vectorizer.fit_transform(texts).tocsr()
             self.names = self.vectorizer.get_feature_names_out()
@@ -417,8 +426,11 @@ def find_overlaps(
                 kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{b.title}”"
             elif len(a.title) >= 12 and a.title.lower() in b.description.lower():
                 kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{a.title}”"
-            elif _overlap_window(a, b) and a.surfaces & b.surfaces and _same_product(a, b) and not (
-                a.status == DONE or b.status == DONE
+            elif (
+                _overlap_window(a, b)
+                and a.surfaces & b.surfaces
+                and _same_product(a, b)
+                and not (a.status == DONE or b.status == DONE)
             ):
                 if a.kind == "experiment" and b.kind == "experiment":
                     continue  # the conflict pass below names the shared surface or metric
@@ -462,7 +474,9 @@ def find_overlaps(
                 score = _conflict_score(a, b, s)
                 what = "metric" if key.startswith("metric ") else "surface"
                 reason = (
-                    f"two experiments on the same {what} at the same time" if experiments else "same component, same time"
+                    f"two experiments on the same {what} at the same time"
+                    if experiments
+                    else "same component, same time"
                 )
                 found.pop(pair, None)
                 add(describe(i, j, Kind.CONFLICT, score, s, reason), i, j)

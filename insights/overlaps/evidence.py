@@ -50,7 +50,7 @@ class Evidence:
 
     @property
     def trend(self) -> str:
-        """"rising", "falling" or "flat": the last four weeks against the four before."""
+        """ "rising", "falling" or "flat": the last four weeks against the four before."""
         if self.weekly.empty:
             return "flat"
         per_week = self.weekly.sum(axis=1)
@@ -64,8 +64,13 @@ class Evidence:
 
 def item_query(item: PortfolioItem) -> str:
     """Title twice (it says what the work is), then description, labels and components."""
-    parts = [item.title, item.title, item.description, " ".join(map(str, item.labels or [])),
-             " ".join(map(str, item.components or []))]
+    parts = [
+        item.title,
+        item.title,
+        item.description,
+        " ".join(map(str, item.labels or [])),
+        " ".join(map(str, item.components or [])),
+    ]
     return " ".join(p for p in parts if p)
 
 
@@ -91,7 +96,9 @@ def _candidates(item: PortfolioItem, end: datetime) -> list[tuple[str, int, str,
         .order_by("-posted_at")
         .values_list("pk", "title", "text", "posted_at", "url")[:MAX_ROWS_PER_SOURCE]
     )
-    rows += [("mentions", pk, f"{title}. {text}".strip(". "), at, url) for pk, title, text, at, url in mentions]
+    rows += [
+        ("mentions", pk, f"{title}. {text}".strip(". "), at, url) for pk, title, text, at, url in mentions
+    ]
     return rows
 
 
@@ -117,8 +124,14 @@ def customer_evidence(item: PortfolioItem, *, min_score: float = EVIDENCE_MIN_SC
         return Evidence(window_end=end)
     matches = match([item_query(item)], [c[2] for c in candidates], k=len(candidates), min_score=min_score)[0]
     rows = [
-        EvidenceRow(source=candidates[j][0], pk=candidates[j][1], text=candidates[j][2][:300], at=candidates[j][3],
-                    score=score, url=candidates[j][4])
+        EvidenceRow(
+            source=candidates[j][0],
+            pk=candidates[j][1],
+            text=candidates[j][2][:300],
+            at=candidates[j][3],
+            score=score,
+            url=candidates[j][4],
+        )
         for j, score in matches
     ]
     counts = {"tickets": 0, "nps": 0, "mentions": 0}
@@ -126,7 +139,9 @@ def customer_evidence(item: PortfolioItem, *, min_score: float = EVIDENCE_MIN_SC
         counts[row.source] += 1
     weeks = pd.date_range(end=pd.Timestamp(end).tz_convert(None).normalize(), periods=WEEKS, freq="W-MON")
     if rows:
-        frame = pd.DataFrame({"source": [r.source for r in rows], "at": [pd.Timestamp(r.at).tz_convert(None) for r in rows]})
+        frame = pd.DataFrame(
+            {"source": [r.source for r in rows], "at": [pd.Timestamp(r.at).tz_convert(None) for r in rows]}
+        )
         frame["week"] = frame["at"].dt.to_period("W-SUN").dt.start_time
         weekly = frame.groupby(["week", "source"]).size().unstack(fill_value=0)
         weekly = weekly.reindex(index=weeks, columns=list(counts), fill_value=0)

@@ -17,9 +17,12 @@ class OverlapKind(models.TextChoices):
 
     @property
     def colour(self) -> str:
-        return {"duplicate": "#D55E00", "related": "#0072B2", "conflict": "#CC79A7", "hidden_dependency": "#E69F00"}[
-            self.value
-        ]
+        return {
+            "duplicate": "#D55E00",
+            "related": "#0072B2",
+            "conflict": "#CC79A7",
+            "hidden_dependency": "#E69F00",
+        }[self.value]
 
 
 class Decision(models.TextChoices):
@@ -51,9 +54,15 @@ class OverlapPair(models.Model):
     experiment_b = models.ForeignKey(
         "signals.Experiment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    team_a = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    team_b = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team_a = models.ForeignKey(
+        "portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team_b = models.ForeignKey(
+        "portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    product = models.ForeignKey(
+        "portfolio.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     kind = models.CharField(max_length=24, choices=OverlapKind.choices)
     score = models.FloatField(default=0)
     similarity = models.FloatField(default=0)

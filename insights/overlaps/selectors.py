@@ -39,7 +39,14 @@ def _day(value: datetime | None) -> date | None:
 def content_text(item: OverlapItem) -> str:
     """What a PM would call "the item": used to tell whether it changed materially since a dismissal."""
     return "\n".join(
-        [item.title, item.description, " ".join(item.labels), " ".join(item.components), item.surface, item.metric]
+        [
+            item.title,
+            item.description,
+            " ".join(item.labels),
+            " ".join(item.components),
+            item.surface,
+            item.metric,
+        ]
     )
 
 
@@ -51,8 +58,18 @@ def overlap_items() -> list[OverlapItem]:
         deps[item_ref(to_id)].add(item_ref(from_id))
     out = []
     rows = PortfolioItem.objects.filter(is_gone=False).values(
-        "pk", "kind", "external_id", "title", "description", "team_id", "product_id", "labels", "components",
-        "start_date", "target_date", "status_category",
+        "pk",
+        "kind",
+        "external_id",
+        "title",
+        "description",
+        "team_id",
+        "product_id",
+        "labels",
+        "components",
+        "start_date",
+        "target_date",
+        "status_category",
     )
     for row in rows.iterator(chunk_size=2000):
         ref = item_ref(row["pk"])
@@ -75,7 +92,16 @@ def overlap_items() -> list[OverlapItem]:
         )
     today = timezone.localdate()
     for exp in Experiment.objects.values(
-        "pk", "key", "name", "hypothesis", "team_id", "product_id", "status", "started_at", "ended_at", "surface",
+        "pk",
+        "key",
+        "name",
+        "hypothesis",
+        "team_id",
+        "product_id",
+        "status",
+        "started_at",
+        "ended_at",
+        "surface",
         "primary_metric",
     ):
         if exp["status"] == ExperimentStatus.DRAFT and not exp["started_at"]:
@@ -149,10 +175,10 @@ def pairs(
     return qs.order_by("-score", "pk")
 
 
-def team_matrix(qs: Iterable[OverlapPair]) -> dict[tuple[int, int], int]:
-    """Overlap counts per unordered team pair (a, b) with a <= b."""
+def team_matrix(team_pairs: Iterable[tuple[int | None, int | None]]) -> dict[tuple[int, int], int]:
+    """Overlap counts per unordered team pair (a, b) with a <= b, from (team_a_id, team_b_id) rows."""
     counts: dict[tuple[int, int], int] = defaultdict(int)
-    for a, b in qs:  # type: ignore[misc]
+    for a, b in team_pairs:
         if a is None or b is None:
             continue
         counts[(min(a, b), max(a, b))] += 1
@@ -160,10 +186,17 @@ def team_matrix(qs: Iterable[OverlapPair]) -> dict[tuple[int, int], int]:
 
 
 def timeline_items(
-    *, product: int | None = None, team: int | None = None, status: str | None = None,
-    start: date | None = None, end: date | None = None, limit: int = 300,
+    *,
+    product: int | None = None,
+    team: int | None = None,
+    status: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    limit: int = 300,
 ) -> QuerySet[PortfolioItem]:
-    qs = PortfolioItem.objects.filter(is_gone=False).exclude(start_date__isnull=True, target_date__isnull=True)
+    qs = PortfolioItem.objects.filter(is_gone=False).exclude(
+        start_date__isnull=True, target_date__isnull=True
+    )
     if product:
         qs = qs.filter(product_id=product)
     if team:

@@ -183,7 +183,12 @@ def compute_overlaps(*, changed: set[str] | None = None) -> OverlapRun:
     if changed is not None and not changed:
         return store([], items, scope_refs=set(), run=run)
     overlaps = find_overlaps(items, only=changed)
-    log.info("overlaps: %d items, %d pairs (%s)", len(items), len(overlaps), "full" if changed is None else "incremental")
+    log.info(
+        "overlaps: %d items, %d pairs (%s)",
+        len(items),
+        len(overlaps),
+        "full" if changed is None else "incremental",
+    )
     return store(overlaps, items, scope_refs=changed, run=run)
 
 
@@ -210,7 +215,9 @@ def decide(pair: OverlapPair, action: str, user: Any) -> OverlapPair:
                 )
             from_ref = pair.details.get("from", pair.a_ref)
             from_id, to_id = (
-                (pair.item_a_id, pair.item_b_id) if from_ref == pair.a_ref else (pair.item_b_id, pair.item_a_id)
+                (pair.item_a_id, pair.item_b_id)
+                if from_ref == pair.a_ref
+                else (pair.item_b_id, pair.item_a_id)
             )
             Dependency.objects.get_or_create(
                 from_item=PortfolioItem.objects.get(pk=from_id),

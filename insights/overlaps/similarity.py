@@ -36,7 +36,7 @@ COMMON_DF_MIN = 50
 CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
 
 CHAR_NGRAMS = (3, 4)
-WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"
+WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
 
 Neighbours = list[list[tuple[int, float]]]
 
@@ -112,7 +112,9 @@ def _fit_tags(tags: Sequence[Sequence[str]]) -> sparse.csr_matrix:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     docs = [[t.strip().lower() for t in row if t and t.strip()] for row in tags]
-    vectorizer = TfidfVectorizer(analyzer=_identity, dtype=np.float32, norm=None, use_idf=True, smooth_idf=True)
+    vectorizer = TfidfVectorizer(
+        analyzer=_identity, dtype=np.float32, norm=None, use_idf=True, smooth_idf=True
+    )
     try:
         matrix = sparse.csr_matrix(vectorizer.fit_transform(docs), dtype=np.float32)
     except ValueError:
@@ -160,9 +162,7 @@ def vectorize_fields(
             raise ValueError(f"field {name!r} has {len(values)} rows, expected {n_rows}")
         is_tags = any(not isinstance(v, str) for v in values)
         block = (
-            _fit_tags(values)  # type: ignore[arg-type]
-            if is_tags
-            else _fit_block([str(v or "") for v in values], with_concepts=False)
+            _fit_tags(values) if is_tags else _fit_block([str(v or "") for v in values], with_concepts=False)
         )
         blocks.append(block * np.float32(np.sqrt(weight)))
     if not blocks:
@@ -210,7 +210,7 @@ def _common_columns(corpus: sparse.csr_matrix) -> np.ndarray:
     if n < PRUNE_MIN_DOCS:
         return np.zeros(corpus.shape[1], dtype=bool)
     df = np.bincount(corpus.indices, minlength=corpus.shape[1])
-    return df > max(COMMON_DF_MIN, int(COMMON_DF_SHARE * n))  # type: ignore[no-any-return]
+    return df > max(COMMON_DF_MIN, int(COMMON_DF_SHARE * n))
 
 
 def _rescore(
@@ -293,7 +293,9 @@ def _to_lists(idx: np.ndarray, scores: np.ndarray, min_score: float) -> Neighbou
     return out
 
 
-def nearest_rows(matrix: sparse.csr_matrix, k: int, *, min_score: float = 0.0, chunk: int = DEFAULT_CHUNK) -> Neighbours:
+def nearest_rows(
+    matrix: sparse.csr_matrix, k: int, *, min_score: float = 0.0, chunk: int = DEFAULT_CHUNK
+) -> Neighbours:
     """For each L2-normalised row, its k most similar other rows as (index, cosine), best first."""
     idx, scores = top_k_arrays(matrix, matrix, k, exclude_self=True, chunk=chunk)
     return _to_lists(idx, scores, min_score)

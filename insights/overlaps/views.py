@@ -22,10 +22,17 @@ from .models import Decision, OverlapKind, OverlapPair, OverlapRun
 from .services import OverlapActionError, decide
 
 PAGE_SIZE = 25
-VIEW_ACTIONS = [("confirm", "Confirm: talk to them"), ("dismiss", "Dismiss: not an overlap"),
-                ("link", "Link as dependency")]
-ACTIONS = {"confirm": "Confirmed: talk to them", "dismiss": "Dismissed", "link": "Linked as a dependency",
-           "reopen": "Re-opened"}
+VIEW_ACTIONS = [
+    ("confirm", "Confirm: talk to them"),
+    ("dismiss", "Dismiss: not an overlap"),
+    ("link", "Link as dependency"),
+]
+ACTIONS = {
+    "confirm": "Confirmed: talk to them",
+    "dismiss": "Dismissed",
+    "link": "Linked as a dependency",
+    "reopen": "Re-opened",
+}
 
 
 def _int(value: str | None) -> int | None:
@@ -67,6 +74,14 @@ def _query(filters: dict[str, Any], **override: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
 
+def _bar(start: date | None, target: date | None) -> tuple[date, date]:
+    """A bar for an item with one known date is two weeks long."""
+    if start is None:
+        assert target is not None  # timeline_items() excludes items without either date
+        return target - timedelta(days=14), target
+    return start, target or start + timedelta(days=14)
+
+
 def _timeline(items: list[PortfolioItem], deps: list[Dependency]) -> dict[str, Any] | None:
     """Horizontal bars per item grouped by team, coloured by status; cross-team dependencies as arrows."""
     if not items:
@@ -77,16 +92,22 @@ def _timeline(items: list[PortfolioItem], deps: list[Dependency]) -> dict[str, A
         rows = [it for it in items if it.status_category == status]
         if not rows:
             continue
-        starts = [(it.start_date or it.target_date - timedelta(days=14)) for it in rows]  # type: ignore[operator]
-        ends = [(it.target_date or it.start_date + timedelta(days=14)) for it in rows]  # type: ignore[operator]
-        traces.append({
-            "type": "bar", "orientation": "h", "name": status.label, "marker": {"color": status.colour},
-            "y": [labels[it.pk] for it in rows],
-            "base": [s.isoformat() for s in starts],
-            "x": [max(1, (e - s).days) * 86_400_000 for s, e in zip(starts, ends, strict=True)],
-            "customdata": [reverse("overlaps:item", args=[it.pk]) for it in rows],
-            "hovertemplate": "%{y}<br>%{base|%d %b %Y} – %{x}<extra></extra>".replace(" – %{x}", ""),
-        })
+        windows = [_bar(it.start_date, it.target_date) for it in rows]
+        starts = [w[0] for w in windows]
+        ends = [w[1] for w in windows]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": status.label,
+                "marker": {"color": status.colour},
+                "y": [labels[it.pk] for it in rows],
+                "base": [s.isoformat() for s in starts],
+                "x": [max(1, (e - s).days) * 86_400_000 for s, e in zip(starts, ends, strict=True)],
+                "customdata": [reverse("overlaps:item", args=[it.pk]) for it in rows],
+                "hovertemplate": "%{y}<br>from %{base|%d %b %Y}<extra></extra>",
+            }
+        )
     by_pk = {it.pk: it for it in items}
     xs: list[Any] = []
     ys: list[Any] = []
@@ -99,43 +120,87 @@ def _timeline(items: list[PortfolioItem], deps: list[Dependency]) -> dict[str, A
         xs += [a_end.isoformat() if a_end else None, b_start.isoformat() if b_start else None, None]
         ys += [labels[a.pk], labels[b.pk], None]
     if xs:
-        traces.append({"type": "scatter", "mode": "lines+markers", "name": "Cross-team dependency", "x": xs, "y": ys,
-                       "line": {"color": PALETTE[3], "width": 2, "dash": "dot"}, "marker": {"symbol": "arrow", "size": 9,
-                       "angleref": "previous"}, "hoverinfo": "skip"})
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "Cross-team dependency",
+                "x": xs,
+                "y": ys,
+                "line": {"color": PALETTE[3], "width": 2, "dash": "dot"},
+                "marker": {"symbol": "arrow", "size": 9, "angleref": "previous"},
+                "hoverinfo": "skip",
+            }
+        )
     height = max(280, 22 * len(labels) + 80)
-    return figure(traces, {"barmode": "overlay", "height": height, "hovermode": "closest",
-                           "xaxis": {"type": "date"}, "yaxis": {"autorange": "reversed", "automargin": True,
-                           "categoryorder": "array", "categoryarray": list(dict.fromkeys(labels.values()))},
-                           "margin": {"l": 16, "r": 16, "t": 16, "b": 40}})
+    return figure(
+        traces,
+        {
+            "barmode": "overlay",
+            "height": height,
+            "hovermode": "closest",
+            "xaxis": {"type": "date"},
+            "yaxis": {
+                "autorange": "reversed",
+                "automargin": True,
+                "categoryorder": "array",
+                "categoryarray": list(dict.fromkeys(labels.values())),
+            },
+            "margin": {"l": 16, "r": 16, "t": 16, "b": 40},
+        },
+    )
 
 
 def _matrix(filters: dict[str, Any], teams: dict[int, str]) -> tuple[dict[str, Any] | None, list[list[Any]]]:
     base = {k: v for k, v in filters.items() if k not in ("team_a", "team_b")}
-    counts = selectors.team_matrix(selectors.pairs(**{**base, "team_a": None, "team_b": None}).values_list("team_a_id", "team_b_id"))
+    counts = selectors.team_matrix(
+        selectors.pairs(**{**base, "team_a": None, "team_b": None}).values_list("team_a_id", "team_b_id")
+    )
     if not counts:
         return None, []
     involved = sorted({t for pair in counts for t in pair}, key=lambda t: teams.get(t, ""))
     names = [teams.get(t, "?") for t in involved]
     z, links, rows = [], [], []
     for ta in involved:
-        z_row, link_row, table_row = [], [], [teams.get(ta, "?")]
+        z_row: list[int] = []
+        link_row: list[str] = []
+        table_row: list[Any] = [teams.get(ta, "?")]
         for tb in involved:
             n = counts.get((min(ta, tb), max(ta, tb)), 0)
             z_row.append(n)
-            url = reverse("overlaps:portfolio") + "?" + _query(filters, team_a=ta, team_b=tb, page=None) + "#overlaps"
+            url = (
+                reverse("overlaps:portfolio")
+                + "?"
+                + _query(filters, team_a=ta, team_b=tb, page=None)
+                + "#overlaps"
+            )
             link_row.append(url)
             table_row.append(n)
         z.append(z_row)
         links.append(link_row)
         rows.append(table_row)
     fig = figure(
-        [{"type": "heatmap", "z": z, "x": names, "y": names, "customdata": links, "colorscale": "Blues",
-          "hovertemplate": "%{y} × %{x}: %{z} overlaps<extra></extra>", "showscale": False,
-          "texttemplate": "%{z}"}],
-        {"height": max(280, 40 * len(names) + 120), "hovermode": "closest", "yaxis": {"autorange": "reversed",
-         "automargin": True}, "xaxis": {"automargin": True}},
+        [
+            {
+                "type": "heatmap",
+                "z": z,
+                "x": names,
+                "y": names,
+                "customdata": links,
+                "colorscale": "Blues",
+                "hovertemplate": "%{y} x %{x}: %{z} overlaps<extra></extra>",
+                "showscale": False,
+                "texttemplate": "%{z}",
+            }
+        ],
+        {
+            "height": max(280, 40 * len(names) + 120),
+            "hovermode": "closest",
+            "yaxis": {"autorange": "reversed", "automargin": True},
+            "xaxis": {"automargin": True},
+        },
     )
-    return fig, [[""] + names, *rows]
+    return fig, [["", *names], *rows]
 
 
 def _side(pair: OverlapPair, side: str) -> dict[str, Any]:
@@ -143,14 +208,31 @@ def _side(pair: OverlapPair, side: str) -> dict[str, Any]:
     exp = getattr(pair, f"experiment_{side}")
     team = getattr(pair, f"team_{side}")
     if item is not None:
-        return {"title": item.title, "team": team, "url": item.url, "tracker": item.tracker or "tracker",
-                "start": item.start_date, "end": item.target_date, "status": item.get_status_category_display(),
-                "detail": reverse("overlaps:item", args=[item.pk]), "key": item.external_id}
+        return {
+            "title": item.title,
+            "team": team,
+            "url": item.url,
+            "tracker": item.tracker or "tracker",
+            "start": item.start_date,
+            "end": item.target_date,
+            "status": item.get_status_category_display(),
+            "detail": reverse("overlaps:item", args=[item.pk]),
+            "key": item.external_id,
+        }
     if exp is not None:
-        return {"title": exp.name, "team": team, "url": "", "tracker": "experiment",
-                "start": exp.started_at.date() if exp.started_at else None,
-                "end": exp.ended_at.date() if exp.ended_at else None, "status": exp.get_status_display(),
-                "detail": "", "key": exp.key, "surface": exp.surface, "metric": exp.primary_metric}
+        return {
+            "title": exp.name,
+            "team": team,
+            "url": "",
+            "tracker": "experiment",
+            "start": exp.started_at.date() if exp.started_at else None,
+            "end": exp.ended_at.date() if exp.ended_at else None,
+            "status": exp.get_status_display(),
+            "detail": "",
+            "key": exp.key,
+            "surface": exp.surface,
+            "metric": exp.primary_metric,
+        }
     return {"title": "(deleted)", "team": team}
 
 
@@ -160,19 +242,53 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     teams = dict(Team.objects.values_list("pk", "name"))
     pair_filters = {**filters, "decision": None if filters["decision"] == "all" else filters["decision"]}
     page = Paginator(selectors.pairs(**pair_filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"pair": p, "a": _side(p, "a"), "b": _side(p, "b"), "kind_colour": OverlapKind(p.kind).colour}
-            for p in page.object_list]
-    items = list(selectors.timeline_items(product=filters["product"], team=filters["team"], status=filters["status"],
-                                          start=filters["start"], end=filters["end"]))
-    deps = list(Dependency.objects.filter(from_item__in=[i.pk for i in items], to_item__in=[i.pk for i in items]))
+    rows = [
+        {"pair": p, "a": _side(p, "a"), "b": _side(p, "b"), "kind_colour": OverlapKind(p.kind).colour}
+        for p in page.object_list
+    ]
+    items = list(
+        selectors.timeline_items(
+            product=filters["product"],
+            team=filters["team"],
+            status=filters["status"],
+            start=filters["start"],
+            end=filters["end"],
+        )
+    )
+    deps = list(
+        Dependency.objects.filter(from_item__in=[i.pk for i in items], to_item__in=[i.pk for i in items])
+    )
     timeline_fig = _timeline(items, deps)
-    timeline = chart_context(timeline_fig, "Timeline of portfolio items per team, coloured by status",
-                             ["Team", "Item", "Start", "Target", "Status"],
-                             [[i.team.name if i.team else "", i.title, i.start_date or "", i.target_date or "",
-                               i.get_status_category_display()] for i in items]) if timeline_fig else None
+    timeline = (
+        chart_context(
+            timeline_fig,
+            "Timeline of portfolio items per team, coloured by status",
+            ["Team", "Item", "Start", "Target", "Status"],
+            [
+                [
+                    i.team.name if i.team else "",
+                    i.title,
+                    i.start_date or "",
+                    i.target_date or "",
+                    i.get_status_category_display(),
+                ]
+                for i in items
+            ],
+        )
+        if timeline_fig
+        else None
+    )
     matrix_fig, matrix_rows = _matrix(pair_filters, teams)
-    matrix = chart_context(matrix_fig, "Team by team count of open overlaps; click a cell to list them",
-                           matrix_rows[0] if matrix_rows else (), matrix_rows[1:]) if matrix_fig else None
+    matrix = (
+        chart_context(
+            matrix_fig,
+            "Team by team count of open overlaps; click a cell to list them",
+            matrix_rows[0] if matrix_rows else (),
+            matrix_rows[1:],
+        )
+        if matrix_fig
+        else None
+    )
     context = {
         "filters": filters,
         "products": Product.objects.all(),
@@ -200,20 +316,45 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     trend = None
     if evidence.total:
         weekly = evidence.weekly
-        fig = figure([{"type": "bar", "name": col, "x": [d.date().isoformat() for d in weekly.index],
-                       "y": weekly[col].tolist()} for col in weekly.columns], {"barmode": "stack"})
-        trend = chart_context(fig, "Matching feedback per week", ["Week", *weekly.columns],
-                              [[d.date(), *row] for d, row in zip(weekly.index, weekly.values.tolist(), strict=True)])
+        fig = figure(
+            [
+                {
+                    "type": "bar",
+                    "name": col,
+                    "x": [d.date().isoformat() for d in weekly.index],
+                    "y": weekly[col].tolist(),
+                }
+                for col in weekly.columns
+            ],
+            {"barmode": "stack"},
+        )
+        trend = chart_context(
+            fig,
+            "Matching feedback per week",
+            ["Week", *weekly.columns],
+            [[d.date(), *row] for d, row in zip(weekly.index, weekly.values.tolist(), strict=True)],
+        )
     ref = selectors.item_ref(item.pk)
     related = OverlapPair.objects.filter(active=True).filter(a_ref=ref) | OverlapPair.objects.filter(
         active=True, b_ref=ref
     )
     related = related.select_related("item_a", "item_b", "experiment_a", "experiment_b", "team_a", "team_b")
-    pairs = [{"pair": p, "a": _side(p, "a"), "b": _side(p, "b"), "kind_colour": OverlapKind(p.kind).colour}
-             for p in related.order_by("-score")[:50]]
-    return render(request, "overlaps/item.html", {"item": item, "evidence": evidence, "trend": trend,
-                                                  "rows": pairs, "here": request.get_full_path(),
-                                                  "view_actions": VIEW_ACTIONS})
+    pairs = [
+        {"pair": p, "a": _side(p, "a"), "b": _side(p, "b"), "kind_colour": OverlapKind(p.kind).colour}
+        for p in related.order_by("-score")[:50]
+    ]
+    return render(
+        request,
+        "overlaps/item.html",
+        {
+            "item": item,
+            "evidence": evidence,
+            "trend": trend,
+            "rows": pairs,
+            "here": request.get_full_path(),
+            "view_actions": VIEW_ACTIONS,
+        },
+    )
 
 
 @pm_required

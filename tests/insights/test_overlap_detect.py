@@ -55,7 +55,9 @@ def test_sparse_search_matches_dense_bruteforce_on_large_corpus() -> None:
 
 
 def test_match_links_queries_to_corpus() -> None:
-    hits = match(["billing export fails"], ["Export of billing data fails", "dark mode please", ""], k=3, min_score=0.1)
+    hits = match(
+        ["billing export fails"], ["Export of billing data fails", "dark mode please", ""], k=3, min_score=0.1
+    )
     assert [j for j, _ in hits[0]] == [0]
 
 
@@ -77,12 +79,36 @@ def test_pairs_within_one_team_are_never_reported() -> None:
 
 def test_experiment_collision_on_same_metric_is_a_conflict() -> None:
     items = [
-        {"ref": "e1", "team": "a", "title": "Blue button", "kind": "experiment", "surface": "home",
-         "metric": "signup_rate", "start": date(2026, 1, 1), "end": date(2026, 2, 1)},
-        {"ref": "e2", "team": "b", "title": "Shorter form", "kind": "experiment", "surface": "signup",
-         "metric": "signup_rate", "start": date(2026, 1, 20), "end": date(2026, 3, 1)},
-        {"ref": "e3", "team": "c", "title": "Later test", "kind": "experiment", "surface": "signup",
-         "metric": "signup_rate", "start": date(2026, 6, 1), "end": date(2026, 7, 1)},
+        {
+            "ref": "e1",
+            "team": "a",
+            "title": "Blue button",
+            "kind": "experiment",
+            "surface": "home",
+            "metric": "signup_rate",
+            "start": date(2026, 1, 1),
+            "end": date(2026, 2, 1),
+        },
+        {
+            "ref": "e2",
+            "team": "b",
+            "title": "Shorter form",
+            "kind": "experiment",
+            "surface": "signup",
+            "metric": "signup_rate",
+            "start": date(2026, 1, 20),
+            "end": date(2026, 3, 1),
+        },
+        {
+            "ref": "e3",
+            "team": "c",
+            "title": "Later test",
+            "kind": "experiment",
+            "surface": "signup",
+            "metric": "signup_rate",
+            "start": date(2026, 6, 1),
+            "end": date(2026, 7, 1),
+        },
     ]
     found = find_overlaps(items)
     assert _pairs(found) == {frozenset(("e1", "e2")): Kind.CONFLICT}
@@ -103,12 +129,22 @@ def test_hidden_dependency_by_component_of_another_team() -> None:
     items = [
         {"ref": "p1", "team": "platform", "title": "Gateway quotas", "components": ["api-gateway"]},
         {"ref": "p2", "team": "platform", "title": "Gateway TLS", "components": ["api-gateway"]},
-        {"ref": "m1", "team": "mobile", "title": "Offline notes", "description": "Needs a change in the api-gateway.",
-         "components": ["sync"]},
+        {
+            "ref": "m1",
+            "team": "mobile",
+            "title": "Offline notes",
+            "description": "Needs a change in the api-gateway.",
+            "components": ["sync"],
+        },
         # A plain-word component ("search") mentioned in passing is not a reference.
         {"ref": "s1", "team": "search", "title": "Ranking", "components": ["search"]},
-        {"ref": "m2", "team": "mobile", "title": "Notes list", "description": "Add search to the notes list.",
-         "components": ["notes"]},
+        {
+            "ref": "m2",
+            "team": "mobile",
+            "title": "Notes list",
+            "description": "Add search to the notes list.",
+            "components": ["notes"],
+        },
     ]
     found = find_overlaps(items)
     assert [(o.kind, {o.a, o.b}) for o in found] == [(Kind.HIDDEN_DEPENDENCY, {"m1", "p1"})] or [

@@ -29,16 +29,34 @@ def portfolio(db: Any) -> dict[str, Any]:
     items = {}
     for key, team, title, desc, comps, labels, start, end, status in ITEMS:
         items[key] = PortfolioItem.objects.create(
-            source_key="manual", external_id=key, kind="epic", title=title, description=desc, team=teams[team], product=product,
-            components=comps, labels=labels, start_date=start, target_date=end, status_category=status,
-            url=f"https://tracker.example.com/{key}", tracker="jira",
+            source_key="manual",
+            external_id=key,
+            kind="epic",
+            title=title,
+            description=desc,
+            team=teams[team],
+            product=product,
+            components=comps,
+            labels=labels,
+            start_date=start,
+            target_date=end,
+            status_category=status,
+            url=f"https://tracker.example.com/{key}",
+            tracker="jira",
         )
     for exp in EXPERIMENTS:
         Experiment.objects.create(
-            source_key="manual", external_id=exp["key"], key=exp["key"], name=exp["name"], product=product,
-            team=teams[exp["team"]], surface=exp["surface"], primary_metric=exp["metric"],
+            source_key="manual",
+            external_id=exp["key"],
+            key=exp["key"],
+            name=exp["name"],
+            product=product,
+            team=teams[exp["team"]],
+            surface=exp["surface"],
+            primary_metric=exp["metric"],
             started_at=timezone.make_aware(datetime.combine(exp["start"], datetime.min.time())),
-            ended_at=timezone.make_aware(datetime.combine(exp["end"], datetime.min.time())), status="finished",
+            ended_at=timezone.make_aware(datetime.combine(exp["end"], datetime.min.time())),
+            status="finished",
         )
     return {"product": product, "teams": teams, "items": items}
 
@@ -53,13 +71,19 @@ def test_compute_stores_pairs_and_overlap_insights(portfolio: dict[str, Any]) ->
     assert run_.pairs >= 4
     dup = _pair(items, "PAY-1", "GRO-7")
     assert dup.kind == "duplicate" and dup.active and dup.decision == Decision.OPEN
-    assert {dup.team_a_id, dup.team_b_id} == {portfolio["teams"]["payments"].pk, portfolio["teams"]["growth"].pk}
+    assert {dup.team_a_id, dup.team_b_id} == {
+        portfolio["teams"]["payments"].pk,
+        portfolio["teams"]["growth"].pk,
+    }
     assert OverlapPair.objects.filter(kind="conflict", experiment_a__isnull=False).count() == 1
     insight = Insight.objects.get(kind=InsightKind.OVERLAP, key=f"overlap:{dup.key}")
     assert "csv" in insight.summary and insight.payload["pair_id"] == dup.pk
     # A second run updates, never duplicates.
     compute_overlaps()
-    assert Insight.objects.filter(kind=InsightKind.OVERLAP).count() == OverlapPair.objects.filter(active=True).count()
+    assert (
+        Insight.objects.filter(kind=InsightKind.OVERLAP).count()
+        == OverlapPair.objects.filter(active=True).count()
+    )
 
 
 def test_dismissal_persists_across_recompute(portfolio: dict[str, Any], pm_user: Any) -> None:
@@ -115,9 +139,14 @@ def test_incremental_hook_after_portfolio_sync(portfolio: dict[str, Any]) -> Non
     before = OverlapPair.objects.count()
     start = timezone.now()
     new = PortfolioItem.objects.create(
-        source_key="manual", external_id="MOB-11", kind="epic", title="Export invoices as CSV for finance in the app",
-        description="CSV export of invoices with tax.", team=portfolio["teams"]["mobile"],
-        product=portfolio["product"], last_seen_at=start + timedelta(seconds=1),
+        source_key="manual",
+        external_id="MOB-11",
+        kind="epic",
+        title="Export invoices as CSV for finance in the app",
+        description="CSV export of invoices with tax.",
+        team=portfolio["teams"]["mobile"],
+        product=portfolio["product"],
+        last_seen_at=start + timedelta(seconds=1),
     )
     ran = run(RecomputeScope(families={"portfolio"}, since=start))
     assert "overlaps" in ran
@@ -126,7 +155,9 @@ def test_incremental_hook_after_portfolio_sync(portfolio: dict[str, Any]) -> Non
     assert OverlapPair.objects.filter(a_ref=ref).exists() or OverlapPair.objects.filter(b_ref=ref).exists()
     # Pairs not touching the changed item were left alone by the incremental run.
     assert _pair(portfolio["items"], "PAY-1", "GRO-7").active
-    assert run(RecomputeScope(families={"metrics"})) == [] or "overlaps" not in run(RecomputeScope(families={"metrics"}))
+    assert run(RecomputeScope(families={"metrics"})) == [] or "overlaps" not in run(
+        RecomputeScope(families={"metrics"})
+    )
 
 
 def test_find_overlaps_command(portfolio: dict[str, Any]) -> None:

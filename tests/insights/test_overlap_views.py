@@ -38,14 +38,17 @@ def test_empty_portfolio_page_has_empty_states(pm_client: Client) -> None:
 
 
 def test_portfolio_page_lists_overlaps_with_matrix_timeline_and_filters(
-    pm_client: Client, portfolio: dict[str, Any]  # noqa: F811
+    pm_client: Client,
+    portfolio: dict[str, Any],  # noqa: F811
 ) -> None:
     compute_overlaps()
     items = portfolio["items"]
     Dependency.objects.create(from_item=items["PAY-4"], to_item=items["MOB-10"])
     url = reverse("overlaps:portfolio")
     html = pm_client.get(url).content.decode()
-    assert "Export invoices as CSV for finance" in html and "CSV export of invoices for the finance team" in html
+    assert (
+        "Export invoices as CSV for finance" in html and "CSV export of invoices for the finance team" in html
+    )
     assert "https://tracker.example.com/PAY-1" in html and "shared terms" in html
     charts = [fig for fig in _charts(html).values()]
     heatmap = next(f for f in charts if f["data"][0]["type"] == "heatmap")
@@ -77,7 +80,9 @@ def test_pm_actions_dismiss_confirm_link(pm_client: Client, portfolio: dict[str,
     assert Dependency.objects.filter(from_item=items["MOB-9"], to_item=items["PLAT-42"]).exists()
     # GET is not an action; an open redirect is refused.
     assert pm_client.get(reverse("overlaps:action", args=[hidden.pk, "confirm"])).status_code == 405
-    evil = pm_client.post(reverse("overlaps:action", args=[hidden.pk, "confirm"]), {"next": "https://evil.example"})
+    evil = pm_client.post(
+        reverse("overlaps:action", args=[hidden.pk, "confirm"]), {"next": "https://evil.example"}
+    )
     assert evil["Location"] == reverse("overlaps:portfolio")
     experiments = OverlapPair.objects.get(experiment_a__isnull=False)
     pm_client.post(reverse("overlaps:action", args=[experiments.pk, "link"]))
@@ -91,16 +96,34 @@ def test_item_page_shows_matching_customer_evidence(pm_client: Client, portfolio
     now = timezone.now()
     for n in range(6):
         SupportTicket.objects.create(
-            external_id=f"t{n}", product=product, subject="CSV export of invoices missing tax lines",
-            body_text="Finance cannot export invoices to CSV.", opened_at=now - timedelta(days=3 * n),
+            external_id=f"t{n}",
+            product=product,
+            subject="CSV export of invoices missing tax lines",
+            body_text="Finance cannot export invoices to CSV.",
+            opened_at=now - timedelta(days=3 * n),
         )
-    SupportTicket.objects.create(external_id="other", product=product, subject="Dark mode on mobile please",
-                                 opened_at=now - timedelta(days=1))
-    NpsResponse.objects.create(external_id="n1", product=product, score=3, comment="I need an invoice export to CSV",
-                               submitted_at=now - timedelta(days=2))
-    Mention.objects.create(external_id="m1", product=product, platform="reddit", title="Invoice CSV export?",
-                           text="Anyone know how to export invoices as CSV?", posted_at=now - timedelta(days=5),
-                           url="https://reddit.example/r/1")
+    SupportTicket.objects.create(
+        external_id="other",
+        product=product,
+        subject="Dark mode on mobile please",
+        opened_at=now - timedelta(days=1),
+    )
+    NpsResponse.objects.create(
+        external_id="n1",
+        product=product,
+        score=3,
+        comment="I need an invoice export to CSV",
+        submitted_at=now - timedelta(days=2),
+    )
+    Mention.objects.create(
+        external_id="m1",
+        product=product,
+        platform="reddit",
+        title="Invoice CSV export?",
+        text="Anyone know how to export invoices as CSV?",
+        posted_at=now - timedelta(days=5),
+        url="https://reddit.example/r/1",
+    )
     evidence = customer_evidence(item)
     assert evidence.counts == {"tickets": 6, "nps": 1, "mentions": 1}
     assert int(evidence.weekly.to_numpy().sum()) == 8

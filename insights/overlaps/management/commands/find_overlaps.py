@@ -8,7 +8,7 @@ from insights.overlaps.services import compute_overlaps
 
 
 class Command(BaseCommand):
-    help = "Find cross-team overlaps (duplicates, related work, conflicts, hidden dependencies) across the portfolio."
+    help = "Find cross-team overlaps: duplicates, related work, conflicts and hidden dependencies."
 
     def handle(self, *args: Any, **options: Any) -> None:
         run = compute_overlaps()
