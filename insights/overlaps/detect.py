@@ -412,7 +412,7 @@ def find_overlaps(
                 continue
             if items[i].level in UNCOMPARED_LEVELS or items[j].level in UNCOMPARED_LEVELS:
                 continue
-            if items[i].kind == "experiment" and items[j].kind == "experiment":
+            if items[i].kind == "experiment" or items[j].kind == "experiment":
                 continue  # experiments overlap by surface/metric and time (the conflict pass), not by wording
             a, b = items[i], items[j]
             if not _same_product(a, b):
@@ -432,8 +432,6 @@ def find_overlaps(
                 and _same_product(a, b)
                 and not (a.status == DONE or b.status == DONE)
             ):
-                if a.kind == "experiment" and b.kind == "experiment":
-                    continue  # the conflict pass below names the shared surface or metric
                 reason = "same component, same time"
                 add(describe(i, j, Kind.CONFLICT, _conflict_score(a, b, s), s, reason), i, j)
                 continue
