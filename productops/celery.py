@@ -19,6 +19,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # name -> (task, crontab). Apps add their entries here, never in their own modules.
-BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Cross-team overlaps in full, nightly (incremental runs follow each portfolio/experiments sync).
+    "overlaps-nightly": {
+        "task": "insights.overlaps.tasks.find_all_overlaps",
+        "schedule": crontab(minute=40, hour=2),
+    },
+}
 
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -9,8 +9,8 @@ import pytest
 from insights.overlaps.models import OverlapPair
 from insights.overlaps.services import compute_overlaps
 from productops.portfolio.models import PortfolioItem
-from productops.signals.models import Experiment
 from productops.signals.demo import seed
+from productops.signals.models import Experiment
 
 pytestmark = pytest.mark.django_db
 

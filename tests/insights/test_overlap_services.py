@@ -165,3 +165,12 @@ def test_find_overlaps_command(portfolio: dict[str, Any]) -> None:
     call_command("find_overlaps", stdout=out)
     assert "pairs found" in out.getvalue()
     assert OverlapPair.objects.filter(active=True).count() >= 4
+
+
+def test_nightly_task_is_scheduled_and_runs(portfolio: dict[str, Any]) -> None:
+    from insights.overlaps.tasks import find_all_overlaps
+    from productops.celery import BEAT_SCHEDULE
+
+    entry = next(e for e in BEAT_SCHEDULE.values() if e["task"] == find_all_overlaps.name)
+    assert type(entry["schedule"]).__name__ == "crontab"
+    assert find_all_overlaps() >= 4
