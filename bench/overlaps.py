@@ -314,9 +314,11 @@ def main() -> None:
         t0 = time.perf_counter()
         neighbours = nearest(texts, 10)
         t_nearest = time.perf_counter() - t0
+        print(f"nearest done in {t_nearest:.1f}s", flush=True)
         t1 = time.perf_counter()
         found = find_overlaps(items)
         t_find = time.perf_counter() - t1
+        print(f"find_overlaps done in {t_find:.1f}s", flush=True)
         seconds = time.perf_counter() - t0
         sample_idx = rng.sample(range(len(texts)), min(args.sample, len(texts)))
         t2 = time.perf_counter()

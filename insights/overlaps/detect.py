@@ -31,7 +31,7 @@ import numpy as np
 from scipy import sparse
 
 from .concepts import concepts
-from .similarity import top_k_arrays, vectorize_fields
+from .similarity import _top_k_sparse, top_k_arrays, vectorize_fields
 
 # Calibrated on the demo portfolio (planted pairs written in different words) and the test fixtures;
 # scores are cosines of the weighted vectors of item_matrix, so they move if FIELD_WEIGHTS move.
@@ -39,6 +39,8 @@ DUPLICATE_THRESHOLD = 0.25
 RELATED_THRESHOLD = 0.16
 # The default reporting threshold: below it a similarity-only pair is not an overlap.
 DEFAULT_THRESHOLD = RELATED_THRESHOLD
+# Text-similarity pairs reported per item, best first: past a handful, more pairs are noise to a PM.
+MAX_SIMILAR_PER_ITEM = 5
 # Neighbours examined per item; same-team neighbours are dropped afterwards, so keep headroom.
 NEIGHBOURS = 20
 FIELD_WEIGHTS = {"title": 1.0, "description": 0.45, "tags": 0.3, "concepts": 0.6}
@@ -262,6 +264,18 @@ class _Terms:
         except ValueError:
             self.matrix = None
 
+    def shared_many(self, pairs: Sequence[tuple[int, int]], top: int = 5) -> list[list[str]]:
+        if self.matrix is None or not pairs:
+            return [[] for _ in pairs]
+        left = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
+        right = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+        product = sparse.csr_matrix(self.matrix[left].multiply(self.matrix[right]))
+        idx, scores = _top_k_sparse(product, top)
+        return [
+            [str(self.names[c]) for c, s in zip(row_idx, row_scores, strict=True) if s > 0]
+            for row_idx, row_scores in zip(idx.tolist(), scores.tolist(), strict=True)
+        ]
+
     def shared(self, i: int, j: int, top: int = 5) -> list[str]:
         if self.matrix is None:
             return []
@@ -354,7 +368,6 @@ def find_overlaps(
             kind=kind,
             score=score,
             similarity=similarity,
-            shared_terms=terms.shared(i, j),
             shared_labels=sorted({x.lower() for x in a.labels} & {x.lower() for x in b.labels}),
             shared_components=sorted(a.surfaces & b.surfaces),
             shared_concepts=[c.removeprefix("concept") for c in sorted(concept_set(i) & concept_set(j))][:5],
@@ -406,7 +419,10 @@ def find_overlaps(
     idx, scores = top_k_arrays(X[only_idx], X, neighbours + 1)
     floor = min(threshold, RELATED_THRESHOLD)
     for row, i in enumerate(only_idx):
+        reported = 0
         for j, s in zip(idx[row].tolist(), scores[row].tolist(), strict=True):
+            if reported >= MAX_SIMILAR_PER_ITEM:
+                break
             # Both done still counts: two teams built the same thing, worth knowing (not for conflicts).
             if j == i or s < floor or not cross_team(i, j) or known(i, j):
                 continue
@@ -419,10 +435,10 @@ def find_overlaps(
                 s *= OTHER_PRODUCT_FACTOR
                 if s < floor:
                     continue
-            desc = a.title.lower()
             reason = ""
             kind = Kind.DUPLICATE if s >= duplicate_threshold else Kind.RELATED
-            if len(b.title) >= 12 and b.title.lower() in desc + " " + a.description.lower():
+            # One item's description quoting the other's title is a reference (equal titles are not).
+            if len(b.title) >= 12 and b.title.lower() in a.description.lower():
                 kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{b.title}”"
             elif len(a.title) >= 12 and a.title.lower() in b.description.lower():
                 kind, reason = Kind.HIDDEN_DEPENDENCY, f"mentions “{a.title}”"
@@ -438,6 +454,7 @@ def find_overlaps(
             if kind == Kind.RELATED and s < threshold:
                 continue
             add(describe(i, j, kind, s, s, reason), i, j)
+            reported += 1
 
     # 3. Conflicts: same product + same component/surface/metric + overlapping windows, both open.
     groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
@@ -479,6 +496,10 @@ def find_overlaps(
                 found.pop(pair, None)
                 add(describe(i, j, Kind.CONFLICT, score, s, reason), i, j)
 
+    # Shared terms for every reported pair in one sparse operation (a per-pair loop is slow at 50k items).
+    pairs = list(found)
+    for (i, j), shared in zip(pairs, terms.shared_many(pairs), strict=True):
+        found[(i, j)].shared_terms = shared
     return sorted(found.values(), key=lambda o: (-o.score, o.a, o.b))
 
 
