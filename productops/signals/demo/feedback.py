@@ -523,6 +523,7 @@ def seed_feedback(
         tickets += upsert(
             SupportTicket, ticket_rows(spec, products[spec.slug], index, seed, scale), batch_size=2000
         )
+        world.forget_queries()
     mentions = upsert(Mention, mention_rows(specs, products, seed))
     articles, searches = kb_rows(specs, products, seed)
     kb = upsert(KbArticle, articles)

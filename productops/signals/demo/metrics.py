@@ -320,4 +320,5 @@ def seed_metrics(
             if index < 3:
                 classify(spec, key, gen, truth)
             points_result += upsert(MetricPoint, point_rows(ids[key], gen), batch_size=5000)
+            world.forget_queries()
     return {"metrics": metrics_result, "metric_points": points_result}
