@@ -31,9 +31,9 @@ CHAR_WEIGHT = 0.4
 DEFAULT_CHUNK = 1024
 # Large corpora: features in more than this share of rows (and at least COMMON_DF_MIN rows) do not
 # generate candidates; they still count in every score. CANDIDATES candidates per row are rescored.
-COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.01"))
+COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.03"))
 COMMON_DF_MIN = 50
-CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
+CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "40"))
 
 CHAR_NGRAMS = (3, 4)
 WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
@@ -246,7 +246,7 @@ def top_k_arrays(
     corpus itself) and a row is never its own neighbour. Scores of 0 mean "no neighbour".
 
     Small corpora get an exact search. Large ones use the search-engine trick: candidates come from the
-    product over *distinctive* features only (those in at most ~1% of rows), because the handful of
+    product over *distinctive* features only (those in at most ~3% of rows), because the handful of
     features common to everything make that product nearly dense (n x n work) while adding little to
     any one pair; each candidate is then rescored exactly with all features. bench/overlaps.py measures
     the recall of this against a brute-force dense search.
