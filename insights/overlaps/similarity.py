@@ -33,7 +33,7 @@ DEFAULT_CHUNK = 1024
 # generate candidates; they still count in every score. CANDIDATES candidates per row are rescored.
 COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.03"))
 COMMON_DF_MIN = 50
-CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "40"))
+CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
 
 CHAR_NGRAMS = (3, 4)
 WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
