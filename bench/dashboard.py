@@ -74,7 +74,7 @@ def main() -> int:
         f"/explore/?metric={metric.pk if metric else ''}&breakdown=platform",
     ]
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(create_user("bench", "bench@example.com", "bench-password-123", Role.PM))
     queries = []
     for path in paths:

@@ -1,0 +1,328 @@
+"""Text similarity for overlaps and evidence linking: sparse TF-IDF, cosine, sparse top-k neighbours.
+
+Pure functions, no ORM. Everything works on L2-normalised sparse TF-IDF rows, where cosine similarity is a
+dot product, so neighbours come from chunked sparse matrix products: a block of rows times the transposed
+matrix, then the top k per row with argpartition. Memory is bounded by `chunk` x n, never n x n.
+
+Two kinds of features are stacked:
+- word uni- and bigrams (stop words dropped) catch shared vocabulary ("billing export");
+- character 3-5 grams within word boundaries catch inflections and typos ("exports", "exprot").
+
+Reuse: `nearest(texts, k)` for one corpus, `match(queries, corpus, k)` to link one set of texts to
+another (e.g. portfolio items to support tickets), and `vectorize_fields` to weigh several fields
+(title above description, labels and components as whole tokens) before `nearest_rows`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from .concepts import expand
+
+# Below this corpus size the search is exact (see top_k_arrays).
+PRUNE_MIN_DOCS = 2000
+WORD_WEIGHT = 0.6
+CHAR_WEIGHT = 0.4
+DEFAULT_CHUNK = 1024
+# Large corpora: features in more than this share of rows (and at least COMMON_DF_MIN rows) do not
+# generate candidates; they still count in every score. CANDIDATES candidates per row are rescored.
+COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.03"))
+COMMON_DF_MIN = 50
+CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
+
+CHAR_NGRAMS = (3, 4)
+WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
+
+Neighbours = list[list[tuple[int, float]]]
+
+
+def _word_vectorizer() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        stop_words="english",
+        sublinear_tf=True,
+        token_pattern=WORD_TOKEN,
+        dtype=np.float32,
+    )
+
+
+def _char_ngrams(word: str) -> list[str]:
+    padded = f" {word} "
+    return [padded[i : i + n] for n in CHAR_NGRAMS for i in range(len(padded) - n + 1)]
+
+
+def _char_block(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Character n-grams within word boundaries (like sklearn's "char_wb"), TF-IDF weighted.
+
+    Built as word counts x (word -> its n-grams): each distinct word is split once instead of once per
+    occurrence, which is most of the cost of a character vectorizer on a large corpus.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    # Stop words are dropped here too: " the " n-grams are in every text and only blur the neighbours.
+    counts = CountVectorizer(token_pattern=WORD_TOKEN, stop_words="english", dtype=np.float32).fit(texts)
+    words = counts.get_feature_names_out()
+    word_counts = counts.transform(texts)
+    grams = CountVectorizer(analyzer=_char_ngrams, dtype=np.float32)
+    word_grams = grams.fit_transform(words)
+    char_counts = sparse.csr_matrix(word_counts @ word_grams)
+    return TfidfTransformer(sublinear_tf=True).fit_transform(char_counts)
+
+
+def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
+    from sklearn.preprocessing import normalize
+
+    return normalize(sparse.csr_matrix(matrix, dtype=np.float32), norm="l2", copy=False)
+
+
+def _fit_block(texts: Sequence[str], with_concepts: bool = True) -> sparse.csr_matrix:
+    """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros)."""
+    n = len(texts)
+    blocks = []
+    expanded = [expand(t) for t in texts] if with_concepts else list(texts)
+    for make, source, weight in (
+        (_word_vectorizer().fit_transform, expanded, WORD_WEIGHT),
+        (_char_block, texts, CHAR_WEIGHT),
+    ):
+        try:
+            block = make(source)
+        except ValueError:  # empty vocabulary: every text empty or only stop words
+            continue
+        blocks.append(_normalise(block) * np.float32(np.sqrt(weight)))
+    if not blocks:
+        return sparse.csr_matrix((n, 1), dtype=np.float32)
+    return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+
+def _fit_tags(tags: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+    """Labels and components as whole tokens: "billing-api" matches only "billing-api".
+
+    Rows are not normalised one by one: a row whose only tag is one everybody has ("okr") would
+    otherwise weigh as much as a rare, telling tag. Instead weights are idf / max idf, so a tag's pull
+    depends on how rare it is.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [[t.strip().lower() for t in row if t and t.strip()] for row in tags]
+    vectorizer = TfidfVectorizer(
+        analyzer=_identity, dtype=np.float32, norm=None, use_idf=True, smooth_idf=True
+    )
+    try:
+        matrix = sparse.csr_matrix(vectorizer.fit_transform(docs), dtype=np.float32)
+    except ValueError:
+        return sparse.csr_matrix((len(docs), 1), dtype=np.float32)
+    matrix.data = np.minimum(matrix.data, 1.0)  # a tag repeated in one row counts once
+    matrix = sparse.csr_matrix(matrix.multiply(1.0))
+    idf = vectorizer.idf_.astype(np.float32)
+    binary = matrix.copy()
+    binary.data[:] = 1.0
+    scaled = sparse.csr_matrix(binary @ sparse.diags(idf / idf.max()))
+    # Rows with several tags: keep the block's norm at most 1, like the text blocks.
+    norms = np.sqrt(np.asarray(scaled.multiply(scaled).sum(axis=1)).ravel())
+    scale = np.where(norms > 1, 1 / np.maximum(norms, 1e-9), 1.0).astype(np.float32)
+    return sparse.csr_matrix(sparse.diags(scale) @ scaled)
+
+
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
+def vectorize(texts: Sequence[str]) -> sparse.csr_matrix:
+    """L2-normalised sparse TF-IDF rows (word + character n-grams) for plain texts."""
+    return _normalise(_fit_block(list(texts)))
+
+
+def vectorize_fields(
+    fields: Mapping[str, Sequence[str] | Sequence[Sequence[str]]], weights: Mapping[str, float]
+) -> sparse.csr_matrix:
+    """Weighted TF-IDF over several fields of the same rows, e.g. title, description and tags.
+
+    A field whose values are strings gets word + character n-grams; a field whose values are lists of
+    strings (labels, components) is treated as whole tokens. Each field block is normalised, scaled by
+    sqrt(weight) and stacked, so a field's share of the final cosine is proportional to its weight when
+    both rows have it.
+    """
+    blocks = []
+    n_rows = None
+    for name, values in fields.items():
+        weight = weights.get(name, 1.0)
+        if weight <= 0:
+            continue
+        values = list(values)
+        n_rows = len(values) if n_rows is None else n_rows
+        if len(values) != n_rows:
+            raise ValueError(f"field {name!r} has {len(values)} rows, expected {n_rows}")
+        is_tags = any(not isinstance(v, str) for v in values)
+        block = (
+            _fit_tags(values) if is_tags else _fit_block([str(v or "") for v in values], with_concepts=False)
+        )
+        blocks.append(block * np.float32(np.sqrt(weight)))
+    if not blocks:
+        raise ValueError("vectorize_fields needs at least one field with a positive weight")
+    return _normalise(sparse.hstack(blocks, format="csr", dtype=np.float32))
+
+
+def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores of the k largest values per row of a dense block, best first."""
+    k = min(k, sims.shape[1])
+    if k <= 0:
+        empty = np.zeros((sims.shape[0], 0))
+        return empty.astype(np.int64), empty
+    if k < sims.shape[1]:
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(sims.shape[1]), (sims.shape[0], 1))
+    scores = np.take_along_axis(sims, part, axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def _top_k_sparse(sims: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top k per row of a sparse block without densifying it: one sort of (row, -score)."""
+    n_rows = sims.shape[0]
+    idx_out = np.zeros((n_rows, k), dtype=np.int64)
+    score_out = np.zeros((n_rows, k), dtype=np.float32)
+    if sims.nnz == 0 or k == 0:
+        return idx_out, score_out
+    rows = np.repeat(np.arange(n_rows), np.diff(sims.indptr))
+    order = np.lexsort((-sims.data, rows))
+    rows, cols, data = rows[order], sims.indices[order], sims.data[order]
+    # Rank within each row = position minus the row's first position.
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(rows.size) - starts[rows]
+    keep = rank < k
+    idx_out[rows[keep], rank[keep]] = cols[keep]
+    score_out[rows[keep], rank[keep]] = data[keep]
+    return idx_out, score_out
+
+
+def _common_columns(corpus: sparse.csr_matrix) -> np.ndarray:
+    """Boolean mask of features so frequent that they make the product dense (see COMMON_DF_SHARE)."""
+    n = corpus.shape[0]
+    if n < PRUNE_MIN_DOCS:
+        return np.zeros(corpus.shape[1], dtype=bool)
+    df = np.bincount(corpus.indices, minlength=corpus.shape[1])
+    return df > max(COMMON_DF_MIN, int(COMMON_DF_SHARE * n))
+
+
+def _rescore(
+    cand: np.ndarray, partial: np.ndarray, common_q: np.ndarray, common_c: sparse.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores for candidates: the distinctive part (known) plus the common features' part.
+
+    The common part of each (query, candidate) pair is a sparse candidate row dotted with the dense
+    query row, done for all pairs at once: gather, multiply, then sum per pair with bincount.
+    """
+    n_rows, n_cand = cand.shape
+    rows = common_c[cand.ravel()]
+    pair = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    query = pair // n_cand
+    products = rows.data * common_q[query, rows.indices]
+    extra = np.bincount(pair, weights=products, minlength=rows.shape[0]).reshape(n_rows, n_cand)
+    scores = np.where(partial > 0, partial + extra.astype(np.float32), 0.0).astype(np.float32)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def top_k_arrays(
+    queries: sparse.csr_matrix,
+    corpus: sparse.csr_matrix,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    chunk: int = DEFAULT_CHUNK,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores), each shaped (n_queries, k): the top-k corpus rows per query by cosine.
+
+    Rows must be L2-normalised. With `exclude_self`, queries are the first rows of the corpus (or the
+    corpus itself) and a row is never its own neighbour. Scores of 0 mean "no neighbour".
+
+    Small corpora get an exact search. Large ones use the search-engine trick: candidates come from the
+    product over *distinctive* features only (those in at most ~3% of rows), because the handful of
+    features common to everything make that product nearly dense (n x n work) while adding little to
+    any one pair; each candidate is then rescored exactly with all features. bench/overlaps.py measures
+    the recall of this against a brute-force dense search.
+    """
+    n_q = queries.shape[0]
+    k_eff = max(0, min(k, corpus.shape[0] - (1 if exclude_self else 0)))
+    idx_out = np.zeros((n_q, k_eff), dtype=np.int64)
+    score_out = np.zeros((n_q, k_eff), dtype=np.float32)
+    if n_q == 0 or k_eff == 0:
+        return idx_out, score_out
+    common = _common_columns(corpus)
+    if common.any():
+        rare_cols = np.flatnonzero(~common)
+        common_cols = np.flatnonzero(common)
+        search_q, search_c = queries[:, rare_cols], corpus[:, rare_cols]
+        common_q, common_c = queries[:, common_cols].tocsr(), corpus[:, common_cols].tocsr()
+        n_cand = max(CANDIDATES, 3 * k_eff)
+    else:
+        search_q, search_c, n_cand = queries, corpus, k_eff + (1 if exclude_self else 0)
+    corpus_t = sparse.csr_matrix(search_c.T)
+    for lo in range(0, n_q, chunk):
+        hi = min(lo + chunk, n_q)
+        sims = sparse.csr_matrix(search_q[lo:hi] @ corpus_t)
+        if exclude_self:
+            rows = np.repeat(np.arange(lo, hi), np.diff(sims.indptr))
+            sims.data[sims.indices == rows] = 0
+            sims.eliminate_zeros()
+        cand, partial = _top_k_sparse(sims, n_cand)
+        if common.any():
+            cand, scores = _rescore(cand, partial, common_q[lo:hi].toarray(), common_c, k_eff)
+        else:
+            cand, scores = cand[:, :k_eff], partial[:, :k_eff]
+        scores = np.clip(scores, 0.0, 1.0)
+        cand[scores <= 0] = 0
+        idx_out[lo:hi] = cand
+        score_out[lo:hi] = scores
+    return idx_out, score_out
+
+
+def _to_lists(idx: np.ndarray, scores: np.ndarray, min_score: float) -> Neighbours:
+    out: Neighbours = []
+    for row_idx, row_scores in zip(idx.tolist(), scores.tolist(), strict=True):
+        out.append([(j, round(s, 6)) for j, s in zip(row_idx, row_scores, strict=True) if s > min_score])
+    return out
+
+
+def nearest_rows(
+    matrix: sparse.csr_matrix, k: int, *, min_score: float = 0.0, chunk: int = DEFAULT_CHUNK
+) -> Neighbours:
+    """For each L2-normalised row, its k most similar other rows as (index, cosine), best first."""
+    idx, scores = top_k_arrays(matrix, matrix, k, exclude_self=True, chunk=chunk)
+    return _to_lists(idx, scores, min_score)
+
+
+def nearest(texts: list[str], k: int) -> list[list[tuple[int, float]]]:
+    """For each text, its k most similar *other* texts as (index, score in [0, 1]), best first.
+
+    Texts with nothing in common get fewer than k neighbours (zero-similarity pairs are left out).
+    Sparse TF-IDF over word and character n-grams, cosine similarity, chunked sparse search: memory
+    grows with n x chunk, not n x n. To weigh fields differently, use `vectorize_fields` + `nearest_rows`.
+    """
+    if k < 1 or len(texts) < 2:
+        return [[] for _ in texts]
+    return nearest_rows(vectorize(texts), k)
+
+
+def match(
+    queries: Sequence[str], corpus: Sequence[str], k: int, *, min_score: float = 0.0
+) -> list[list[tuple[int, float]]]:
+    """For each query text, the k most similar corpus texts (indices into `corpus`) above `min_score`.
+
+    The TF-IDF vocabulary and idf are fitted on queries and corpus together, so both sides share one space.
+    """
+    if not queries or not corpus or k < 1:
+        return [[] for _ in queries]
+    matrix = vectorize([*queries, *corpus])
+    n_q = len(queries)
+    idx, scores = top_k_arrays(matrix[:n_q], matrix[n_q:], k)
+    return _to_lists(idx, scores, min_score)
