@@ -51,8 +51,6 @@ def main(base: str) -> None:
         if first.count():
             href = first.get_attribute("href")
             shoot(page, base, href or "/insights/", "anomaly")
-        metric = page.evaluate("1")
-        del metric
         shoot(page, base, "/explore/?metric=1&metric=2&breakdown=platform&range=180d", "explorer")
         for path, name in (
             ("/portfolio/", "portfolio"),
@@ -61,7 +59,6 @@ def main(base: str) -> None:
             ("/experiments/", "experiments"),
         ):
             shoot(page, base, path, name)
-        page.goto(f"{base}/accounts/logout/")
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         lead = context.new_page()
         log_in(lead, base, "lead", "productops-lead")
