@@ -35,7 +35,7 @@ MIN_TAG_TICKETS = 30
 @dataclass
 class SeriesInfo:
     series_id: str
-    signal: str  # metric | tickets | csat | nps | mentions | sentiment | kb
+    signal: str  # metric | tickets | csat | nps | mentions | sentiment | kb | themes
     label: str
     product_id: int | None
     metric_id: int | None = None
@@ -216,10 +216,35 @@ def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFra
                 additive=False,
             )
 
+    _add_theme_volumes(frames, infos, product_ids)
     frame = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series_id", "ts", "value"])
     )
     return frame, infos
+
+
+def _add_theme_volumes(
+    frames: list[pd.DataFrame], infos: dict[str, SeriesInfo], product_ids: Iterable[int] | None
+) -> None:
+    """Each feedback theme's weekly volume (insights.feedback's contract), so a spike in, say, "billing
+    export fails" becomes an anomaly like any other series."""
+    from insights.feedback.models import Theme
+    from insights.feedback.selectors import theme_volume_frame
+
+    themes = theme_volume_frame(product_ids=list(product_ids) if product_ids is not None else None)
+    if themes.empty:
+        return
+    themes = themes.assign(ts=_naive_utc(themes["ts"]).to_numpy())
+    ids = [int(sid.split(":", 1)[1]) for sid in themes["series_id"].unique()]
+    for theme in Theme.objects.filter(pk__in=ids, product__isnull=False).only(
+        "pk", "product_id", "label", "custom_name"
+    ):
+        sid = f"theme:{theme.pk}"
+        name = theme.custom_name or theme.label
+        infos[sid] = SeriesInfo(
+            sid, "themes", f"Feedback theme: {name}", theme.product_id, bad_direction="up"
+        )
+    frames.append(themes[themes["series_id"].isin(list(infos))][["series_id", "ts", "value"]])
 
 
 def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:

@@ -33,6 +33,7 @@ SIGNAL_LABELS = {
     "nps": "NPS",
     "mentions": "Mentions",
     "kb": "Knowledge base",
+    "themes": "Feedback themes",
 }
 
 

@@ -114,8 +114,6 @@ def test_ticket_spike_becomes_a_theme_with_a_weekly_spike(demo: dict[str, Any]) 
     spike = demo["ticket_spike"]
     theme = _spike_theme(demo)
     assert spike["phrase"] in theme.label
-    # Branch issue-7 (anomaly detector) has not landed here: assert the weekly volume spike directly on
-    # the series it will read, and our own spike check (which raises the "theme" insight).
     frame = selectors.theme_volume_frame()
     series = frame[frame["series_id"] == f"theme:{theme.pk}"].set_index("ts")["value"]
     peak = series.idxmax().date()
@@ -125,6 +123,19 @@ def test_ticket_spike_becomes_a_theme_with_a_weekly_spike(demo: dict[str, Any]) 
     assert set(flagged) == {theme.pk}, "only the planted spike should be flagged"
     insight = Insight.objects.get(kind="theme", key__startswith=f"theme:{theme.pk}:")
     assert insight.payload["quotes"]
+
+    # The anomaly detector reads the theme's weekly volume too: the spike becomes an anomaly.
+    from insights.anomalies.services import run_detection
+
+    run_detection(include_metrics=False)
+    anomaly = Insight.objects.filter(kind="anomaly", payload__series_id=f"theme:{theme.pk}").first()
+    assert anomaly is not None, "the theme's spike is not an anomaly"
+    assert anomaly.starts_at is not None
+    assert (
+        date.fromisoformat(spike["start"]) - timedelta(days=7)
+        <= anomaly.starts_at.date()
+        <= date.fromisoformat(spike["end"])
+    )
 
 
 @pytest.mark.django_db
