@@ -89,3 +89,43 @@ def test_pm_opens_an_anomaly_and_acknowledges_it(
     assert anomaly.status == InsightStatus.ACKNOWLEDGED
     assert anomaly.events.filter(action="acknowledge", comment__contains="web sign-up").exists()
     watch.assert_clean()
+
+
+def test_lead_adds_a_connection_syncs_it_and_sees_its_history(
+    page: tuple[Page, PageWatch], live_server: Any, tmp_path: Path
+) -> None:
+    from connectors.models import Connection, SyncRun
+    from productops.signals.models import NpsResponse
+
+    p, watch = page
+    create_user("lead2", "lead2@example.com", "lead2-password-123", Role.LEAD)
+    log_in(p, live_server.url, "lead2", "lead2-password-123")
+
+    # Gallery -> the CSV NPS source -> a form -> save.
+    p.goto(f"{live_server.url}/connectors/add/")
+    p.click("a[href='/connectors/add/csv_nps/']")
+    p.fill("#id_name", "Survey export")
+    p.select_option("#id_schedule_kind", "manual")
+    p.click("button[value=save]")
+    p.wait_for_url("**/connectors/*/")
+    connection = Connection.objects.get(name="Survey export")
+
+    # "Sync" for a file source is an upload; the run shows in the history with its counts.
+    csv_file = tmp_path / "nps.csv"
+    csv_file.write_text(
+        "id,score,comment,submitted_at\n"
+        "r1,9,Love the new export,2026-11-01\n"
+        "r2,3,Export keeps failing,2026-11-02\n"
+        "r3,7,Fine,2026-11-03\n"
+    )
+    p.set_input_files("input[name=file]", str(csv_file))
+    p.click("text=Upload and import")
+    p.wait_for_load_state()
+    run = SyncRun.objects.get(connection=connection)
+    assert run.status == "succeeded" and run.rows_inserted == 3
+    assert NpsResponse.objects.filter(source_key=f"conn:{connection.pk}").count() == 3
+
+    p.goto(f"{live_server.url}/connectors/{connection.pk}/")
+    history = p.locator("table").first.inner_text()
+    assert f"#{run.pk}" in history and "Succeeded" in history
+    watch.assert_clean()
