@@ -8,6 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from productops.core.versions import bump
+
 from .models import Insight, InsightEvent, InsightStatus
 
 # Fields a recompute may overwrite. Status, muted_until and detected_at belong to the lifecycle.
@@ -73,3 +75,5 @@ def transition(insight: Insight, action: str, user: Any, comment: str = "", unti
         insight.muted_until = until if status == InsightStatus.MUTED else None
         insight.save(update_fields=["status", "muted_until", "updated_at"])
         InsightEvent.objects.create(insight=insight, user=user, action=action, comment=comment)
+        # Cached dashboard pages list insights by status: a triage must show at once.
+        bump()

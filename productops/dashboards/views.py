@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from insights.models import InsightKind
-from productops.accounts.roles import pm_required
+from productops.accounts.roles import pm_required, role_of
 from productops.core.versions import current
 from productops.portfolio.models import Product
 from productops.signals.models import Metric
@@ -63,34 +66,55 @@ def _dashboard_context(request: HttpRequest, product: Product | None = None) -> 
     }
 
 
+def _cached_page(
+    request: HttpRequest, name: str, title: str, template: str, build: Callable[[], dict[str, Any]]
+) -> HttpResponse:
+    """Render a dashboard's body once per (data version, URL, role, connector state) and reuse it.
+
+    The body holds no per-user data (no CSRF token, no user name), so every PM with the same URL shares
+    it; base.html around it is rendered per request. Syncs, recomputes and triage bump the data
+    version, and any connector change moves `connections_stamp`, so a cached body is never stale.
+    """
+    parts = (request.get_full_path(), role_of(request.user), selectors.connections_stamp())
+    body = cached(f"page:{name}", parts, lambda: render_to_string(template, build(), request=request))
+    return render(request, "dashboards/page.html", {"title": title, "body": mark_safe(body)})  # noqa: S308
+
+
 @pm_required
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/overview.html", _dashboard_context(request))
+    return _cached_page(
+        request, "overview", "Overview", "dashboards/_overview_body.html", lambda: _dashboard_context(request)
+    )
 
 
 @pm_required
 def product_page(request: HttpRequest, slug: str) -> HttpResponse:
     product = get_object_or_404(Product, slug=slug)
-    context = _dashboard_context(request, product)
-    context["product"] = product
-    context["teams"] = list(product.teams.all())
-    context["in_progress"] = selectors.items_in_progress(product)
-    return render(request, "dashboards/product.html", context)
+
+    def build() -> dict[str, Any]:
+        context = _dashboard_context(request, product)
+        context["product"] = product
+        context["teams"] = list(product.teams.all())
+        context["in_progress"] = selectors.items_in_progress(product)
+        return context
+
+    return _cached_page(
+        request, f"product:{product.pk}", product.name, "dashboards/_overview_body.html", build
+    )
 
 
 @pm_required
 def explorer(request: HttpRequest) -> HttpResponse:
-    filters = parse_filters(request, keep=("metric", "granularity", "breakdown", "compare"))
-    state = explorer_state(filters)
-    chart = build_explorer(filters, state) if state["metrics"] else None
-    metrics = Metric.objects.select_related("product").order_by("product__name", "name")
-    if filters.product:
-        metrics = metrics.filter(product=filters.product)
-    return render(
-        request,
-        "dashboards/explorer.html",
-        {**filter_bar_context(filters), "state": state, "chart": chart, "all_metrics": metrics},
-    )
+    def build() -> dict[str, Any]:
+        filters = parse_filters(request, keep=("metric", "granularity", "breakdown", "compare"))
+        state = explorer_state(filters)
+        chart = build_explorer(filters, state) if state["metrics"] else None
+        metrics = Metric.objects.select_related("product").order_by("product__name", "name")
+        if filters.product:
+            metrics = metrics.filter(product=filters.product)
+        return {**filter_bar_context(filters), "state": state, "chart": chart, "all_metrics": metrics}
+
+    return _cached_page(request, "explorer", "Metrics explorer", "dashboards/_explorer_body.html", build)
 
 
 def _drill_params(request: HttpRequest) -> dict[str, str]:

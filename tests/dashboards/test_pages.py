@@ -127,3 +127,37 @@ def test_overview_lists_only_insights_in_the_date_range(
     html = pm_client.get("/").content.decode()
     assert "Fresh spike this week" in html and "Old dip from last year" not in html
     assert "Old dip from last year" in pm_client.get("/?range=365d&start=2025-01-01").content.decode()
+
+
+def test_cached_overview_is_never_stale(
+    pm_client: Client, pm_user: Any, dashboard_data: dict[str, Any]
+) -> None:
+    from django.utils import timezone
+
+    from insights.models import Insight
+    from insights.services import transition
+    from productops.signals.ingest import upsert
+    from productops.signals.models import MetricPoint
+
+    now = timezone.now()
+    insight = Insight.objects.create(
+        kind="anomaly", key="k", title="Checkout errors spiked", severity=3, starts_at=now, ends_at=now
+    )
+    assert "Checkout errors spiked" in pm_client.get("/").content.decode()
+    assert "Checkout errors spiked" in pm_client.get("/").content.decode()  # served from the cache
+    transition(insight, "resolve", pm_user, "fixed")
+    assert "Checkout errors spiked" not in pm_client.get("/").content.decode()
+
+    # New data reaches the page after the post-sync recompute bumps the version.
+    from insights.recompute import RecomputeScope, run
+    from productops.core.versions import bump
+
+    metric = dashboard_data["metric"]
+    day = MetricPoint.objects.filter(metric=metric, dimension_key="").latest("ts").ts
+    upsert(
+        MetricPoint,
+        [{"metric_id": metric.pk, "ts": day, "dimension_key": "", "dimension_value": "", "value": 98765.0}],
+    )
+    run(RecomputeScope(families={"metrics"}, metric_ids={metric.pk}))
+    bump()
+    assert "98.8k" in pm_client.get("/").content.decode()
