@@ -113,11 +113,18 @@ class Connector:
     do_not_call_in_templates: ClassVar[bool] = True
 
     def __init__(
-        self, config: Mapping[str, Any], secrets: Mapping[str, str], *, connection: Any = None
+        self,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        *,
+        connection: Any = None,
+        client: Any = None,
     ) -> None:
         self.config = dict(config)
         self.secrets = dict(secrets)
         self.connection = connection
+        # A connectors.http.HttpClient a test may inject; sources build their own on first use when None.
+        self._client = client
 
     def check(self) -> CheckResult:
         """One cheap authenticated call, for the "Test connection" button."""

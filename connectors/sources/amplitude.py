@@ -88,10 +88,6 @@ class AmplitudeConnector(Connector):
     config_form = AmplitudeConfigForm
     secret_fields = ("secret_key",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

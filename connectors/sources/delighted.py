@@ -68,10 +68,6 @@ class DelightedConnector(Connector):
     secret_fields = ("api_key",)
     per_page = 100  # Delighted's maximum
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

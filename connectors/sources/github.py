@@ -78,9 +78,8 @@ class GitHubConnector(Connector):
     secret_fields = ("token", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client = client
         self._clean: dict[str, Any] | None = None
 
     @property

@@ -73,10 +73,6 @@ class GrowthBookConnector(Connector):
     config_form = GrowthBookConfigForm
     secret_fields = ("api_key",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

@@ -76,10 +76,6 @@ class HackerNewsConnector(Connector):
     config_form = HackerNewsConfigForm
     secret_fields = ()
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

@@ -139,10 +139,6 @@ class HttpJsonConnector(Connector):
     config_form = HttpJsonConfigForm
     secret_fields = ("auth_header_value",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     # -- the interface
 
     def check(self) -> CheckResult:

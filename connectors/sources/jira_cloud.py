@@ -118,9 +118,8 @@ class JiraBase(Connector):
     tracker = "jira"
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's retries
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client = client
         self._clean: dict[str, Any] | None = None
 
     # -- config and client

@@ -78,10 +78,6 @@ class LaunchDarklyConnector(Connector):
     config_form = LaunchDarklyConfigForm
     secret_fields = ("access_token",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

@@ -138,9 +138,8 @@ class LinearConnector(Connector):
     secret_fields = ("api_key", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client = client
         self._clean: dict[str, Any] | None = None
 
     @property

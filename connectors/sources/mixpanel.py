@@ -85,10 +85,6 @@ class MixpanelConnector(Connector):
     config_form = MixpanelConfigForm
     secret_fields = ("service_account_secret",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

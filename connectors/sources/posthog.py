@@ -81,10 +81,6 @@ class PostHogConnector(Connector):
     config_form = PostHogConfigForm
     secret_fields = ("api_key",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

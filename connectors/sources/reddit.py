@@ -90,9 +90,8 @@ class RedditConnector(Connector):
     config_form = RedditConfigForm
     secret_fields = ("client_secret",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client = client
         self._token: str | None = None
 
     @property

@@ -81,10 +81,6 @@ class TypeformConnector(Connector):
     secret_fields = ("token",)
     page_size = 1000  # Typeform's maximum
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

@@ -75,10 +75,6 @@ class ZendeskConnector(Connector):
     config_form = ZendeskConfigForm
     secret_fields = ("api_token",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:

@@ -85,10 +85,6 @@ class ZendeskGuideConnector(Connector):
     config_form = ZendeskGuideConfigForm
     secret_fields = ("api_token",)
 
-    def __init__(self, *args: Any, client: HttpClient | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> HttpClient:
         if self._client is None:
