@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -102,15 +103,10 @@ class GitLabConnector(Connector):
     secret_fields = ("token", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clean: dict[str, Any] | None = None
-
-    @property
+    @cached_property
     def clean(self) -> dict[str, Any]:
-        if self._clean is None:
-            self._clean = form_config(self.config_form, self.config)
-        return self._clean
+        """The config as its form cleans it, once per connector instance."""
+        return form_config(self.config_form, self.config)
 
     @property
     def api(self) -> str:

@@ -19,6 +19,7 @@ import base64
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -118,17 +119,12 @@ class JiraBase(Connector):
     tracker = "jira"
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's retries
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clean: dict[str, Any] | None = None
-
     # -- config and client
 
-    @property
+    @cached_property
     def clean(self) -> dict[str, Any]:
-        if self._clean is None:
-            self._clean = form_config(self.config_form, {**self.config, **self._secret_placeholders()})
-        return self._clean
+        """The config as its form cleans it, once per connector instance."""
+        return form_config(self.config_form, {**self.config, **self._secret_placeholders()})
 
     def _secret_placeholders(self) -> dict[str, str]:
         return {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -138,15 +139,10 @@ class LinearConnector(Connector):
     secret_fields = ("api_key", "hook_secret")
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's waits
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clean: dict[str, Any] | None = None
-
-    @property
+    @cached_property
     def clean(self) -> dict[str, Any]:
-        if self._clean is None:
-            self._clean = form_config(self.config_form, self.config)
-        return self._clean
+        """The config as its form cleans it, once per connector instance."""
+        return form_config(self.config_form, self.config)
 
     @property
     def client(self) -> HttpClient:
