@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,11 +14,13 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from insights.services import transition
 from productops.accounts.roles import pm_required
+from productops.dashboards import drill
 from productops.dashboards.charts import chart_context, figure
 from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
@@ -108,6 +110,10 @@ def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, A
     view = scored.join(series.rename("actual"))
     view = view[(view.index >= start - pd.Timedelta(days=120)) & (view.index <= end + pd.Timedelta(days=45))]
     x = [f"{ts:%Y-%m-%d %H:%M}" for ts in view.index]
+    # Each actual point opens the rows behind it: its day, or its week for weekly series.
+    step = (series.index[1] - series.index[0]).days if len(series) > 1 else 1
+    span = timedelta(days=max(step, 1) - 1)
+    urls = [_drill(insight, ts.date(), ts.date() + span) for ts in view.index]
     data = [
         {
             "type": "scatter",
@@ -145,6 +151,7 @@ def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, A
             "name": "Actual",
             "line": {"color": "#000000"},
             "marker": {"size": 3},
+            **({"customdata": urls} if any(urls) else {}),
         },
     ]
     flagged = view[view["is_anomaly"]]
@@ -173,14 +180,14 @@ def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, A
     fig = figure(data, {"shapes": [shade], "yaxis": {"rangemode": "tozero"}})
     rows = [
         (
-            f"{ts:%Y-%m-%d}",
+            format_html('<a href="{}">{}</a>', url, f"{ts:%Y-%m-%d}") if url else f"{ts:%Y-%m-%d}",
             _num(r.actual),
             _num(r.expected),
             _num(r.lower),
             _num(r.upper),
             "yes" if r.is_anomaly else "",
         )
-        for ts, r in view.iterrows()
+        for (ts, r), url in zip(view.iterrows(), urls, strict=True)
     ]
     alt = (
         f"{insight.payload.get('label', 'Series')}: actual against the expected range; the anomaly is shaded."
@@ -192,12 +199,32 @@ def _num(value: float) -> str:
     return "" if pd.isna(value) else f"{value:,.4g}"
 
 
+def _drill(insight: Insight, start: date, end: date) -> str | None:
+    """The rows page behind the anomaly's series between start and end (inclusive), or None."""
+    payload = insight.payload
+    scope = drill.period({}, start, end)
+    if payload.get("metric_id"):
+        return drill.rows_url(
+            "metric-points",
+            scope,
+            metric=payload["metric_id"],
+            dimension_key=payload.get("dimension_key", ""),
+            dimension_value=payload.get("dimension_value") or None,
+        )
+    if payload.get("signal") == "tickets" and insight.product_id and insight.product:
+        tag = payload.get("dimension_value") if payload.get("dimension_key") == "tag" else None
+        return drill.rows_url("tickets", {**scope, "product": insight.product.slug}, tag=tag)
+    return None
+
+
 def _raw_rows(insight: Insight) -> tuple[list[str], list[list[Any]], str | None]:
-    """A small table of the rows behind the anomaly, and an admin link to all of them."""
+    """A small table of the rows behind the anomaly, and a link to all of them (a sortable, exportable
+    rows page)."""
     payload = insight.payload
     if not insight.starts_at or not insight.ends_at:
         return [], [], None
     lo, hi = insight.starts_at - timedelta(days=3), insight.ends_at + timedelta(days=1)
+    link = _drill(insight, lo.date(), hi.date())
     if payload.get("metric_id"):
         points = MetricPoint.objects.filter(
             metric_id=payload["metric_id"],
@@ -205,7 +232,6 @@ def _raw_rows(insight: Insight) -> tuple[list[str], list[list[Any]], str | None]
             ts__lt=hi,
             dimension_key=payload.get("dimension_key", ""),
         ).order_by("ts", "dimension_value")[:200]
-        link = reverse("admin:signals_metricpoint_changelist") + f"?metric__id__exact={payload['metric_id']}"
         rows = [
             [
                 f"{p.ts:%Y-%m-%d %H:%M}",
@@ -224,7 +250,6 @@ def _raw_rows(insight: Insight) -> tuple[list[str], list[list[Any]], str | None]
             found = [t for t in tickets.order_by("opened_at")[:2000] if tag in (t.tags or [])][:100]
         else:
             found = list(tickets.order_by("opened_at")[:100])
-        link = reverse("admin:signals_supportticket_changelist") + f"?product__id__exact={insight.product_id}"
         rows = [
             [f"{t.opened_at:%Y-%m-%d %H:%M}", t.subject, ", ".join(t.tags or []), t.status] for t in found
         ]
@@ -254,7 +279,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             .exclude(pk=insight.pk)
             .order_by("-severity", "starts_at")[:20]
         )
-    headers, rows, admin_link = _raw_rows(insight)
+    headers, rows, rows_link = _raw_rows(insight)
     evidence = insight.payload.get("evidence", [])
     keys = [e["key"] for e in evidence if e.get("key")]
     ids = dict(Insight.objects.filter(kind=InsightKind.ANOMALY, key__in=keys).values_list("key", "pk"))
@@ -268,7 +293,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "evidence": evidence,
         "raw_headers": headers,
         "raw_rows": rows,
-        "admin_link": admin_link,
+        "rows_link": rows_link,
         "events": insight.events.select_related("user")[:50],
         "triage_form": TriageForm(),
         "metric": metric,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required
+from productops.dashboards import drill
 from productops.portfolio.models import PortfolioItem, Product
 from productops.signals.models import Experiment, ExperimentStatus
 
@@ -24,6 +26,7 @@ def _base_context(request: HttpRequest) -> dict[str, Any]:
     filters = selectors.parse_filters(request.GET)
     return {
         "filters": filters,
+        "drill_base": drill.drill_base(filters),
         "products": Product.objects.order_by("name"),
         "sources": FeedbackSource.choices,
         "query": request.GET.urlencode(),
@@ -59,8 +62,14 @@ def themes(request: HttpRequest) -> HttpResponse:
             counts = members.groupby(["theme_id", "ts"]).size().rename("value").reset_index()
             counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
             frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
+            base = ctx["drill_base"]
             chart = charts.lines_chart(
-                frame, {f"theme:{t.pk}": t.name for t in top}, "Weekly volume of the largest feedback themes"
+                frame,
+                {f"theme:{t.pk}": t.name for t in top},
+                "Weekly volume of the largest feedback themes",
+                url_of=lambda sid, ts: drill.rows_url(
+                    "theme-members", drill.week(base, ts.date()), theme=sid.split(":")[1]
+                ),
             )
     product_ids = list(ctx["products"].filter(slug=filters["product"]).values_list("pk", flat=True)) or None
     sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
@@ -78,17 +87,24 @@ def themes(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "ranked_by_change": sorted(rows, key=lambda r: -r["theme"].change)[:5],
             "chart": chart,
-            "support": _support_kpis(weekly),
+            "support": _support_kpis(weekly, ctx["drill_base"]),
         }
     )
     return render(request, "feedback/themes.html", ctx)
 
 
-def _support_kpis(weekly: pd.DataFrame) -> dict[str, Any] | None:
+def _support_kpis(weekly: pd.DataFrame, base: dict[str, Any]) -> dict[str, Any] | None:
     if weekly.empty:
         return None
     last = weekly.tail(4)
+    first_week = pd.Timestamp(last["week"].iloc[0]).date()
+    last_week = pd.Timestamp(last["week"].iloc[-1]).date()
     return {
+        "volume_url": drill.rows_url(
+            "tickets", drill.period(base, first_week, last_week + timedelta(days=6))
+        ),
+        "backlog_url": drill.rows_url("tickets", base, open_at=(last_week + timedelta(days=7)).isoformat()),
+        "backlog_at": last_week + timedelta(days=6),
         "volume": int(last["volume"].sum()),
         "backlog": int(weekly["backlog"].iloc[-1]),
         "frt_p50": last["frt_p50"].median(),
@@ -111,7 +127,12 @@ def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
             counts = f.groupby("ts").size().rename("value").reset_index()
             counts["series_id"] = f"theme:{theme.pk}"
             frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
-    chart = charts.lines_chart(frame, {f"theme:{theme.pk}": theme.name}, f"Weekly volume of {theme.name}")
+    chart = charts.lines_chart(
+        frame,
+        {f"theme:{theme.pk}": theme.name},
+        f"Weekly volume of {theme.name}",
+        url_of=lambda sid, ts: drill.rows_url("theme-members", drill.week({}, ts.date()), theme=theme.pk),
+    )
     ctx_sentiment = charts.lines_chart(
         selectors.sentiment_weekly_frame(
             product_ids=[theme.product_id] if theme.product_id else None, theme_ids=[theme.pk]
@@ -126,6 +147,7 @@ def theme_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     ctx = {
         "theme": theme,
+        "drill_base": {"range": drill.ALL_TIME},
         "chart": chart,
         "sentiment_chart": ctx_sentiment,
         "quotes": list(members.order_by("-weight")[:8]),
@@ -209,9 +231,12 @@ def nps_page(request: HttpRequest) -> HttpResponse:
     ctx.update(
         {
             "overall": overall,
-            "chart": charts.nps_trend_chart(points),
+            "chart": charts.nps_trend_chart(
+                points,
+                url_of=lambda p: drill.rows_url("nps", drill.month(ctx["drill_base"], p["period"].date())),
+            ),
             "shifts": nps.shifts(points, 0.05),
-            "segments": nps.segment_breakdown(frame),
+            "segments": [{**s, "drill": f"{s['key']}:{s['value']}"} for s in nps.segment_breakdown(frame)],
             "comments": nps.comments_by_category(frame),
             "min_sample": nps.min_sample(),
             "segment_options": sorted({f"{s['key']}:{s['value']}" for s in nps.segment_breakdown(frame)})
@@ -229,12 +254,13 @@ def support_page(request: HttpRequest) -> HttpResponse:
     weekly = support.weekly(tickets)
     ctx.update(
         {
-            "kpis": _support_kpis(weekly),
+            "kpis": _support_kpis(weekly, ctx["drill_base"]),
             "volume_chart": support_chart_or_none(
                 weekly,
                 [("volume", "Opened"), ("backlog", "Backlog")],
                 "Tickets opened per week and backlog at week end",
                 "Tickets",
+                ctx["drill_base"],
             ),
             "time_chart": support_chart_or_none(
                 weekly,
@@ -246,9 +272,10 @@ def support_page(request: HttpRequest) -> HttpResponse:
                 ],
                 "First-response and resolution time per week, median and p90, in (business) hours",
                 "Hours",
+                ctx["drill_base"],
             ),
             "csat_chart": support_chart_or_none(
-                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT"
+                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT", ctx["drill_base"]
             ),
             "by_tag": support.breakdown(tickets, "tag"),
             "by_channel": support.breakdown(tickets, "channel"),
@@ -257,8 +284,13 @@ def support_page(request: HttpRequest) -> HttpResponse:
     return render(request, "feedback/support.html", ctx)
 
 
-def support_chart_or_none(weekly: pd.DataFrame, columns: list[tuple[str, str]], alt: str, y: str) -> Any:
-    return charts.support_chart(weekly, columns, alt, y)
+def support_chart_or_none(
+    weekly: pd.DataFrame, columns: list[tuple[str, str]], alt: str, y: str, base: dict[str, Any]
+) -> Any:
+    """A weekly support chart whose points open the tickets opened that week."""
+    return charts.support_chart(
+        weekly, columns, alt, y, url_of=lambda w: drill.rows_url("tickets", drill.week(base, w.date()))
+    )
 
 
 @pm_required
@@ -281,7 +313,9 @@ def experiments_page(request: HttpRequest) -> HttpResponse:
             "finished": [r for r in reports if r.experiment.status != ExperimentStatus.RUNNING],
             "colours": VERDICT_COLOURS,
             "chart": charts.lift_chart(
-                primaries, lambda v: f"{by_id[id(v)].experiment.name[:30]} · {v.variant}"
+                primaries,
+                lambda v: f"{by_id[id(v)].experiment.name[:30]} · {v.variant}",
+                url_of=lambda v: reverse("feedback:experiment", args=[by_id[id(v)].experiment.pk]),
             ),
         }
     )
@@ -299,7 +333,17 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "feedback/experiment_detail.html",
         {
             "report": report,
-            "chart": charts.lift_chart(report.verdicts),
+            "results_base": {"range": drill.ALL_TIME, "experiment": experiment.pk},
+            "chart": charts.lift_chart(
+                report.verdicts,
+                url_of=lambda v: drill.rows_url(
+                    "experiment-results",
+                    {"range": drill.ALL_TIME},
+                    experiment=experiment.pk,
+                    variant=v.variant,
+                    metric_key=v.metric_key,
+                ),
+            ),
             "colours": VERDICT_COLOURS,
             "back": reverse("feedback:experiments"),
         },

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -17,7 +18,7 @@ from productops.dashboards.charts import PALETTE, chart_context, figure
 from productops.portfolio.models import Dependency, PortfolioItem, Product, StatusCategory, Team
 
 from . import selectors
-from .evidence import customer_evidence
+from .evidence import Evidence, EvidenceRow, customer_evidence
 from .models import Decision, OverlapKind, OverlapPair, OverlapRun
 from .services import OverlapActionError, decide
 
@@ -313,9 +314,15 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(PortfolioItem.objects.select_related("team", "product"), pk=pk)
     evidence = customer_evidence(item)
+    shown, shown_label = _evidence_shown(evidence, request.GET.get("evidence", ""), request.GET.get("week"))
     trend = None
     if evidence.total:
         weekly = evidence.weekly
+
+        def week_url(week: date, source: str = "") -> str:
+            query = {"week": week.isoformat(), **({"evidence": source} if source else {})}
+            return f"?{urlencode(query)}#evidence"
+
         fig = figure(
             [
                 {
@@ -323,6 +330,7 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     "name": col,
                     "x": [d.date().isoformat() for d in weekly.index],
                     "y": weekly[col].tolist(),
+                    "customdata": [week_url(d.date(), col) for d in weekly.index],
                 }
                 for col in weekly.columns
             ],
@@ -332,7 +340,10 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
             fig,
             "Matching feedback per week",
             ["Week", *weekly.columns],
-            [[d.date(), *row] for d, row in zip(weekly.index, weekly.values.tolist(), strict=True)],
+            [
+                [format_html('<a href="{}">{}</a>', week_url(d.date()), d.date()), *row]
+                for d, row in zip(weekly.index, weekly.values.tolist(), strict=True)
+            ],
         )
     ref = selectors.item_ref(item.pk)
     related = OverlapPair.objects.filter(active=True).filter(a_ref=ref) | OverlapPair.objects.filter(
@@ -349,12 +360,30 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "item": item,
             "evidence": evidence,
+            "evidence_rows": shown,
+            "evidence_label": shown_label,
             "trend": trend,
             "rows": pairs,
             "here": request.get_full_path(),
             "view_actions": VIEW_ACTIONS,
         },
     )
+
+
+def _evidence_shown(evidence: Evidence, source: str, week_raw: str | None) -> tuple[list[EvidenceRow], str]:
+    """The evidence rows behind a count or a bar: one source and/or one week, all of them; else the top 30."""
+    rows = evidence.rows
+    label = []
+    if source in evidence.counts:
+        rows = [r for r in rows if r.source == source]
+        label.append(source)
+    week = _date(week_raw)
+    if week:
+        rows = [r for r in rows if week <= r.at.date() < week + timedelta(days=7)]
+        label.append(f"week of {week:%d %b %Y}")
+    if label:
+        return rows, ", ".join(label)
+    return rows[:30], ""
 
 
 @pm_required

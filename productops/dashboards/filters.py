@@ -15,6 +15,9 @@ from productops.portfolio.models import Product, Team
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "180d": 180, "365d": 365}
 DEFAULT_PRESET = "90d"
+# "All time": drill-down links from pages whose own filters have no date range use it.
+ALL_TIME = "all"
+ALL_TIME_START = date(2000, 1, 1)
 
 
 @dataclass
@@ -79,6 +82,8 @@ def parse_filters(request: HttpRequest, *, keep: tuple[str, ...] = ()) -> Filter
         if start and start > end:
             errors.append("The start date is after the end date; showing the default range.")
         preset = DEFAULT_PRESET
+    if preset == ALL_TIME:
+        return Filters(product, team, ALL_TIME_START, today, ALL_TIME, _extra(q, keep), errors)
     if preset not in PRESETS:
         errors.append(f"Unknown range '{preset}'; showing the last 90 days.")
         preset = DEFAULT_PRESET
@@ -107,5 +112,6 @@ def filter_bar_context(filters: Filters) -> dict[str, Any]:
         "filters": filters,
         "filter_products": list(Product.objects.only("name", "slug")),
         "filter_teams": list(Team.objects.only("name", "slug")),
-        "filter_presets": [(key, f"Last {days} days") for key, days in PRESETS.items()],
+        "filter_presets": [(key, f"Last {days} days") for key, days in PRESETS.items()]
+        + [(ALL_TIME, "All time")],
     }

@@ -17,13 +17,40 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from insights.feedback.models import ThemeMember, ThemeStatus
 from productops.portfolio.models import PortfolioItem
-from productops.signals.models import FlagChange, Mention, MetricPoint, NpsResponse, SupportTicket
+from productops.signals.models import (
+    ExperimentResult,
+    FlagChange,
+    Mention,
+    MetricPoint,
+    NpsResponse,
+    SupportTicket,
+)
 
 from .filters import Filters
 
 # Extra query parameters a drill-down link may carry.
-DRILL_PARAMS = ("metric", "dimension_key", "dimension_value", "day", "tag", "status", "score", "sort", "q")
+DRILL_PARAMS = (
+    "metric",
+    "dimension_key",
+    "dimension_value",
+    "day",
+    "tag",
+    "status",
+    "channel",
+    "open",
+    "open_at",
+    "score",
+    "segment",
+    "theme",
+    "source",
+    "experiment",
+    "variant",
+    "metric_key",
+    "sort",
+    "q",
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,22 @@ def _tickets(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> Que
             qs = qs.filter(tags__icontains=json.dumps(params["tag"]))
     if params.get("status"):
         qs = qs.filter(status=params["status"])
+    if "channel" in params:
+        qs = qs.filter(channel=params["channel"])
+    if params.get("open") == "1":
+        qs = qs.filter(solved_at__isnull=True)
+    if open_at := parse_date(params.get("open_at", "") or ""):  # the backlog at the start of that day
+        moment = timezone.make_aware(datetime.combine(open_at, time.min), UTC)
+        qs = qs.filter(opened_at__lt=moment).filter(
+            models.Q(solved_at__isnull=True) | models.Q(solved_at__gte=moment)
+        )
+    return qs
+
+
+def _segment(qs: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
+    key, _, value = params.get("segment", "").partition(":")
+    if key and value and key.replace("_", "").isalnum():
+        qs = qs.filter(**{f"segment__{key}": value})
     return qs
 
 
@@ -91,6 +134,28 @@ def _nps(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySe
         qs = qs.filter(score__in=[7, 8])
     elif category == "detractors":
         qs = qs.filter(score__lte=6)
+    elif category and category.isdigit():
+        qs = qs.filter(score=int(category))
+    return _segment(qs, params)
+
+
+def _theme_members(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("theme", "").isdigit():  # any status: a retired theme keeps its members for history
+        qs = qs.filter(theme_id=int(params["theme"]))
+    else:
+        qs = qs.filter(theme__status=ThemeStatus.ACTIVE)
+    if params.get("source"):
+        qs = qs.filter(source=params["source"])
+    return _segment(qs, params)
+
+
+def _experiment_results(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("experiment", "").isdigit():
+        qs = qs.filter(experiment_id=int(params["experiment"]))
+    if params.get("variant"):
+        qs = qs.filter(variant__key=params["variant"])
+    if params.get("metric_key"):
+        qs = qs.filter(metric_key=params["metric_key"])
     return qs
 
 
@@ -194,6 +259,42 @@ TABLES: dict[str, Table] = {
             _same,
             time_field="changed_at",
             product_field="flag__product",
+        ),
+        Table(
+            "theme-members",
+            "Feedback in themes",
+            ThemeMember,
+            (
+                Column("product__name", "Product"),
+                Column("theme__label", "Theme"),
+                Column("source", "Source"),
+                Column("quote", "Feedback"),
+                Column("sentiment", "Sentiment"),
+                Column("ts", "When"),
+            ),
+            "-ts",
+            _theme_members,
+            time_field="ts",
+            search_fields=("quote",),
+        ),
+        Table(
+            "experiment-results",
+            "Experiment results",
+            ExperimentResult,
+            (
+                Column("experiment__product__name", "Product"),
+                Column("experiment__name", "Experiment"),
+                Column("variant__key", "Variant"),
+                Column("metric_key", "Metric"),
+                Column("date", "Day"),
+                Column("exposures", "Exposures"),
+                Column("conversions", "Conversions"),
+                Column("value_sum", "Sum of values"),
+            ),
+            "date",
+            _experiment_results,
+            time_field="date",
+            product_field="experiment__product",
         ),
         Table(
             "items",

@@ -215,7 +215,14 @@ def test_detail_page_chart_drivers_raw_rows_and_triage(world: dict[str, Any], pm
     assert {"Expected", "Actual", "Expected range", "Anomalous"} <= set(names)
     assert chart["figure"]["layout"]["shapes"][0]["x0"].startswith("2025-06-25")
     assert b"android" in page.content and b"Drivers" in page.content
-    assert page.context["raw_rows"] and b"/admin/signals/metricpoint/" in page.content
+    assert page.context["raw_rows"]
+    # The raw rows link to the sortable rows page of this metric's total series (not the admin).
+    link = page.context["rows_link"]
+    assert link.startswith("/rows/metric-points/") and f"metric={world['metric'].pk}" in link
+    assert "dimension_key=&" in link or link.endswith("dimension_key=")
+    assert pm_client.get(link).context["page_obj"].paginator.count >= len(page.context["raw_rows"])
+    actual = next(t for t in chart["figure"]["data"] if t["name"] == "Actual")
+    assert actual["customdata"][0].startswith("/rows/metric-points/")
     assert any(r.kind == InsightKind.INCIDENT for r in page.context["related"])
 
     response = pm_client.post(

@@ -5,6 +5,8 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from productops.dashboards.drill import rows_url
+
 register = template.Library()
 
 
@@ -67,3 +69,9 @@ def insight_url(insight: Any) -> str:
         return reverse("insights:inbox")
     except NoReverseMatch:
         return reverse("dashboards:overview")
+
+
+@register.simple_tag
+def drill(table: str, base: Any, **params: Any) -> str:
+    """`{% drill "tickets" drill_base tag=row.key %}`: the rows behind a count, in the page's scope."""
+    return rows_url(table, base, **params)
