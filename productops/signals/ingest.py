@@ -18,6 +18,7 @@ Two paths give the same results:
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,9 +133,23 @@ def upsert_postgres(
         return result
     plan = _MergePlan(model, list(first), key_fields, connections[using])
     it = chain([first], it)
-    while batch := plan.collect(it, batch_size):
+    batch = plan.collect(it, batch_size)
+    failure: Exception | None = None
+    while batch:
         with transaction.atomic(using=using):
-            result += plan.run(connections[using], batch)
+            written = plan.write(connections[using], batch)
+            # While PostgreSQL writes this batch, read and deduplicate the next one, so that on two cores
+            # the Python work and the database work overlap. Rows that fail to read wait until this
+            # batch has committed, as they would without the overlap.
+            try:
+                batch = plan.collect(it, batch_size)
+            except Exception as exc:
+                failure, batch = exc, {}
+            finally:
+                counts = written.result()
+            result += counts
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -280,39 +295,24 @@ class _MergePlan:
             raise ValueError(f"every {self.model.__name__} row in one call needs the column {exc}") from None
         return deduped
 
-    def run(self, connection: Any, batch: dict[Any, tuple[Any, ...]]) -> UpsertResult:
-        with connection.cursor() as cursor:
+    def write(self, connection: Any, batch: dict[Any, tuple[Any, ...]]) -> _PendingWrite:
+        """Stage the batch and probe it, then start its write statement; `result()` waits for it."""
+        cursor = connection.cursor()
+        try:
             raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no copy()
             raw.execute(self.create_sql)
             self._stage(raw, batch.values())
             raw.execute(self.probe_sql)
             (stored,) = raw.fetchone()
-            counts = None
             if stored == 0:
-                counts = self._insert_all(raw)
-            if counts is None:
-                mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS)
-                raw.execute(
-                    self.filtered_sql if mostly_stored else self.merge_sql,
-                    [*self.params, *self.update_params],
-                )
-                counts = raw.fetchone()
-            raw.execute(f"DROP TABLE {self.stage_name}")
-        inserted, updated = counts
-        return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - inserted - updated)
-
-    def _insert_all(self, raw: Any) -> tuple[int, int] | None:
-        """Insert the whole stage with a plain INSERT; None if some row was stored after all."""
-        raw.execute("SAVEPOINT po_upsert_insert")
-        try:
-            raw.execute(self.insert_sql, self.params)
-        except psycopg.errors.UniqueViolation:
-            raw.execute("ROLLBACK TO SAVEPOINT po_upsert_insert")
-            counts = None
-        else:
-            counts = (raw.rowcount, 0)
-        raw.execute("RELEASE SAVEPOINT po_upsert_insert")
-        return counts
+                raw.execute("SAVEPOINT po_upsert_insert")
+                return _PendingWrite(self, cursor, len(batch), self.insert_sql, self.params, plain=True)
+            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS)
+            sql = self.filtered_sql if mostly_stored else self.merge_sql
+            return _PendingWrite(self, cursor, len(batch), sql, [*self.params, *self.update_params])
+        except BaseException:
+            cursor.close()
+            raise
 
     def _stage(self, raw: Any, rows: Iterable[tuple[Any, ...]]) -> None:
         if not self.binary_checked:
@@ -353,6 +353,57 @@ class _MergePlan:
             else:
                 for t in rows:
                     copy.write_row(t)
+
+
+class _PendingWrite:
+    """One batch's write statement, running in a thread while the calling thread reads the next rows.
+
+    Meanwhile only this thread uses the psycopg connection (psycopg serialises it with a lock, should
+    the caller's row source query the database too); Django's connection wrapper is only ever used by the
+    calling thread. `result()` joins, handles a plain INSERT that met a stored row, and drops the stage.
+    """
+
+    def __init__(
+        self, plan: _MergePlan, cursor: Any, size: int, sql: str, params: list[Any], *, plain: bool = False
+    ) -> None:
+        self.plan = plan
+        self.cursor = cursor
+        self.size = size
+        self.plain = plain
+        self.counts: tuple[int, int] = (0, 0)
+        self.error: Exception | None = None
+        self.thread = threading.Thread(
+            target=self._execute, args=(sql, params), name="upsert-write", daemon=True
+        )
+        self.thread.start()
+
+    def _execute(self, sql: str, params: list[Any]) -> None:
+        raw = self.cursor.cursor
+        try:
+            raw.execute(sql, params)
+            self.counts = (raw.rowcount, 0) if self.plain else raw.fetchone()
+        except Exception as exc:  # raised again by result(), in the calling thread
+            self.error = exc
+
+    def result(self) -> UpsertResult:
+        self.thread.join()
+        plan, raw = self.plan, self.cursor.cursor
+        try:
+            if self.plain and isinstance(self.error, psycopg.errors.UniqueViolation):
+                # A row was stored after all: undo the INSERT and merge the batch instead.
+                raw.execute("ROLLBACK TO SAVEPOINT po_upsert_insert")
+                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
+                raw.execute(plan.merge_sql, [*plan.params, *plan.update_params])
+                self.counts = raw.fetchone()
+            elif self.error is not None:
+                raise self.error
+            elif self.plain:
+                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
+            raw.execute(f"DROP TABLE {plan.stage_name}")
+        finally:
+            self.cursor.close()
+        inserted, updated = self.counts
+        return UpsertResult(inserted=inserted, updated=updated, unchanged=self.size - inserted - updated)
 
 
 def _q(name: str) -> str:

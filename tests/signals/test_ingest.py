@@ -298,3 +298,31 @@ def test_an_out_of_range_small_integer_is_refused_not_wrapped() -> None:
     with pytest.raises(Exception, match="out of range"):
         upsert(SupportTicket, [_ticket(1, csat_rating=70000)])
     assert not SupportTicket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_row_source_that_fails_keeps_the_batches_before_it() -> None:
+    # On PostgreSQL the next batch is read while the previous one is being written; a failure reading
+    # it must not take the written batch down with it (each batch is its own transaction).
+    def rows() -> Any:
+        yield from (_ticket(n) for n in range(10))
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError, match="source went away"):
+        upsert(SupportTicket, rows(), batch_size=10)
+    assert SupportTicket.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_a_row_source_may_query_the_database_while_a_batch_is_written() -> None:
+    seen: list[int] = []
+
+    def rows() -> Any:
+        for n in range(40):
+            if n % 7 == 0:
+                seen.append(SupportTicket.objects.count())
+            yield _ticket(n)
+
+    assert upsert(SupportTicket, rows(), batch_size=10) == UpsertResult(40, 0, 0)
+    assert seen[0] == 0 and seen[-1] >= 30  # it saw the batches written before it
+    assert upsert(SupportTicket, rows(), batch_size=10) == UpsertResult(0, 0, 40)
