@@ -10,7 +10,8 @@ Two paths give the same results:
   sampled rows is stored goes in with a plain INSERT (falling back to the merge if a row was stored after
   all); any other is merged with `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (content)
   IS DISTINCT FROM (EXCLUDED content)`. Unchanged rows are never rewritten (no dead tuples, no WAL),
-  and `RETURNING (xmax = 0)` tells inserts from updates, so the counts are exact. docs/ingest.md has more.
+  and `RETURNING (xmax = 0)` tells inserts from updates, so the counts are exact. While one batch is
+  written, the next is read from `rows`, so Python and PostgreSQL work overlap. docs/ingest.md has more.
 - Anything else (SQLite): read the stored rows of the batch, compare in Python, then bulk_create and
   bulk_update. Fine for the embedded stack's volumes.
 """
@@ -123,7 +124,7 @@ def upsert_postgres(
     key: Sequence[str] | None = None,
     batch_size: int = POSTGRES_BATCH_SIZE,
 ) -> UpsertResult:
-    """The PostgreSQL fast path: per batch, COPY into a temporary table, then one merge statement."""
+    """The PostgreSQL fast path: per batch, COPY into a temporary table, then one INSERT or merge."""
     key_fields = tuple(key) if key else natural_key(model)
     using = router.db_for_write(model)
     result = UpsertResult()
@@ -324,7 +325,8 @@ class _MergePlan:
         if self.binary_types is not None:
             # Binary COPY skips formatting every value as text and parsing it back: several times
             # cheaper for timestamps and floats. A value it can't encode exactly (an int for a text
-            # column, a naive datetime) raises before anything is written; the call then stages in text.
+            # column, a naive datetime) raises in the client; the savepoint drops what was already sent
+            # and the rest of the call stages in text.
             raw.execute("SAVEPOINT po_upsert_copy")
             try:
                 self._copy(raw, rows, binary=True)
@@ -371,7 +373,7 @@ class _PendingWrite:
         self.size = size
         self.plain = plain
         self.counts: tuple[int, int] = (0, 0)
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         self.thread = threading.Thread(
             target=self._execute, args=(sql, params), name="upsert-write", daemon=True
         )
@@ -382,7 +384,7 @@ class _PendingWrite:
         try:
             raw.execute(sql, params)
             self.counts = (raw.rowcount, 0) if self.plain else raw.fetchone()
-        except Exception as exc:  # raised again by result(), in the calling thread
+        except BaseException as exc:  # raised again by result(), in the calling thread
             self.error = exc
 
     def result(self) -> UpsertResult:
