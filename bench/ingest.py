@@ -5,7 +5,8 @@
 For each of N slices of the rows (10 by default; each slice is a set of metrics or a range of tickets):
 1. COPY the slice into a scratch table made `LIKE` the real one (same columns, same indexes), straight
    from the row generator: the ceiling for getting these rows in. Also into a second scratch table that
-   has the real table's foreign keys too, to show what their checks cost (reported, not in the summary);
+   has the real table's foreign keys too, to show what their checks cost, and into a third one in COPY's
+   binary format, which the service stages with (both reported, not in the summary);
 2. upsert the same rows into the real table through productops.signals.ingest.upsert (all new);
 3. upsert them again: every one is unchanged, and the row count must not move.
 Interleaving the phases slice by slice keeps a shared machine's load from favouring one phase.
@@ -97,24 +98,38 @@ def tickets(product_id: int, stop: int, start: int = 0) -> Iterator[dict[str, An
         }
 
 
-def copy_rows(table: str, columns: list[str], rows: Iterator[dict[str, Any]], json_cols: set[str]) -> int:
+def copy_rows(
+    table: str,
+    columns: list[str],
+    rows: Iterator[dict[str, Any]],
+    json_cols: set[str],
+    binary: bool = False,
+) -> int:
     """COPY rows into a table as one stream: PostgreSQL's own bulk path, the ceiling to compare with."""
     import json
 
     from django.db import connection, transaction
+    from psycopg.types.json import Jsonb
 
     get = itemgetter(*columns)
     json_index = [i for i, c in enumerate(columns) if c in json_cols]
     now = datetime.now(UTC)
     extra = ["first_seen_at", "last_seen_at"] if "source_key" in columns else []
     n = 0
+    dump_json = Jsonb if binary else json.dumps
     with transaction.atomic(), connection.cursor() as cursor:
         sql = f"COPY {table} ({', '.join(columns + extra)}) FROM STDIN"
+        if binary:
+            cursor.execute(f"SELECT {', '.join(columns + extra)} FROM {table} LIMIT 0")
+            types = [d.type_code for d in cursor.description]
+            sql += " (FORMAT BINARY)"
         with cursor.cursor.copy(sql) as copy:
+            if binary:
+                copy.set_types(types)
             for row in rows:
                 values = list(get(row))
                 for i in json_index:
-                    values[i] = json.dumps(values[i])
+                    values[i] = dump_json(values[i])
                 if extra:
                     values += [now, now]
                 copy.write_row(values)
@@ -123,9 +138,13 @@ def copy_rows(table: str, columns: list[str], rows: Iterator[dict[str, Any]], js
 
 
 def copy_factory(
-    table: str, columns: list[str], rows: Callable[[], Iterator[dict[str, Any]]], json_cols: set[str]
+    table: str,
+    columns: list[str],
+    rows: Callable[[], Iterator[dict[str, Any]]],
+    json_cols: set[str],
+    binary: bool = False,
 ) -> int:
-    return copy_rows(table, columns, rows(), json_cols)
+    return copy_rows(table, columns, rows(), json_cols, binary)
 
 
 def upsert_factory(
@@ -186,7 +205,7 @@ def main() -> None:
     def cleanup() -> None:
         with connection.cursor() as cur:
             for scratch in (scratch_points, scratch_tickets):
-                cur.execute(f"DROP TABLE IF EXISTS {scratch}, {scratch}_fk")
+                cur.execute(f"DROP TABLE IF EXISTS {scratch}, {scratch}_fk, {scratch}_bin")
         MetricPoint.objects.filter(metric__source_key=SOURCE)._raw_delete(MetricPoint.objects.db)
         SupportTicket.objects.filter(source_key=SOURCE).delete()
         Metric.objects.filter(source_key=SOURCE).delete()
@@ -208,6 +227,7 @@ def main() -> None:
                 # A second copy that also has the real table's foreign keys, whose checks every insert
                 # into the real table pays (LIKE never copies foreign keys).
                 cur.execute(f"CREATE TABLE {scratch}_fk (LIKE {table} INCLUDING ALL)")
+                cur.execute(f"CREATE TABLE {scratch}_bin (LIKE {table} INCLUDING ALL)")
                 cur.execute(
                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
                     "AND contype = 'f'",
@@ -256,7 +276,7 @@ def main() -> None:
             )
         # The four measurements run one after the other on each slice, so a busy neighbour on a shared
         # machine slows all four alike instead of skewing whichever phase it happens to overlap.
-        seconds = {"copy": 0.0, "copy_fk": 0.0, "new": 0.0, "unchanged": 0.0}
+        seconds = {"copy": 0.0, "copy_fk": 0.0, "copy_binary": 0.0, "new": 0.0, "unchanged": 0.0}
         by_table: dict[tuple[str, str], float] = {}
         first, second = UpsertResult(), UpsertResult()
         counts_ok = True
@@ -271,6 +291,7 @@ def main() -> None:
             steps: list[tuple[str, Callable[[], Any]]] = [
                 ("copy", partial(copy_factory, scratch, columns, rows, json_cols)),
                 ("copy_fk", partial(copy_factory, f"{scratch}_fk", columns, rows, json_cols)),
+                ("copy_binary", partial(copy_factory, f"{scratch}_bin", columns, rows, json_cols, True)),
                 ("new", partial(upsert_factory, upsert, model, rows)),
             ]
             for phase, fn in steps:
@@ -292,6 +313,7 @@ def main() -> None:
     names = {
         "copy": "COPY, same columns and indexes",
         "copy_fk": "COPY, also the foreign keys",
+        "copy_binary": "COPY binary, columns and indexes",
         "new": "upsert, new rows",
         "unchanged": "upsert again, unchanged",
     }
@@ -303,6 +325,7 @@ def main() -> None:
         )
     copy_rate = total / seconds["copy"]
     copy_fk_rate = total / seconds["copy_fk"]
+    copy_binary_rate = total / seconds["copy_binary"]
     upsert_rate = total / seconds["new"]
     unchanged_rate = total / seconds["unchanged"]
     ratio = upsert_rate / copy_rate
@@ -324,6 +347,10 @@ def main() -> None:
     print(
         f"against COPY into the tables with foreign keys ({copy_fk_rate:,.0f} rows/s): "
         f"ratio {upsert_rate / copy_fk_rate:.2f}, unchanged ratio {unchanged_rate / copy_fk_rate:.2f}"
+    )
+    print(
+        f"against binary COPY into the same tables ({copy_binary_rate:,.0f} rows/s): "
+        f"ratio {upsert_rate / copy_binary_rate:.2f}, unchanged ratio {unchanged_rate / copy_binary_rate:.2f}"
     )
     print(f"peak RSS {rss:.0f} MB (goal < 500 MB)")
     problems = []

@@ -5,10 +5,13 @@ each incoming row with the stored one on its natural key, inserts the new rows, 
 whose content changed, and reports how many of each. It streams: memory is bounded by batch_size.
 
 Two paths give the same results:
-- PostgreSQL: each batch is deduplicated (last occurrence wins), streamed with COPY into a temporary
-  table, then merged with one `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (content)
+- PostgreSQL: each batch is deduplicated (last occurrence wins), streamed with COPY (binary where the
+  column types allow it) into a temporary table, then written with one statement. A batch none of whose
+  sampled rows is stored goes in with a plain INSERT (falling back to the merge if a row was stored after
+  all); any other is merged with `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (content)
   IS DISTINCT FROM (EXCLUDED content)`. Unchanged rows are never rewritten (no dead tuples, no WAL),
-  and `RETURNING (xmax = 0)` tells inserts from updates, so the counts are exact.
+  and `RETURNING (xmax = 0)` tells inserts from updates, so the counts are exact. While one batch is
+  written, the next is read from `rows`, so Python and PostgreSQL work overlap. docs/ingest.md has more.
 - Anything else (SQLite): read the stored rows of the batch, compare in Python, then bulk_create and
   bulk_update. Fine for the embedded stack's volumes.
 """
@@ -16,15 +19,18 @@ Two paths give the same results:
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
+import psycopg
 from django.db import connections, models, router, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 # Columns that are bookkeeping, not content: they never make a row count as "changed".
 BOOKKEEPING = {"first_seen_at", "last_seen_at"}
@@ -70,8 +76,8 @@ def _normalise(model: type[models.Model], value: Any, field: models.Field) -> An
 
 
 PORTABLE_BATCH_SIZE = 2000
-# COPY + merge amortises its per-batch statements over more rows; 20k rows of the widest model stay
-# well under 50 MB of Python objects.
+# COPY + merge amortises its per-batch statements over more rows; 20k rows of the widest model, held as
+# tuples rather than the caller's dicts, stay well under 50 MB. Larger batches measured no faster.
 POSTGRES_BATCH_SIZE = 20000
 
 
@@ -118,21 +124,51 @@ def upsert_postgres(
     key: Sequence[str] | None = None,
     batch_size: int = POSTGRES_BATCH_SIZE,
 ) -> UpsertResult:
-    """The PostgreSQL fast path: per batch, COPY into a temporary table, then one merge statement."""
+    """The PostgreSQL fast path: per batch, COPY into a temporary table, then one INSERT or merge."""
     key_fields = tuple(key) if key else natural_key(model)
     using = router.db_for_write(model)
     result = UpsertResult()
-    plan: _MergePlan | None = None
-    for batch in _batches(rows, batch_size):
-        if plan is None:
-            plan = _MergePlan(model, list(batch[0]), key_fields, connections[using])
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
+        return result
+    plan = _MergePlan(model, list(first), key_fields, connections[using])
+    it = chain([first], it)
+    batch = plan.collect(it, batch_size)
+    failure: Exception | None = None
+    while batch:
         with transaction.atomic(using=using):
-            result += plan.run(connections[using], batch)
+            written = plan.write(connections[using], batch)
+            # While PostgreSQL writes this batch, read and deduplicate the next one, so that on two cores
+            # the Python work and the database work overlap. Rows that fail to read wait until this
+            # batch has committed, as they would without the overlap.
+            try:
+                batch = plan.collect(it, batch_size)
+            except Exception as exc:
+                failure, batch = exc, {}
+            finally:
+                counts = written.result()
+            result += counts
+    if failure is not None:
+        raise failure
     return result
 
 
+# Column types whose binary COPY encoding psycopg gets exactly right for every Python value it accepts,
+# and refuses (TypeError, OverflowError) otherwise. Not int2/int4 (psycopg wraps an out-of-range int
+# silently; the stage widens them to int8 so the merge's cast range-checks them) nor bool (any truthy
+# string becomes true). A plan with any other column type stages in text, as PostgreSQL would parse it.
+_BINARY_SAFE_TYPES = ("int8", "float8", "text", "varchar", "timestamptz", "jsonb")
+# How many staged rows the probe looks up to guess whether a batch is new, stored, or a mix.
+PROBE_ROWS = 256
+
+
 class _MergePlan:
-    """The SQL for one upsert call, built once from the first row's columns and reused per batch."""
+    """The SQL for one upsert call, built once from the first row's columns and reused per batch.
+
+    Per batch: COPY the deduplicated rows into a temporary table, probe a sample of them against the
+    target, then write with the statement that suits the batch (see `run`).
+    """
 
     def __init__(
         self, model: type[models.Model], columns: list[str], key_fields: tuple[str, ...], connection: Any
@@ -172,15 +208,30 @@ class _MergePlan:
             insert_cols.append(f.attname)
             select_exprs.append(f"CAST(%s AS {f.db_type(connection)})")
             self.params.append(f.get_db_prep_save(value, connection=connection))
-        # The staging table's columns have the target's types, so COPY parses every cell as PostgreSQL
-        # would for the real table (jsonb, timestamptz, ...) and the comparison is type-exact.
+        # The staging table's columns have the target's types (int2/int4 widened to int8, see
+        # _BINARY_SAFE_TYPES), so COPY parses every cell as PostgreSQL would for the real table (jsonb,
+        # timestamptz, ...) and the comparison is type-exact.
         self.stage_name = f"po_stage_{uuid.uuid4().hex[:12]}"
+        stage_exprs = []
+        for c in self.staged:
+            if fields_by_attname[c].db_type(connection) in ("smallint", "integer"):
+                stage_exprs.append(f"CAST({_q(c)} AS bigint) AS {_q(c)}")
+            else:
+                stage_exprs.append(_q(c))
         stage_cols = ", ".join(_q(c) for c in self.staged)
         self.create_sql = (
             f"CREATE TEMPORARY TABLE {self.stage_name} AS "
-            f"SELECT {stage_cols} FROM {_q(self.table)} WITH NO DATA"
+            f"SELECT {', '.join(stage_exprs)} FROM {_q(self.table)} WITH NO DATA"
         )
         self.copy_sql = f"COPY {self.stage_name} ({stage_cols}) FROM STDIN"
+        self.binary_types: list[int] | None = None  # the stage's type oids, if binary COPY is safe
+        self.binary_checked = False
+        match = " AND ".join(f"c.{_q(k)} = s.{_q(k)}" for k in key_fields)
+        sample_keys = ", ".join(_q(k) for k in key_fields)
+        self.probe_sql = (
+            f"SELECT count(*) FROM (SELECT {sample_keys} FROM {self.stage_name} LIMIT {PROBE_ROWS}) s "
+            f"WHERE EXISTS (SELECT FROM {_q(self.table)} c WHERE {match})"
+        )
         conflict = ", ".join(_q(k) for k in key_fields)
         order = ", ".join(f"s.{_q(k)}" for k in key_fields)
         if content:
@@ -199,23 +250,25 @@ class _MergePlan:
         # Rows go in key order so two writers with overlapping batches take row locks in the same order
         # and wait for each other instead of deadlocking.
         insert = f"INSERT INTO {_q(self.table)} AS t ({', '.join(_q(c) for c in insert_cols)}) "
+        select = f"SELECT {', '.join(select_exprs)} FROM {self.stage_name} s "
+        # A batch the probe finds no stored row of (a backfill) goes in with a plain INSERT: no
+        # speculative insertion, no RETURNING, the row count is the insert count. If a row turns out to be
+        # stored after all (outside the sample, or written meanwhile by another writer), the unique
+        # violation rolls it back to a savepoint and the batch takes the merge.
+        self.insert_sql = f"{insert}{select}ORDER BY {order}"
         tail = (
             f"ORDER BY {order} ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
         )
-        select = f"SELECT {', '.join(select_exprs)} FROM {self.stage_name} s "
         self.merge_sql = f"WITH merged AS ({insert}{select}{tail}"
-        # The variant for batches that are mostly already stored: it drops the rows whose content is
-        # unchanged before the INSERT, since ON CONFLICT DO UPDATE locks (and so writes to) every
-        # conflicting row even when its WHERE is false. The LIMIT keeps the lookup a per-row index probe
-        # whatever the planner thinks of the unanalysed stage. For new rows the probe is pure overhead,
-        # so `run` picks the variant from what the previous batch of the call turned out to be; both
-        # give the same result, since ON CONFLICT still decides for rows stored in the meantime.
+        # The variant for batches that are mostly already stored (a re-sync): it drops the rows whose
+        # content is unchanged before the INSERT, since ON CONFLICT DO UPDATE locks (and so writes to)
+        # every conflicting row even when its WHERE is false. The LIMIT keeps the lookup a per-row index
+        # probe whatever the planner thinks of the unanalysed stage. Both variants give the same result,
+        # since ON CONFLICT still decides for rows stored in the meantime.
         self.filtered_sql = self.merge_sql
-        self.prefilter = bool(content)
         if content:
             pk = _q(model._meta.pk.attname)
-            match = " AND ".join(f"c.{_q(k)} = s.{_q(k)}" for k in key_fields)
             cur = ", ".join(f"cur.{_q(c)}" for c in content)
             new_vals = ", ".join(f"s.{_q(c)}" for c in content)
             lateral = (
@@ -225,43 +278,134 @@ class _MergePlan:
             )
             self.filtered_sql = f"WITH merged AS ({insert}{select}{lateral}{tail}"
 
-    def run(self, connection: Any, batch: list[Mapping[str, Any]]) -> UpsertResult:
+    def collect(self, rows: Iterator[Mapping[str, Any]], size: int) -> dict[Any, tuple[Any, ...]]:
+        """Take up to `size` rows as tuples of the staged columns, deduplicated on the key.
+
+        The last occurrence wins, since ON CONFLICT may not touch one row twice. The caller's dicts are
+        not kept, so a batch costs a tuple per row.
+        """
         getter = itemgetter(*self.staged)
-        if len(self.staged) == 1:
-            tuples: Iterable[tuple[Any, ...]] = ((getter(r),) for r in batch)
-        else:
-            tuples = map(getter, batch)
         key_of = itemgetter(*self.key_index)
-        json_index = self.json_index
-        # Deduplicate on the key, last occurrence wins: ON CONFLICT may not touch one row twice.
+        single = len(self.staged) == 1
         deduped: dict[Any, tuple[Any, ...]] = {}
         try:
-            for t in tuples:
+            for row in islice(rows, size):
+                t = (getter(row),) if single else getter(row)
                 deduped[key_of(t)] = t
         except KeyError as exc:
             raise ValueError(f"every {self.model.__name__} row in one call needs the column {exc}") from None
-        with connection.cursor() as cursor:
+        return deduped
+
+    def write(self, connection: Any, batch: dict[Any, tuple[Any, ...]]) -> _PendingWrite:
+        """Stage the batch and probe it, then start its write statement; `result()` waits for it."""
+        cursor = connection.cursor()
+        try:
             raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no copy()
             raw.execute(self.create_sql)
-            with raw.copy(self.copy_sql) as copy:
-                if json_index:
-                    for t in deduped.values():
-                        row = list(t)
-                        for i in json_index:
-                            if row[i] is not None:
-                                row[i] = json.dumps(row[i])
-                        copy.write_row(row)
-                else:
-                    for t in deduped.values():
-                        copy.write_row(t)
-            sql = self.filtered_sql if self.prefilter else self.merge_sql
-            raw.execute(sql, [*self.params, *self.update_params])
-            inserted, updated = raw.fetchone()
-            raw.execute(f"DROP TABLE {self.stage_name}")
-        unchanged = len(deduped) - inserted - updated
-        # Mostly stored already (a re-sync): filter unchanged rows first; mostly new (a backfill): don't.
-        self.prefilter = self.filtered_sql is not self.merge_sql and inserted * 2 < len(deduped)
-        return UpsertResult(inserted=inserted, updated=updated, unchanged=unchanged)
+            self._stage(raw, batch.values())
+            raw.execute(self.probe_sql)
+            (stored,) = raw.fetchone()
+            if stored == 0:
+                raw.execute("SAVEPOINT po_upsert_insert")
+                return _PendingWrite(self, cursor, len(batch), self.insert_sql, self.params, plain=True)
+            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS)
+            sql = self.filtered_sql if mostly_stored else self.merge_sql
+            return _PendingWrite(self, cursor, len(batch), sql, [*self.params, *self.update_params])
+        except BaseException:
+            cursor.close()
+            raise
+
+    def _stage(self, raw: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+        if not self.binary_checked:
+            raw.execute(f"SELECT * FROM {self.stage_name} LIMIT 0")
+            oids = [d.type_code for d in raw.description]
+            safe = {psycopg.postgres.types[name].oid for name in _BINARY_SAFE_TYPES}
+            self.binary_types = oids if set(oids) <= safe else None
+            self.binary_checked = True
+        if self.binary_types is not None:
+            # Binary COPY skips formatting every value as text and parsing it back: several times
+            # cheaper for timestamps and floats. A value it can't encode exactly (an int for a text
+            # column, a naive datetime) raises in the client; the savepoint drops what was already sent
+            # and the rest of the call stages in text.
+            raw.execute("SAVEPOINT po_upsert_copy")
+            try:
+                self._copy(raw, rows, binary=True)
+            except (TypeError, ValueError, OverflowError):
+                raw.execute("ROLLBACK TO SAVEPOINT po_upsert_copy")
+                self.binary_types = None
+            raw.execute("RELEASE SAVEPOINT po_upsert_copy")
+            if self.binary_types is not None:
+                return
+        self._copy(raw, rows, binary=False)
+
+    def _copy(self, raw: Any, rows: Iterable[tuple[Any, ...]], *, binary: bool) -> None:
+        json_index = self.json_index
+        wrap: Callable[[Any], Any] = Jsonb if binary else json.dumps
+        sql = f"{self.copy_sql} (FORMAT BINARY)" if binary else self.copy_sql
+        with raw.copy(sql) as copy:
+            if binary:
+                copy.set_types(self.binary_types)
+            if json_index:
+                for t in rows:
+                    row = list(t)
+                    for i in json_index:
+                        if row[i] is not None:
+                            row[i] = wrap(row[i])
+                    copy.write_row(row)
+            else:
+                for t in rows:
+                    copy.write_row(t)
+
+
+class _PendingWrite:
+    """One batch's write statement, running in a thread while the calling thread reads the next rows.
+
+    Meanwhile only this thread uses the psycopg connection (psycopg serialises it with a lock, should
+    the caller's row source query the database too); Django's connection wrapper is only ever used by the
+    calling thread. `result()` joins, handles a plain INSERT that met a stored row, and drops the stage.
+    """
+
+    def __init__(
+        self, plan: _MergePlan, cursor: Any, size: int, sql: str, params: list[Any], *, plain: bool = False
+    ) -> None:
+        self.plan = plan
+        self.cursor = cursor
+        self.size = size
+        self.plain = plain
+        self.counts: tuple[int, int] = (0, 0)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._execute, args=(sql, params), name="upsert-write", daemon=True
+        )
+        self.thread.start()
+
+    def _execute(self, sql: str, params: list[Any]) -> None:
+        raw = self.cursor.cursor
+        try:
+            raw.execute(sql, params)
+            self.counts = (raw.rowcount, 0) if self.plain else raw.fetchone()
+        except BaseException as exc:  # raised again by result(), in the calling thread
+            self.error = exc
+
+    def result(self) -> UpsertResult:
+        self.thread.join()
+        plan, raw = self.plan, self.cursor.cursor
+        try:
+            if self.plain and isinstance(self.error, psycopg.errors.UniqueViolation):
+                # A row was stored after all: undo the INSERT and merge the batch instead.
+                raw.execute("ROLLBACK TO SAVEPOINT po_upsert_insert")
+                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
+                raw.execute(plan.merge_sql, [*plan.params, *plan.update_params])
+                self.counts = raw.fetchone()
+            elif self.error is not None:
+                raise self.error
+            elif self.plain:
+                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
+            raw.execute(f"DROP TABLE {plan.stage_name}")
+        finally:
+            self.cursor.close()
+        inserted, updated = self.counts
+        return UpsertResult(inserted=inserted, updated=updated, unchanged=self.size - inserted - updated)
 
 
 def _q(name: str) -> str:

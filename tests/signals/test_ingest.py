@@ -253,3 +253,76 @@ def test_counts_stay_exact_when_a_call_moves_from_new_rows_to_stored_ones() -> N
     assert upsert(SupportTicket, rows, batch_size=7) == UpsertResult(inserted=14, updated=7, unchanged=7)
     assert upsert(SupportTicket, rows, batch_size=7) == UpsertResult(inserted=0, updated=0, unchanged=28)
     assert SupportTicket.objects.filter(subject="edited").count() == 7
+
+
+@pytest.mark.django_db
+def test_a_batch_whose_sample_looks_new_but_holds_stored_rows_gets_exact_counts() -> None:
+    # On PostgreSQL the probe looks at the first rows only: these 300 are new, so the batch is tried as a
+    # plain INSERT, hits the stored rows behind them, and must fall back to the merge without leaving any
+    # row inserted twice.
+    upsert(SupportTicket, [_ticket(n) for n in range(1000, 1100)])
+    rows = [_ticket(n) for n in range(300)]
+    rows += [_ticket(n, subject="edited" if n % 2 else f"Subject {n}") for n in range(1000, 1100)]
+    assert upsert(SupportTicket, rows) == UpsertResult(inserted=300, updated=50, unchanged=50)
+    assert SupportTicket.objects.count() == 400
+    assert SupportTicket.objects.filter(subject="edited").count() == 50
+    assert upsert(SupportTicket, rows) == UpsertResult(inserted=0, updated=0, unchanged=400)
+
+
+@pytest.mark.django_db
+def test_values_of_a_neighbouring_type_are_stored_as_the_column_type(metric: Metric) -> None:
+    # An int for a text column and a string for a float column: accepted on every backend (PostgreSQL
+    # parses them as it would in an INSERT), here in a later batch of a call that began with exact types.
+    points = [
+        {"metric_id": metric.pk, "ts": T0 + timedelta(days=d), "dimension_key": "", "dimension_value": "",
+         "value": d / 4}
+        for d in range(6)
+    ]  # fmt: skip
+    assert upsert(MetricPoint, points[:4]) == UpsertResult(4, 0, 0)
+    as_text = [*points[:4], {**points[4], "value": "1.0"}, {**points[5], "value": "9.5"}]
+    assert upsert(MetricPoint, as_text, batch_size=4) == UpsertResult(inserted=2, updated=0, unchanged=4)
+    assert MetricPoint.objects.get(ts=T0 + timedelta(days=5)).value == 9.5
+    assert upsert(MetricPoint, points) == UpsertResult(inserted=0, updated=1, unchanged=5)
+    assert MetricPoint.objects.get(ts=T0 + timedelta(days=5)).value == 1.25
+    tickets = [_ticket(n) for n in range(4)] + [_ticket(0, external_id=4), _ticket(0, external_id=5)]
+    assert upsert(SupportTicket, tickets, batch_size=3) == UpsertResult(6, 0, 0)
+    assert upsert(SupportTicket, [_ticket(0, external_id="5")]) == UpsertResult(0, 0, 1)
+    assert SupportTicket.objects.filter(external_id__in=["4", "5"]).count() == 2
+
+
+@on_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_out_of_range_small_integer_is_refused_not_wrapped() -> None:
+    # Binary COPY would write 70000 into a smallint as 4464; the stage widens it so PostgreSQL refuses.
+    with pytest.raises(Exception, match="out of range"):
+        upsert(SupportTicket, [_ticket(1, csat_rating=70000)])
+    assert not SupportTicket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_row_source_that_fails_keeps_the_batches_before_it() -> None:
+    # On PostgreSQL the next batch is read while the previous one is being written; a failure reading
+    # it must not take the written batch down with it (each batch is its own transaction).
+    def rows() -> Any:
+        yield from (_ticket(n) for n in range(10))
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError, match="source went away"):
+        upsert(SupportTicket, rows(), batch_size=10)
+    assert SupportTicket.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_a_row_source_may_query_the_database_while_a_batch_is_written() -> None:
+    seen: list[int] = []
+
+    def rows() -> Any:
+        for n in range(40):
+            if n % 7 == 0:
+                seen.append(SupportTicket.objects.count())
+            yield _ticket(n)
+
+    assert upsert(SupportTicket, rows(), batch_size=10) == UpsertResult(40, 0, 0)
+    assert seen[0] == 0 and seen[-1] >= 30  # it saw the batches written before it
+    assert upsert(SupportTicket, rows(), batch_size=10) == UpsertResult(0, 0, 40)
