@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+CONCEPT_PREFIX = "concept"
+
 GROUPS: dict[str, list[str]] = {
     "signup": [
         "sign-up",
@@ -108,7 +110,7 @@ GROUPS: dict[str, list[str]] = {
 
 
 def _compile() -> tuple[re.Pattern[str], dict[str, str]]:
-    concept_of = {p: f"concept{name.replace('_', '')}" for name, phrases in GROUPS.items() for p in phrases}
+    concept_of = {p: f"{CONCEPT_PREFIX}{name.replace('_', '')}" for name, phrases in GROUPS.items() for p in phrases}
     alternatives = "|".join(re.escape(p) for p in sorted(concept_of, key=len, reverse=True))
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])"), concept_of
 
