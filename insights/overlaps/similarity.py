@@ -15,9 +15,9 @@ another (e.g. portfolio items to support tickets), and `vectorize_fields` to wei
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -35,12 +35,14 @@ DEFAULT_CHUNK = 1024
 COMMON_DF_SHARE = 0.03
 COMMON_DF_MIN = 50
 CANDIDATES = 60
+# _top_k_sparse sorts everything when a block holds fewer scores than this per row on average.
+SORT_ALL_BELOW = 64
 
 CHAR_NGRAMS = (3, 4)
 # A character n-gram in more than this share of texts (and more than CHAR_MAX_DF_MIN of them) is dropped,
 # like a stop word: "ing", "ion", "ent" are in most texts and say nothing about what the work is, yet
 # they are most of the character features of a large corpus. Small corpora keep every n-gram.
-CHAR_MAX_DF_SHARE = 0.01
+CHAR_MAX_DF_SHARE = 0.03
 CHAR_MAX_DF_MIN = 100
 WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
 _WORD_RE = re.compile(WORD_TOKEN)
@@ -59,7 +61,7 @@ def _tokens(text: str, stop: frozenset[str]) -> list[str]:
 
 
 def _uni_bigrams(tokens: list[str]) -> list[str]:
-    return [*tokens, *(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))]
+    return [*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))]
 
 
 def _char_ngrams(word: str) -> list[str]:
@@ -201,6 +203,7 @@ def _top_k_sparse(sims: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarr
 
     A search block holds thousands of scores per row: a partial selection per row (argpartition on the
     row's stored scores only) is much cheaper than sorting them all or unpacking the block to n columns.
+    With only a few scores per row, one vectorised sort of (row, -score) beats the per-row loop.
     """
     n_rows = sims.shape[0]
     idx_out = np.zeros((n_rows, k), dtype=np.int64)
@@ -208,15 +211,21 @@ def _top_k_sparse(sims: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarr
     if sims.nnz == 0 or k == 0:
         return idx_out, score_out
     indptr, data, cols = sims.indptr, sims.data, sims.indices
+    if sims.nnz < SORT_ALL_BELOW * n_rows:  # few scores per row (e.g. shared terms of pairs): sort them all
+        rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+        order = np.lexsort((-data, rows))
+        rows, cols, data = rows[order], cols[order], data[order]
+        rank = np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
+        keep = rank < k
+        idx_out[rows[keep], rank[keep]] = cols[keep]
+        score_out[rows[keep], rank[keep]] = data[keep]
+        return idx_out, score_out
     for row in range(n_rows):
         lo, hi = indptr[row], indptr[row + 1]
         size = hi - lo
         if size == 0:
             continue
-        if size > k:
-            picked = np.argpartition(data[lo:hi], size - k)[size - k :]
-        else:
-            picked = np.arange(size)
+        picked = np.argpartition(data[lo:hi], size - k)[size - k :] if size > k else np.arange(size)
         picked = picked[np.argsort(-data[lo:hi][picked], kind="stable")]
         idx_out[row, : picked.size] = cols[lo:hi][picked]
         score_out[row, : picked.size] = data[lo:hi][picked]
