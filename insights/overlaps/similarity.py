@@ -15,14 +15,14 @@ another (e.g. portfolio items to support tickets), and `vectorize_fields` to wei
 
 from __future__ import annotations
 
-import os
+import itertools
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from .concepts import expand
+from .concepts import CONCEPT_PREFIX, concepts
 
 # Below this corpus size the search is exact (see top_k_arrays).
 PRUNE_MIN_DOCS = 2000
@@ -31,27 +31,37 @@ CHAR_WEIGHT = 0.4
 DEFAULT_CHUNK = 1024
 # Large corpora: features in more than this share of rows (and at least COMMON_DF_MIN rows) do not
 # generate candidates; they still count in every score. CANDIDATES candidates per row are rescored.
-COMMON_DF_SHARE = float(os.environ.get("OVERLAPS_COMMON_DF_SHARE", "0.03"))
+# bench/overlaps.py measures what these cost in recall against a brute-force search.
+COMMON_DF_SHARE = 0.03
 COMMON_DF_MIN = 50
-CANDIDATES = int(os.environ.get("OVERLAPS_CANDIDATES", "60"))
+CANDIDATES = 60
+# _top_k_sparse sorts everything when a block holds fewer scores than this per row on average.
+SORT_ALL_BELOW = 64
 
 CHAR_NGRAMS = (3, 4)
+# A character n-gram in more than this share of texts (and more than CHAR_MAX_DF_MIN of them) is dropped,
+# like a stop word: "ing", "ion", "ent" are in most texts and say nothing about what the work is, yet
+# they are most of the character features of a large corpus. Small corpora keep every n-gram.
+CHAR_MAX_DF_SHARE = 0.03
+CHAR_MAX_DF_MIN = 100
 WORD_TOKEN = r"(?u)\b[a-zA-Z0-9][\w\-]*\b"  # noqa: S105 (a regex, not a password)
+_WORD_RE = re.compile(WORD_TOKEN)
 
 Neighbours = list[list[tuple[int, float]]]
 
 
-def _word_vectorizer() -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return TfidfVectorizer(
-        analyzer="word",
-        ngram_range=(1, 2),
-        stop_words="english",
-        sublinear_tf=True,
-        token_pattern=WORD_TOKEN,
-        dtype=np.float32,
-    )
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def _tokens(text: str, stop: frozenset[str]) -> list[str]:
+    return [w for w in _WORD_RE.findall(text.lower()) if w not in stop]
+
+
+def _uni_bigrams(tokens: list[str]) -> list[str]:
+    return [*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))]
 
 
 def _char_ngrams(word: str) -> list[str]:
@@ -59,22 +69,28 @@ def _char_ngrams(word: str) -> list[str]:
     return [padded[i : i + n] for n in CHAR_NGRAMS for i in range(len(padded) - n + 1)]
 
 
-def _char_block(texts: Sequence[str]) -> sparse.csr_matrix:
-    """Character n-grams within word boundaries (like sklearn's "char_wb"), TF-IDF weighted.
+def _char_counts(word_counts: sparse.csr_matrix, words: Sequence[str]) -> sparse.csr_matrix:
+    """Character n-grams within word boundaries (like sklearn's "char_wb"), as counts per text.
 
     Built as word counts x (word -> its n-grams): each distinct word is split once instead of once per
-    occurrence, which is most of the cost of a character vectorizer on a large corpus.
+    occurrence, which is most of the cost of a character vectorizer on a large corpus. Very common
+    n-grams are dropped (CHAR_MAX_DF_SHARE).
     """
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import CountVectorizer
 
-    # Stop words are dropped here too: " the " n-grams are in every text and only blur the neighbours.
-    counts = CountVectorizer(token_pattern=WORD_TOKEN, stop_words="english", dtype=np.float32).fit(texts)
-    words = counts.get_feature_names_out()
-    word_counts = counts.transform(texts)
-    grams = CountVectorizer(analyzer=_char_ngrams, dtype=np.float32)
-    word_grams = grams.fit_transform(words)
-    char_counts = sparse.csr_matrix(word_counts @ word_grams)
-    return TfidfTransformer(sublinear_tf=True).fit_transform(char_counts)
+    word_grams = CountVectorizer(analyzer=_char_ngrams, dtype=np.float32).fit_transform(words)
+    counts = sparse.csr_matrix(word_counts @ word_grams)
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    limit = max(CHAR_MAX_DF_MIN, int(CHAR_MAX_DF_SHARE * counts.shape[0]))
+    if (df > limit).any():
+        counts = sparse.csr_matrix(counts[:, np.flatnonzero(df <= limit)])
+    return counts
+
+
+def _tfidf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
 
 def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
@@ -84,21 +100,33 @@ def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
 
 
 def _fit_block(texts: Sequence[str], with_concepts: bool = True) -> sparse.csr_matrix:
-    """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros)."""
+    """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros).
+
+    Each text is tokenised once (lower case, stop words dropped); word uni- and bigrams come from the
+    tokens, character n-grams from the distinct words. With `with_concepts`, the thesaurus' concept
+    tokens (see concepts.py) are added as extra words.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
     n = len(texts)
+    stop = _stop_words()
+    tokens = [_tokens(t, stop) for t in texts]
+    docs = [_uni_bigrams(toks) for toks in tokens]
+    if with_concepts:
+        docs = [doc + concepts(t) for doc, t in zip(docs, texts, strict=True)]
     blocks = []
-    expanded = [expand(t) for t in texts] if with_concepts else list(texts)
-    for make, source, weight in (
-        (_word_vectorizer().fit_transform, expanded, WORD_WEIGHT),
-        (_char_block, texts, CHAR_WEIGHT),
-    ):
-        try:
-            block = make(source)
-        except ValueError:  # empty vocabulary: every text empty or only stop words
-            continue
-        blocks.append(_normalise(block) * np.float32(np.sqrt(weight)))
-    if not blocks:
+    try:
+        vectorizer = CountVectorizer(analyzer=_identity, dtype=np.float32)
+        word_counts = sparse.csr_matrix(vectorizer.fit_transform(docs))
+    except ValueError:  # empty vocabulary: every text empty or only stop words
         return sparse.csr_matrix((n, 1), dtype=np.float32)
+    blocks.append(_normalise(_tfidf(word_counts)) * np.float32(np.sqrt(WORD_WEIGHT)))
+    vocabulary = vectorizer.get_feature_names_out()
+    single = np.flatnonzero([" " not in w and not w.startswith(CONCEPT_PREFIX) for w in vocabulary])
+    if single.size:
+        chars = _char_counts(sparse.csr_matrix(word_counts[:, single]), vocabulary[single].tolist())
+        if chars.shape[1]:
+            blocks.append(_normalise(_tfidf(chars)) * np.float32(np.sqrt(CHAR_WEIGHT)))
     return sparse.hstack(blocks, format="csr", dtype=np.float32)
 
 
@@ -170,37 +198,37 @@ def vectorize_fields(
     return _normalise(sparse.hstack(blocks, format="csr", dtype=np.float32))
 
 
-def _top_k_block(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the k largest values per row of a dense block, best first."""
-    k = min(k, sims.shape[1])
-    if k <= 0:
-        empty = np.zeros((sims.shape[0], 0))
-        return empty.astype(np.int64), empty
-    if k < sims.shape[1]:
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    else:
-        part = np.tile(np.arange(sims.shape[1]), (sims.shape[0], 1))
-    scores = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(scores, order, axis=1)
-
-
 def _top_k_sparse(sims: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k per row of a sparse block without densifying it: one sort of (row, -score)."""
+    """Top k per row of a sparse matrix, best first, without densifying it.
+
+    A search block holds thousands of scores per row: a partial selection per row (argpartition on the
+    row's stored scores only) is much cheaper than sorting them all or unpacking the block to n columns.
+    With only a few scores per row, one vectorised sort of (row, -score) beats the per-row loop.
+    """
     n_rows = sims.shape[0]
     idx_out = np.zeros((n_rows, k), dtype=np.int64)
     score_out = np.zeros((n_rows, k), dtype=np.float32)
     if sims.nnz == 0 or k == 0:
         return idx_out, score_out
-    rows = np.repeat(np.arange(n_rows), np.diff(sims.indptr))
-    order = np.lexsort((-sims.data, rows))
-    rows, cols, data = rows[order], sims.indices[order], sims.data[order]
-    # Rank within each row = position minus the row's first position.
-    starts = np.searchsorted(rows, np.arange(n_rows))
-    rank = np.arange(rows.size) - starts[rows]
-    keep = rank < k
-    idx_out[rows[keep], rank[keep]] = cols[keep]
-    score_out[rows[keep], rank[keep]] = data[keep]
+    indptr, data, cols = sims.indptr, sims.data, sims.indices
+    if sims.nnz < SORT_ALL_BELOW * n_rows:  # few scores per row (e.g. shared terms of pairs): sort them all
+        rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+        order = np.lexsort((-data, rows))
+        rows, cols, data = rows[order], cols[order], data[order]
+        rank = np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
+        keep = rank < k
+        idx_out[rows[keep], rank[keep]] = cols[keep]
+        score_out[rows[keep], rank[keep]] = data[keep]
+        return idx_out, score_out
+    for row in range(n_rows):
+        lo, hi = indptr[row], indptr[row + 1]
+        size = hi - lo
+        if size == 0:
+            continue
+        picked = np.argpartition(data[lo:hi], size - k)[size - k :] if size > k else np.arange(size)
+        picked = picked[np.argsort(-data[lo:hi][picked], kind="stable")]
+        idx_out[row, : picked.size] = cols[lo:hi][picked]
+        score_out[row, : picked.size] = data[lo:hi][picked]
     return idx_out, score_out
 
 
@@ -214,20 +242,22 @@ def _common_columns(corpus: sparse.csr_matrix) -> np.ndarray:
 
 
 def _rescore(
-    cand: np.ndarray, partial: np.ndarray, common_q: np.ndarray, common_c: sparse.csr_matrix, k: int
+    cand: np.ndarray, partial: np.ndarray, common_q: sparse.csr_matrix, common_c: sparse.csr_matrix, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact scores for candidates: the distinctive part (known) plus the common features' part.
 
-    The common part of each (query, candidate) pair is a sparse candidate row dotted with the dense
-    query row, done for all pairs at once: gather, multiply, then sum per pair with bincount.
+    The common part of every (query, candidate) pair at once: gather the candidates' rows of the common
+    block, multiply each stored value by the query's value in the same column (the query rows are dense,
+    there are few common columns), and sum per pair.
     """
     n_rows, n_cand = cand.shape
+    width = common_q.shape[1]
+    query = common_q.toarray().ravel()
     rows = common_c[cand.ravel()]
     pair = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-    query = pair // n_cand
-    products = rows.data * common_q[query, rows.indices]
+    products = rows.data * query[(pair // n_cand) * width + rows.indices]
     extra = np.bincount(pair, weights=products, minlength=rows.shape[0]).reshape(n_rows, n_cand)
-    scores = np.where(partial > 0, partial + extra.astype(np.float32), 0.0).astype(np.float32)
+    scores = np.where(partial > 0, partial + extra, 0.0).astype(np.float32)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(cand, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
@@ -245,27 +275,31 @@ def top_k_arrays(
     Rows must be L2-normalised. With `exclude_self`, queries are the first rows of the corpus (or the
     corpus itself) and a row is never its own neighbour. Scores of 0 mean "no neighbour".
 
-    Small corpora get an exact search. Large ones use the search-engine trick: candidates come from the
-    product over *distinctive* features only (those in at most ~3% of rows), because the handful of
-    features common to everything make that product nearly dense (n x n work) while adding little to
-    any one pair; each candidate is then rescored exactly with all features. bench/overlaps.py measures
+    Queries go in row blocks of `chunk`: the block's sparse product with the transposed corpus, then each
+    row's top candidates (`_top_k_sparse`). Small corpora get an exact search. Large ones use the
+    search-engine trick: candidates come from the product over *distinctive* features only (those in at
+    most ~3% of rows), because the handful of features common to everything make that product nearly
+    dense (n x n work) while adding little to any one pair; each candidate is then rescored exactly with
+    all features. bench/overlaps.py measures
     the recall of this against a brute-force dense search.
     """
     n_q = queries.shape[0]
-    k_eff = max(0, min(k, corpus.shape[0] - (1 if exclude_self else 0)))
+    n_c = corpus.shape[0]
+    k_eff = max(0, min(k, n_c - (1 if exclude_self else 0)))
     idx_out = np.zeros((n_q, k_eff), dtype=np.int64)
     score_out = np.zeros((n_q, k_eff), dtype=np.float32)
     if n_q == 0 or k_eff == 0:
         return idx_out, score_out
     common = _common_columns(corpus)
-    if common.any():
+    pruned = bool(common.any())
+    if pruned:
         rare_cols = np.flatnonzero(~common)
         common_cols = np.flatnonzero(common)
-        search_q, search_c = queries[:, rare_cols], corpus[:, rare_cols]
+        search_q, search_c = queries[:, rare_cols].tocsr(), corpus[:, rare_cols]
         common_q, common_c = queries[:, common_cols].tocsr(), corpus[:, common_cols].tocsr()
         n_cand = max(CANDIDATES, 3 * k_eff)
     else:
-        search_q, search_c, n_cand = queries, corpus, k_eff + (1 if exclude_self else 0)
+        search_q, search_c, n_cand = queries, corpus, k_eff
     corpus_t = sparse.csr_matrix(search_c.T)
     for lo in range(0, n_q, chunk):
         hi = min(lo + chunk, n_q)
@@ -273,13 +307,12 @@ def top_k_arrays(
         if exclude_self:
             rows = np.repeat(np.arange(lo, hi), np.diff(sims.indptr))
             sims.data[sims.indices == rows] = 0
-            sims.eliminate_zeros()
         cand, partial = _top_k_sparse(sims, n_cand)
-        if common.any():
-            cand, scores = _rescore(cand, partial, common_q[lo:hi].toarray(), common_c, k_eff)
+        if pruned:
+            cand, scores = _rescore(cand, partial, common_q[lo:hi], common_c, k_eff)
         else:
-            cand, scores = cand[:, :k_eff], partial[:, :k_eff]
-        scores = np.clip(scores, 0.0, 1.0)
+            scores = partial
+        scores = np.clip(scores, 0.0, 1.0).astype(np.float32)
         cand[scores <= 0] = 0
         idx_out[lo:hi] = cand
         score_out[lo:hi] = scores
