@@ -69,17 +69,21 @@ def _char_ngrams(word: str) -> list[str]:
     return [padded[i : i + n] for n in CHAR_NGRAMS for i in range(len(padded) - n + 1)]
 
 
-def _char_counts(word_counts: sparse.csr_matrix, words: Sequence[str]) -> sparse.csr_matrix:
+def _char_counts(
+    word_counts: sparse.csr_matrix, words: Sequence[str], drop_common: bool = True
+) -> sparse.csr_matrix:
     """Character n-grams within word boundaries (like sklearn's "char_wb"), as counts per text.
 
     Built as word counts x (word -> its n-grams): each distinct word is split once instead of once per
     occurrence, which is most of the cost of a character vectorizer on a large corpus. Very common
-    n-grams are dropped (CHAR_MAX_DF_SHARE).
+    n-grams are dropped (CHAR_MAX_DF_SHARE) unless `drop_common` is False.
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
     word_grams = CountVectorizer(analyzer=_char_ngrams, dtype=np.float32).fit_transform(words)
     counts = sparse.csr_matrix(word_counts @ word_grams)
+    if not drop_common:
+        return counts
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     limit = max(CHAR_MAX_DF_MIN, int(CHAR_MAX_DF_SHARE * counts.shape[0]))
     if (df > limit).any():
@@ -99,7 +103,9 @@ def _normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     return normalize(sparse.csr_matrix(matrix, dtype=np.float32), norm="l2", copy=False)
 
 
-def _fit_block(texts: Sequence[str], with_concepts: bool = True) -> sparse.csr_matrix:
+def _fit_block(
+    texts: Sequence[str], with_concepts: bool = True, drop_common_chars: bool = True
+) -> sparse.csr_matrix:
     """Word and character TF-IDF for one field, stacked and normalised (an all-empty field gives zeros).
 
     Each text is tokenised once (lower case, stop words dropped); word uni- and bigrams come from the
@@ -124,7 +130,9 @@ def _fit_block(texts: Sequence[str], with_concepts: bool = True) -> sparse.csr_m
     vocabulary = vectorizer.get_feature_names_out()
     single = np.flatnonzero([" " not in w and not w.startswith(CONCEPT_PREFIX) for w in vocabulary])
     if single.size:
-        chars = _char_counts(sparse.csr_matrix(word_counts[:, single]), vocabulary[single].tolist())
+        chars = _char_counts(
+            sparse.csr_matrix(word_counts[:, single]), vocabulary[single].tolist(), drop_common_chars
+        )
         if chars.shape[1]:
             blocks.append(_normalise(_tfidf(chars)) * np.float32(np.sqrt(CHAR_WEIGHT)))
     return sparse.hstack(blocks, format="csr", dtype=np.float32)
@@ -163,9 +171,9 @@ def _identity(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def vectorize(texts: Sequence[str]) -> sparse.csr_matrix:
+def vectorize(texts: Sequence[str], *, drop_common_chars: bool = True) -> sparse.csr_matrix:
     """L2-normalised sparse TF-IDF rows (word + character n-grams) for plain texts."""
-    return _normalise(_fit_block(list(texts)))
+    return _normalise(_fit_block(list(texts), drop_common_chars=drop_common_chars))
 
 
 def vectorize_fields(
@@ -269,6 +277,7 @@ def top_k_arrays(
     *,
     exclude_self: bool = False,
     chunk: int = DEFAULT_CHUNK,
+    exact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores), each shaped (n_queries, k): the top-k corpus rows per query by cosine.
 
@@ -290,7 +299,7 @@ def top_k_arrays(
     score_out = np.zeros((n_q, k_eff), dtype=np.float32)
     if n_q == 0 or k_eff == 0:
         return idx_out, score_out
-    common = _common_columns(corpus)
+    common = np.zeros(corpus.shape[1], dtype=bool) if exact else _common_columns(corpus)
     pruned = bool(common.any())
     if pruned:
         rare_cols = np.flatnonzero(~common)
@@ -352,10 +361,13 @@ def match(
     """For each query text, the k most similar corpus texts (indices into `corpus`) above `min_score`.
 
     The TF-IDF vocabulary and idf are fitted on queries and corpus together, so both sides share one space.
+    The search is exact and keeps every character n-gram: a few queries against a corpus cost one sparse
+    product, and the words that make a ticket evidence for an item are often common in the corpus (a
+    spike of tickets about one topic), which the large-corpus shortcuts of `nearest` would lose.
     """
     if not queries or not corpus or k < 1:
         return [[] for _ in queries]
-    matrix = vectorize([*queries, *corpus])
+    matrix = vectorize([*queries, *corpus], drop_common_chars=False)
     n_q = len(queries)
-    idx, scores = top_k_arrays(matrix[:n_q], matrix[n_q:], k)
+    idx, scores = top_k_arrays(matrix[:n_q], matrix[n_q:], k, exact=True)
     return _to_lists(idx, scores, min_score)

@@ -165,3 +165,18 @@ def test_explanation_is_short_and_names_terms_and_dates() -> None:
     assert "finance" in dup.shared_labels
     assert dup.overlap_start == date(2026, 3, 15) and dup.overlap_end == date(2026, 5, 1)
     assert len(dup.explanation) < 300
+
+
+def test_match_finds_texts_whose_shared_words_are_common_in_a_large_corpus() -> None:
+    """Evidence linking: a topic that a tenth of a big corpus talks about (a ticket spike) still matches.
+
+    `nearest` skips very common features when generating candidates on large corpora; `match` must not,
+    or the busiest topic would be the one with no evidence.
+    """
+    filler = [f"question {i} about account {i % 97} settings page number {i % 13}" for i in range(2700)]
+    topic = [f"billing export fails with timeout for invoice run {i}" for i in range(300)]
+    corpus = filler[:1500] + topic + filler[1500:]
+    found = match(["Fix the billing export timeout"], corpus, k=len(corpus), min_score=0.18)[0]
+    hits = {j for j, _ in found}
+    assert hits >= set(range(1500, 1800))
+    assert not hits & set(range(1500))
