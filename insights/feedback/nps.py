@@ -15,6 +15,8 @@ from insights.services import retire_missing, upsert_insight
 from productops.portfolio.models import Product
 from productops.signals.models import NpsResponse
 
+from .selectors import scope_products
+
 
 def min_sample() -> int:
     return int(getattr(settings, "NPS_MIN_SAMPLE", 30))
@@ -31,8 +33,7 @@ def responses_frame(
     qs = NpsResponse.objects.all()
     if product_ids:
         qs = qs.filter(product_id__in=product_ids)
-    if filters.get("product"):
-        qs = qs.filter(product__slug=filters["product"])
+    qs = scope_products(qs, filters)
     if filters.get("segment_key"):
         qs = qs.filter(**{f"segment__{filters['segment_key']}": filters["segment_value"]})
     if filters.get("start"):

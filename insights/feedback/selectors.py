@@ -224,6 +224,8 @@ def parse_filters(params: Any) -> dict[str, Any]:
     seg_key, _, seg_value = segment.partition(":")
     return {
         "product": params.get("product", ""),
+        # A team narrows feedback to the products it works on (feedback rows carry a product, not a team).
+        "team": params.get("team", ""),
         "source": params.get("source", ""),
         "segment": segment,
         "segment_key": seg_key if seg_value else "",
@@ -233,10 +235,20 @@ def parse_filters(params: Any) -> dict[str, Any]:
     }
 
 
+def scope_products(qs: Any, filters: dict[str, Any], field: str = "product") -> Any:
+    """Narrow rows with a product to the filters' product and team (the team's products). `field` is the
+    path to the product; "" for a queryset of products."""
+    prefix = f"{field}__" if field else ""
+    if filters.get("product"):
+        qs = qs.filter(**{f"{prefix}slug": filters["product"]})
+    if filters.get("team"):
+        qs = qs.filter(**{f"{prefix}teams__slug": filters["team"]})
+    return qs
+
+
 def filtered_members(filters: dict[str, Any]) -> Any:
     members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
-    if filters.get("product"):
-        members = members.filter(product__slug=filters["product"])
+    members = scope_products(members, filters)
     if filters.get("source"):
         members = members.filter(source=filters["source"])
     if filters.get("segment_key"):

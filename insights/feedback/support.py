@@ -18,7 +18,7 @@ from django.conf import settings
 
 from productops.signals.models import SupportTicket
 
-from .selectors import _week_floor, _zero_fill
+from .selectors import _week_floor, _zero_fill, scope_products
 
 EPOCH = np.datetime64("2000-01-03", "D")  # a Monday
 
@@ -62,8 +62,7 @@ def tickets_frame(
     qs = SupportTicket.objects.all()
     if product_ids:
         qs = qs.filter(product_id__in=list(product_ids))
-    if filters.get("product"):
-        qs = qs.filter(product__slug=filters["product"])
+    qs = scope_products(qs, filters)
     if filters.get("start"):
         qs = qs.filter(opened_at__date__gte=filters["start"])
     if filters.get("end"):

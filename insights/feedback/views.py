@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required
 from productops.dashboards import drill
-from productops.portfolio.models import PortfolioItem, Product
+from productops.portfolio.models import PortfolioItem, Product, Team
 from productops.signals.models import Experiment, ExperimentStatus
 
 from . import charts, nps, selectors, services, support
@@ -28,6 +28,7 @@ def _base_context(request: HttpRequest) -> dict[str, Any]:
         "filters": filters,
         "drill_base": drill.drill_base(filters),
         "products": Product.objects.order_by("name"),
+        "teams": Team.objects.order_by("name"),
         "sources": FeedbackSource.choices,
         "query": request.GET.urlencode(),
     }
@@ -71,7 +72,8 @@ def themes(request: HttpRequest) -> HttpResponse:
                     "theme-members", drill.week(base, ts.date()), theme=sid.split(":")[1]
                 ),
             )
-    product_ids = list(ctx["products"].filter(slug=filters["product"]).values_list("pk", flat=True)) or None
+    scoped = selectors.scope_products(Product.objects.all(), filters, field="")
+    product_ids = list(scoped.values_list("pk", flat=True)) if filters["product"] or filters["team"] else None
     sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
     if filters.get("start"):
         sentiment = sentiment[sentiment["ts"].dt.date >= filters["start"]]
@@ -304,6 +306,8 @@ def experiments_page(request: HttpRequest) -> HttpResponse:
     )
     if ctx["filters"]["product"]:
         qs = qs.filter(product__slug=ctx["filters"]["product"])
+    if ctx["filters"]["team"]:  # an experiment has an owning team
+        qs = qs.filter(team__slug=ctx["filters"]["team"])
     reports = build_reports(qs)
     primaries = [r.primary for r in reports if r.primary]
     by_id = {id(r.primary): r for r in reports if r.primary}

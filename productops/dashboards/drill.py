@@ -27,6 +27,8 @@ def drill_base(filters: Filters | Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if filters.get("product"):
         out["product"] = filters["product"]
+    if filters.get("team"):
+        out["team"] = filters["team"]
     start, end = filters.get("start"), filters.get("end")
     if start or end:
         out["start"] = (start or date(2000, 1, 1)).isoformat()

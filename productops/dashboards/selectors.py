@@ -140,6 +140,8 @@ def nps_summary(filters: Filters) -> dict[str, Any]:
     qs = NpsResponse.objects.filter(submitted_at__date__gte=prev_start, submitted_at__date__lte=filters.end)
     if filters.product:
         qs = qs.filter(product=filters.product)
+    if filters.team:  # responses have no team: the team's products
+        qs = qs.filter(product__teams=filters.team)
     agg = qs.aggregate(
         n=Count("id", filter=Q(submitted_at__date__gte=start)),
         pro=Count("id", filter=Q(submitted_at__date__gte=start, score__gte=9)),

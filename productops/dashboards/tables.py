@@ -328,6 +328,8 @@ def table_queryset(table: Table, filters: Filters, params: dict[str, str]) -> Qu
         qs = qs.filter(**{table.product_field: filters.product})
     if filters.team and table.team_field:
         qs = qs.filter(**{table.team_field: filters.team})
+    elif filters.team and table.product_field:  # rows with no team: the team's products
+        qs = qs.filter(**{f"{table.product_field}__teams": filters.team})
     if params.get("q") and table.search_fields:
         search = models.Q()
         for name in table.search_fields:

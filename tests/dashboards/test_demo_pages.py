@@ -144,15 +144,24 @@ def test_every_count_opens_exactly_its_rows(demo: dict[str, Any]) -> None:
     client = Client()
     client.force_login(create_user("driller", "driller@example.com", "driller-pass-123", Role.PM))
     checked: dict[str, int] = {}
-    for path in ["/", "/feedback/", "/nps/", "/support/", *_drill_pages()[3:4]]:
+    first: dict[str, int] = {}
+    # A team narrows rows without a team (tickets, NPS, feedback) to the products it works on.
+    team = next(t for t in Team.objects.order_by("slug") if 0 < t.products.count() < Product.objects.count())
+    scoped = [f"{p}?team={team.slug}" for p in ["/", "/feedback/", "/nps/", "/support/"]]
+    for path in ["/", "/feedback/", "/nps/", "/support/", *_drill_pages()[3:4], *scoped]:
         html = client.get(path).content.decode()
         links = COUNT_LINK.findall(html)
         assert links, f"{path} shows no linked counts"
         for href, shown in links[:25]:
+            if "?team=" in path:
+                assert "team=" in href, (path, href)
             assert href.startswith("/rows/"), href
             assert _row_total(client, href) == int(shown.replace(",", "")), (path, href, shown)
         checked[path] = len(links)
+        first[path] = int(links[0][1].replace(",", ""))
     print("linked counts checked per page:", checked)
+    # The team filter applies: the support page's first count (tickets in the last 4 weeks) shrinks.
+    assert first[f"/support/?team={team.slug}"] < first["/support/"]
 
 
 @pytest.mark.django_db
