@@ -19,39 +19,26 @@ from insights.models import Insight
 from productops.accounts.roles import Role
 from productops.accounts.services import create_user
 from productops.portfolio.models import PortfolioItem, Product, Team
-from productops.signals.demo import seed, world
+from productops.signals.demo import seed
 from productops.signals.models import (
     Experiment,
-    KbArticle,
-    KbSearch,
-    Mention,
     Metric,
-    NpsResponse,
-    SupportTicket,
 )
+from tests.demo_data import wipe_demo
 
 # The most queries any page may run. Each page's own count is printed; the bound is a ceiling that a
 # per-row query (N+1) on the demo data would blow through many times over.
 MAX_QUERIES = 40
 
 
-def _wipe() -> None:
-    Insight.objects.all().delete()
-    PortfolioItem.objects.filter(source_key="demo").delete()
-    for model in (Metric, NpsResponse, SupportTicket, Experiment, Mention, KbArticle, KbSearch):
-        model.objects.filter(source_key="demo").delete()
-    Team.objects.filter(slug__in=world.TEAMS).delete()
-    Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
-
-
 @pytest.fixture(scope="module")
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     with django_db_blocker.unblock():
-        _wipe()
+        wipe_demo()
         truth = seed(seed=7)
         call_command("recompute_insights")
         yield truth
-        _wipe()
+        wipe_demo()
 
 
 def _pages() -> list[str]:

@@ -20,33 +20,24 @@ from insights.feedback.experiments import (
 )
 from insights.feedback.models import EvidenceLink, Theme, ThemeMember
 from insights.models import Insight
-from productops.portfolio.models import PortfolioItem, Product, Team
-from productops.signals.demo import seed, world
-from productops.signals.models import Experiment, KbSearch, Mention, NpsResponse, SupportTicket
-
-
-def _wipe() -> None:
-    Insight.objects.all().delete()
-    Theme.objects.all().delete()
-    PortfolioItem.objects.filter(source_key="demo").delete()
-    for model in (NpsResponse, SupportTicket, Experiment, Mention, KbSearch):
-        model.objects.filter(source_key="demo").delete()
-    Team.objects.filter(slug__in=world.TEAMS).delete()
-    Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
+from productops.portfolio.models import Product
+from productops.signals.demo import seed
+from productops.signals.models import Experiment, SupportTicket
+from tests.demo_data import wipe_demo
 
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """Seed once, run the recompute hooks' work once; shared by this module."""
     with django_db_blocker.unblock():
-        _wipe()
+        wipe_demo()
         # Metrics are not read here; skipping them saves most of the seeding time.
         truth = seed(seed=7, only={"portfolio", "feedback", "experiments"})
         services.recompute_feedback(full=True)
         nps.recompute_nps_insights()
         recompute_experiment_insights()
         yield truth
-        _wipe()
+        wipe_demo()
 
 
 def _reports() -> dict[str, Any]:

@@ -22,26 +22,13 @@ from productops.signals.demo.metrics import PLANTS, generate_metric
 from productops.signals.models import (
     Experiment,
     ExperimentResult,
-    FeatureFlag,
     FlagChange,
-    KbArticle,
-    KbSearch,
-    Mention,
     Metric,
     MetricPoint,
     NpsResponse,
     SupportTicket,
 )
-
-DEMO_TABLES = (Metric, NpsResponse, SupportTicket, Experiment, FeatureFlag, Mention, KbArticle, KbSearch)
-
-
-def _wipe() -> None:
-    PortfolioItem.objects.filter(source_key="demo").delete()
-    for model in DEMO_TABLES:
-        model.objects.filter(source_key="demo").delete()
-    Team.objects.filter(slug__in=world.TEAMS).delete()
-    Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
+from tests.demo_data import wipe_demo
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +53,7 @@ def seeded(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) 
             "fresh": not already_there,
         }
         if not already_there:
-            _wipe()
+            wipe_demo()
 
 
 def _series(product: str, metric: str, key: str = "", value: str = "") -> pd.Series:

@@ -1,0 +1,35 @@
+"""Removing the demo dataset from the test database, for test modules that seed it once per module.
+
+Module fixtures seed outside the per-test transaction (django_db_blocker.unblock), so they clean up
+after themselves, and before, in case an interrupted run left rows behind.
+"""
+
+from __future__ import annotations
+
+from insights.feedback.models import Theme
+from insights.models import Insight
+from productops.portfolio.models import PortfolioItem, Product, Team
+from productops.signals.demo import world
+from productops.signals.models import (
+    Experiment,
+    FeatureFlag,
+    KbArticle,
+    KbSearch,
+    Mention,
+    Metric,
+    NpsResponse,
+    SupportTicket,
+)
+
+DEMO_TABLES = (Metric, NpsResponse, SupportTicket, Experiment, FeatureFlag, Mention, KbArticle, KbSearch)
+
+
+def wipe_demo() -> None:
+    """Delete the demo rows, the insights and themes computed from them, and the demo teams and products."""
+    Insight.objects.all().delete()
+    Theme.objects.all().delete()
+    PortfolioItem.objects.filter(source_key="demo").delete()
+    for model in DEMO_TABLES:
+        model.objects.filter(source_key="demo").delete()
+    Team.objects.filter(slug__in=world.TEAMS).delete()
+    Product.objects.filter(slug__in=[p.slug for p in world.PRODUCTS]).delete()
