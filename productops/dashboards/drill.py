@@ -29,6 +29,8 @@ def drill_base(filters: Filters | Mapping[str, Any] | None) -> dict[str, Any]:
         out["product"] = filters["product"]
     if filters.get("team"):
         out["team"] = filters["team"]
+    if filters.get("source"):  # feedback in themes by source (tickets, nps, ...)
+        out["source"] = filters["source"]
     start, end = filters.get("start"), filters.get("end")
     if start or end:
         out["start"] = (start or date(2000, 1, 1)).isoformat()

@@ -135,6 +135,7 @@ def test_every_count_opens_exactly_its_rows(demo: dict[str, Any]) -> None:
     # A team narrows rows without a team (tickets, NPS, feedback) to the products it works on.
     team = next(t for t in Team.objects.order_by("slug") if 0 < t.products.count() < Product.objects.count())
     scoped = [f"{p}?team={team.slug}" for p in ["/", "/feedback/", "/nps/", "/support/"]]
+    scoped.append("/feedback/?source=nps")
     for path in ["/", "/feedback/", "/nps/", "/support/", *_drill_pages()[3:4], *scoped]:
         html = client.get(path).content.decode()
         links = COUNT_LINK.findall(html)
