@@ -2,15 +2,23 @@
 
 Secret fields are write-only. They render empty (PasswordInput never echoes a value), their help text
 says whether a value is stored ("set, ends in …abcd"), and leaving one blank keeps the stored value.
+
+A secret typed into a form that then fails validation (or only ran "Test connection") is not lost:
+the page carries it back encrypted (Fernet, FERNET_KEYS) in a hidden `<name>__kept` field, bound to this
+connector, connection and the form's URLs, and valid for an hour. The lead needn't type it again
+unless they change an address (then the token must be re-entered for the new host).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
 from productops.portfolio.models import Product, Team
@@ -18,7 +26,10 @@ from productops.portfolio.models import Product, Team
 from .base import Connector
 from .models import Connection, ScheduleKind
 from .schedule import parse_crontab
-from .secrets import hint
+from .secrets import decrypt, encrypt, hint
+
+KEPT_SUFFIX = "__kept"
+KEPT_MAX_AGE = 3600  # seconds a typed secret rides along in the page
 
 
 class CommonFields(forms.Form):
@@ -73,18 +84,56 @@ class ConnectionFormMixin(forms.Form):
             kwargs["initial"] = {**initial, **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         self.stored_secrets = stored_secrets
+        kept = self._restore_kept_secrets()
         for name in connector.secret_fields:
             field = self.fields.get(name)
             if field is None:
                 continue
             field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             field.initial = None
+            self.fields[name + KEPT_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
             stored = stored_secrets.get(name, "")
-            if stored:
+            if name in kept:
+                field.help_text = (
+                    f"Kept from what you typed ({hint(kept[name])}); leave blank to use it, or type a new one. "
+                    f"{field.help_text}"
+                ).strip()
+            elif stored:
                 field.required = False
                 field.help_text = f"{hint(stored)}. Leave blank to keep it. {field.help_text}".strip()
             else:
                 field.help_text = f"Not set. {field.help_text} (Never shown again once saved.)".strip()
+
+    # -- typed secrets survive a re-rendered form
+
+    def _kept_context(self) -> str:
+        """What a kept secret is bound to: this connector, this connection, and every address typed."""
+        urls = sorted(
+            f"{name}={str(self.data.get(name) or '').strip().rstrip('/').lower()}"
+            for name, field in self.connector.config_form.base_fields.items()
+            if isinstance(field, forms.URLField) or name == "subdomain"
+        )
+        raw = "|".join([self.connector.kind, str(self.instance.pk if self.instance else "new"), *urls])
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _restore_kept_secrets(self) -> dict[str, str]:
+        """A blank secret field takes the value kept from the last submission; every typed secret is kept
+        (encrypted) in the data the page renders back."""
+        if not self.is_bound:
+            return {}
+        data = self.data.copy()
+        context = self._kept_context()
+        restored: dict[str, str] = {}
+        for name in self.connector.secret_fields:
+            typed = str(data.get(name) or "").strip()
+            if not typed:
+                typed = _unkeep(str(data.get(name + KEPT_SUFFIX) or ""), context)
+                if typed:
+                    data[name] = typed
+                    restored[name] = typed
+            data[name + KEPT_SUFFIX] = _keep(typed, context) if typed else ""
+        self.data = data
+        return restored
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
@@ -135,6 +184,22 @@ class ConnectionFormMixin(forms.Form):
         connection.config = {**connection.config, **self.config_values()}
         connection.set_secrets(self.secret_values())
         return connection
+
+
+def _keep(value: str, context: str) -> str:
+    return encrypt({"value": value, "context": context, "at": str(int(time.time()))})
+
+
+def _unkeep(token: str, context: str) -> str:
+    """The kept value, or "" when absent, tampered with, stale or bound to another form."""
+    if not token:
+        return ""
+    try:
+        kept = decrypt(token)
+    except (ImproperlyConfigured, ValueError):
+        return ""
+    fresh = time.time() - int(kept.get("at") or 0) <= KEPT_MAX_AGE
+    return kept.get("value", "") if fresh and kept.get("context") == context else ""
 
 
 class BackfillForm(forms.Form):

@@ -4,6 +4,9 @@ Nothing is pulled: the lead uploads a file on the connection's page, and `connec
 `productops.signals.csv_import.import_csv` under the connection's lock, keyed by the connection's
 source_key, recording the counts and any bad rows on a SyncRun. Re-uploading the same file writes
 nothing new. One kind per family, so each appears under its family in the gallery.
+
+There is no vendor: the files follow CSV as in https://www.rfc-editor.org/rfc/rfc4180 (a header row;
+UTF-8, UTF-16 or Windows-1252), with the columns docs/ingest.md lists per family.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Endpoints (REST, API version 2022-11-28, https://docs.github.com/en/rest/issues)
 - GET /repos/{owner}/{repo}: the check (one cheap authenticated call on the first repository);
 - GET /repos/{owner}/{repo}/issues with state=all, since=, sort=updated, direction=asc, per_page=100,
   following Link rel="next". Pull requests come back from this endpoint too; they carry a
-  `pull_request` key and are dropped;
+  `pull_request` object with a non-null `html_url`/`url` and are dropped (older API shapes put a
+  `pull_request` object of nulls on plain issues: those are issues);
 - GET /repos/{owner}/{repo}/issues/{number}/sub_issues for issues whose sub_issues_summary says they
   have children: each child's parent link.
 
@@ -42,6 +43,14 @@ DEFAULT_API = "https://api.github.com"
 DEFAULT_TYPE_KINDS = {"initiative": "initiative", "epic": "epic"}
 
 
+def is_pull_request(issue: dict[str, Any]) -> bool:
+    """A pull request carries a `pull_request` object with its URLs. Older API versions put
+    `"pull_request": {"html_url": null, "diff_url": null, "patch_url": null}` on every plain issue,
+    so the key alone proves nothing: only a non-null `html_url` (or `url`) makes it a PR."""
+    pr = issue.get("pull_request")
+    return isinstance(pr, dict) and bool(pr.get("html_url") or pr.get("url"))
+
+
 class GitHubConfigForm(TrackerMappingForm):
     api_url = forms.URLField(
         assume_scheme="https",
@@ -56,6 +65,11 @@ class GitHubConfigForm(TrackerMappingForm):
         "https://github.com/settings/personal-access-tokens. Stored encrypted; leave blank to keep the old one.",
     )
     field_order = ["api_url", "token", "scopes"]
+    scopes_example = '{"acme/app": {"team": "payments", "product": "checkout"}, "acme/docs": {}}'
+    scopes_help = (
+        "The repositories to read (owner/repo), each with the slug (or name) of an existing team and "
+        "product; {} for a repository keeps the connection's own. At least one."
+    )
 
     def clean_scopes(self) -> dict[str, Any]:
         scopes = super().clean_scopes()
@@ -149,7 +163,7 @@ class GitHubConnector(Connector):
                 records: list[Record] = []
                 links: list[Link] = []
                 for issue in payload if isinstance(payload, list) else []:
-                    if "pull_request" in issue:
+                    if is_pull_request(issue):
                         continue
                     record = self.map_issue(repo, issue, mapper)
                     records.append(record)
@@ -209,4 +223,4 @@ class GitHubConnector(Connector):
             for payload, _following in paginate_link(
                 self.client, self.repo_url(repo, "/issues"), params=params
             ):
-                yield [str(i["id"]) for i in payload if isinstance(payload, list) and "pull_request" not in i]
+                yield [str(i["id"]) for i in payload if isinstance(payload, list) and not is_pull_request(i)]

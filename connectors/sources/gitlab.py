@@ -6,8 +6,10 @@ Endpoints (REST v4, https://docs.gitlab.com/api/issues/ and https://docs.gitlab.
   updated_after, order_by=updated_at, sort=asc, per_page=100 and scope=all (issues), following the
   Link rel="next" header that both offset and keyset pagination send.
 
-Scopes are named "group:<full path>" or "project:<full path>". An issue is placed by its project's
-scope first, then its group's (and parent groups'). Epics are read first, so an issue's `epic` (and an
+Scopes are named "group:<full path>" or "project:<full path>" (or project:<numeric id>). An issue is
+placed by its project's scope first, then its group's (and parent groups'); without `references`
+(GitLab before 12.6) or under a path renamed since it was configured, by the scope being listed and
+the numeric project_id (see issue_scopes). Epics are read first, so an issue's `epic` (and an
 epic's `parent_id`) resolves as its parent. Status: closed -> done; open with an "in progress" label
 (e.g. workflow::in progress) -> in_progress; else todo. Target date: the due date, else the milestone's.
 An issue moved to another project (moved_to_id set) is marked gone; deleted ones leave the listing
@@ -61,6 +63,12 @@ class GitLabConfigForm(TrackerMappingForm):
         required=False, initial=True, help_text="Read group epics (GitLab Premium)."
     )
     field_order = ["base_url", "token", "scopes", "read_epics"]
+    scopes_example = '{"group:acme": {"team": "payments", "product": "checkout"}, "project:acme/app": {}}'
+    scopes_help = (
+        "The groups (group:<path>) and projects (project:<path> or project:<id>) to read, each with the "
+        "slug (or name) of an existing team and product; {} keeps the connection's own. An issue takes its "
+        "project's mapping first, then its group's. At least one."
+    )
 
     def clean_scopes(self) -> dict[str, Any]:
         scopes = super().clean_scopes()
@@ -72,21 +80,41 @@ class GitLabConfigForm(TrackerMappingForm):
         return scopes
 
 
-def issue_scopes(issue: dict[str, Any]) -> list[str]:
-    """Scopes an issue can map to, most specific first: its project, then its groups."""
+def issue_scopes(issue: dict[str, Any], listed: str = "") -> list[str]:
+    """Scopes an issue can map to, most specific first.
+
+    `references.full` ("group/sub/project#iid") names its project and groups, but older GitLab
+    versions (before 12.6) send no `references`, and a project renamed or transferred since it was
+    configured names a path the mapping doesn't know. So the order is: the project by its path now;
+    the project scope being listed (that is the issue's project, whatever its path became); the project
+    by numeric id (a scope may be configured as project:<id>); the groups by path now; and last the
+    group scope being listed.
+    """
     full = ((issue.get("references") or {}).get("full") or "").split("#")[0]
-    if not full:
-        return []
-    out = [f"project:{full}"]
-    parts = full.split("/")[:-1]
-    out += [f"group:{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+    parts = full.split("/") if full else []
+    out = [f"project:{full}"] if full else []
+    if listed.startswith("project:"):
+        out.append(listed)
+    if issue.get("project_id") is not None:
+        out.append(f"project:{issue['project_id']}")
+    out += [f"group:{'/'.join(parts[:n])}" for n in range(len(parts) - 1, 0, -1)]
+    if listed.startswith("group:"):
+        out.append(listed)
     return out
 
 
-def epic_scopes(epic: dict[str, Any]) -> list[str]:
+def epic_scopes(epic: dict[str, Any], listed: str = "") -> list[str]:
+    """An epic's group and its parents by `references.full` ("group/sub&iid"), then the group being
+    listed (older GitLab sends no `references`; a renamed group names a path the mapping doesn't know),
+    then the group by numeric id."""
     full = ((epic.get("references") or {}).get("full") or "").split("&")[0]
     parts = full.split("/") if full else []
-    return [f"group:{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+    out = [f"group:{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+    if listed:
+        out.append(listed)
+    if epic.get("group_id") is not None:
+        out.append(f"group:{epic['group_id']}")
+    return out
 
 
 @register
@@ -187,7 +215,7 @@ class GitLabConnector(Connector):
                     links: list[Link] = []
                     for raw in payload if isinstance(payload, list) else []:
                         record, link = (self.map_epic if stream == "epics" else self.map_issue)(
-                            raw, mapper, builder
+                            raw, mapper, builder, key
                         )
                         records.append(record)
                         links.append(link)
@@ -231,7 +259,9 @@ class GitLabConnector(Connector):
                 return mapper.placement(scope, labels)
         return mapper.placement("", labels)
 
-    def map_epic(self, epic: dict[str, Any], mapper: Mapper, builder: ItemBuilder) -> tuple[Record, Link]:
+    def map_epic(
+        self, epic: dict[str, Any], mapper: Mapper, builder: ItemBuilder, listed: str = ""
+    ) -> tuple[Record, Link]:
         labels = [str(x) for x in epic.get("labels") or []]
         values = {
             **self._common(epic, mapper, labels),
@@ -240,11 +270,13 @@ class GitLabConnector(Connector):
             "target_date": parse_date(epic.get("due_date") or epic.get("end_date")),
         }
         external_id = f"epic:{epic['id']}"
-        record = builder.item(external_id, values, self._placement(mapper, epic_scopes(epic), labels))
+        record = builder.item(external_id, values, self._placement(mapper, epic_scopes(epic, listed), labels))
         parent = epic.get("parent_id")
         return record, builder.parent(external_id, f"epic:{parent}" if parent else None)
 
-    def map_issue(self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder) -> tuple[Record, Link]:
+    def map_issue(
+        self, issue: dict[str, Any], mapper: Mapper, builder: ItemBuilder, listed: str = ""
+    ) -> tuple[Record, Link]:
         labels = [str(x) for x in issue.get("labels") or []]
         milestone = issue.get("milestone") or {}
         assignees = [a.get("username", "") for a in issue.get("assignees") or [] if isinstance(a, dict)]
@@ -256,7 +288,9 @@ class GitLabConnector(Connector):
             "assignee": ", ".join(a for a in assignees if a),
         }
         external_id = f"issue:{issue['id']}"
-        record = builder.item(external_id, values, self._placement(mapper, issue_scopes(issue), labels))
+        record = builder.item(
+            external_id, values, self._placement(mapper, issue_scopes(issue, listed), labels)
+        )
         if issue.get("moved_to_id"):
             # Moved to another project: GitLab keeps the old issue closed; the new one is a new item.
             record.values.update(is_gone=True, gone_at=record.values["updated_at_source"])

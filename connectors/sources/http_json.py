@@ -12,6 +12,9 @@ names to dotted paths inside each record, and how the endpoint pages:
 
 The cursor saved after each page is where to resume; after the last page it resets to None, so the
 next sync re-reads the source and the upsert leaves unchanged rows alone.
+
+Standards it follows rather than a vendor's docs: JSON (https://www.rfc-editor.org/rfc/rfc8259), the
+Link header (https://www.rfc-editor.org/rfc/rfc8288) and CSV (https://www.rfc-editor.org/rfc/rfc4180).
 """
 
 from __future__ import annotations

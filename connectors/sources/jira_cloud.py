@@ -78,6 +78,13 @@ class JiraCloudConfigForm(TrackerMappingForm):
         help_text='Optional JQL ANDed to the query, e.g. issuetype != "Sub-task"',
     )
     field_order = ["site_url", "email", "api_token", "scopes", "extra_jql"]
+    scopes_required = False
+    scopes_example = '{"ALPHA": {"team": "payments", "product": "checkout"}, "OPS": {}}'
+    scopes_help = (
+        "The Jira project keys to read, each with the slug (or name) of an existing team and product; {} "
+        "for a project keeps the connection's own. Leave empty to read every project the account can see "
+        "(narrow it with the JQL below); items then get the connection's team and product."
+    )
 
 
 def adf_text(node: Any) -> str:
@@ -195,13 +202,17 @@ class JiraBase(Connector):
 
     def jql(self, since: datetime | None) -> str:
         keys = ", ".join(f'"{k}"' for k in self.projects())
-        clauses = [f"project in ({keys})"]
+        clauses = [f"project in ({keys})"] if keys else []
         extra = (self.clean.get("extra_jql") or "").strip()
         if extra:
             clauses.append(f"({extra})")
         if since is not None:
             local = since.astimezone(self.user_zone()).replace(second=0, microsecond=0)
             clauses.append(f'updated >= "{local:%Y/%m/%d %H:%M}"')
+        if not clauses:
+            # Every project: Jira Cloud's search/jql refuses an unbounded query ("Unbounded JQL queries
+            # are not allowed here"), and a date restriction that matches everything bounds it.
+            clauses.append('updated >= "1970/01/01 00:00"')
         return " AND ".join(clauses) + " ORDER BY updated ASC"
 
     def user_zone(self) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 from django import forms
 
 from connectors.base import Link, register
-from connectors.sources.jira_cloud import FIELDS, JiraBase
+from connectors.sources.jira_cloud import FIELDS, JiraBase, JiraCloudConfigForm
 from connectors.sources.tracker_mapping import ItemBuilder, TrackerMappingForm
 
 PAGE_SIZE = 100
@@ -49,6 +49,9 @@ class JiraDataCenterConfigForm(TrackerMappingForm):
     )
     extra_jql = forms.CharField(required=False, max_length=500, help_text="Optional JQL ANDed to the query.")
     field_order = ["base_url", "personal_access_token", "scopes", "epic_link_field", "extra_jql"]
+    scopes_required = False
+    scopes_example = JiraCloudConfigForm.scopes_example
+    scopes_help = JiraCloudConfigForm.scopes_help
 
 
 @register

@@ -1,6 +1,6 @@
 """LaunchDarkly: the feature flags of one project and environment, and their change history.
 
-API (launchdarkly.com/docs/api), authenticated by an access token sent as the raw ``Authorization``
+API (https://launchdarkly.com/docs/api), authenticated by an access token sent as the raw ``Authorization``
 header, with ``LD-API-Version`` pinned:
   - flags: GET /api/v2/flags/{projectKey}?env={environmentKey}&summary=0&limit=100, paged by
     ``_links.next.href`` (offset-based); each flag's ``environments.{env}`` holds ``on``,
@@ -11,6 +11,10 @@ header, with ``LD-API-Version`` pinned:
     first, paged backwards by ``_links.next.href``; ``after`` is the newest entry seen by the last sync,
     so a sync asks only for what changed since. Each entry becomes a FlagChange under its flag.
 Rate limits: a 429 carries ``X-Ratelimit-Reset`` (Unix ms), which the HTTP client waits for.
+
+Docs: https://launchdarkly.com/docs/api/feature-flags/get-feature-flags,
+https://launchdarkly.com/docs/api/audit-log/get-audit-log-entries,
+https://launchdarkly.com/docs/api#rate-limiting
 """
 
 from __future__ import annotations

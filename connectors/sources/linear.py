@@ -123,6 +123,13 @@ class LinearConfigForm(TrackerMappingForm):
         "(https://linear.app/settings/account/security). Stored encrypted; leave blank to keep the old one.",
     )
     field_order = ["api_key", "scopes"]
+    scopes_required = False
+    scopes_example = '{"ENG": {"team": "payments", "product": "checkout"}, "OPS": {}}'
+    scopes_help = (
+        "The Linear team keys to read, each with the slug (or name) of an existing team and product; {} "
+        "for a team keeps the connection's own. Leave empty to read every team the API key can see; "
+        "items then get the connection's team and product."
+    )
 
 
 @register
@@ -253,8 +260,10 @@ class LinearConnector(Connector):
             after = following
 
     def _filter(self, projects: bool, since: datetime | None) -> dict[str, Any]:
-        teams = {"key": {"in": self.teams()}}
-        out: dict[str, Any] = {"accessibleTeams": teams} if projects else {"team": teams}
+        out: dict[str, Any] = {}
+        if self.teams():  # no team listed: every team the key can see
+            teams = {"key": {"in": self.teams()}}
+            out = {"accessibleTeams": teams} if projects else {"team": teams}
         if since is not None:
             out["updatedAt"] = {"gte": iso(since)}
         return out

@@ -33,28 +33,73 @@ def _json_help(example: str) -> str:
     return f"JSON, e.g. {example}"
 
 
-class TrackerMappingForm(forms.Form):
-    """Fields every tracker connector's form shares. Subclasses add the tool's URL, token and scopes."""
+class MappingJSONField(forms.JSONField):
+    """A JSON mapping field as a lead reads it back.
 
-    scopes = forms.JSONField(
-        help_text=_json_help('{"ALPHA": {"team": "payments", "product": "checkout"}}')
-        + ". Each source scope (Jira project key, GitHub owner/repo, GitLab group or project path, Linear "
-        "team key) with the slug of an existing team and product. Items of a scope not listed here get "
-        "the connection's own team and product.",
+    - Empty renders empty (`{}` or `[]`), never `null`; blank input means "no rules".
+    - The ids the form resolves slugs to (`team_id`, `product_id`) are the connector's business: the
+      field shows and takes slugs (or names) only, pretty-printed one rule a line.
+    """
+
+    def __init__(self, *, empty: Callable[[], Any] = dict, **kwargs: Any) -> None:
+        self.empty = empty
+        kwargs.setdefault("initial", empty)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return self.empty()
+        return super().to_python(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        if value is None:
+            value = self.empty()
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # what the lead typed, shown back as typed so they can fix it
+        return json.dumps(_without_ids(value), ensure_ascii=False, indent=1 if value else None)
+
+
+def _without_ids(value: Any) -> Any:
+    """Drop the resolved `*_id` keys from a stored mapping (they are re-resolved from the slugs)."""
+    if isinstance(value, dict):
+        return {
+            k: _without_ids(v) for k, v in value.items() if not (isinstance(k, str) and k.endswith("_id"))
+        }
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+class TrackerMappingForm(forms.Form):
+    """Fields every tracker connector's form shares. Subclasses add the tool's URL, token and scopes.
+
+    `scopes_required`: GitHub and GitLab read only the repositories/groups listed, so they need at least
+    one; Jira and Linear read every project/team the credentials can see when none is listed, and the
+    mapping then only places items (an unlisted scope gets the connection's team and product).
+    """
+
+    scopes_required = True
+    scopes_example = '{"ALPHA": {"team": "payments", "product": "checkout"}}'
+    scopes_help = (
+        "Each source scope (Jira project key, GitHub owner/repo, GitLab group or project path, Linear team "
+        "key) with the slug (or name) of an existing team and product. Items of a scope not listed here get "
+        "the connection's own team and product."
     )
-    overrides = forms.JSONField(
+
+    scopes = MappingJSONField(required=False)
+    overrides = MappingJSONField(
         required=False,
-        initial=list,
+        empty=list,
         help_text=_json_help(
             '[{"label": "billing", "team": "billing"}, {"component": "api", "product": "platform"}]'
         )
-        + ". The first rule whose label or component matches an item wins over its scope's mapping.",
+        + ". Optional. The first rule whose label or component matches an item wins over its scope's mapping.",
     )
-    kind_map = forms.JSONField(
+    kind_map = MappingJSONField(
         required=False,
-        initial=dict,
         help_text=_json_help('{"Epic": "epic", "Initiative": "initiative", "label:theme": "initiative"}')
-        + ". Issue type names (or label:<name>) to initiative, epic or story; otherwise the tool's "
+        + ". Optional. Issue type names (or label:<name>) to initiative, epic or story; otherwise the tool's "
         "hierarchy decides.",
     )
     in_progress_labels = forms.CharField(
@@ -77,10 +122,26 @@ class TrackerMappingForm(forms.Form):
         "0 lists them on every sync.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["scopes"]
+        # The label and help say what the form enforces: required here exactly when clean_scopes insists.
+        field.label = "Scopes" if self.scopes_required else "Scopes (optional)"
+        field.help_text = _json_help(self.scopes_example) + ". " + self.scopes_help
+
     def clean_scopes(self) -> dict[str, Any]:
         value = self.cleaned_data.get("scopes")
-        if not isinstance(value, dict) or not value:
-            raise forms.ValidationError("List at least one scope, as an object of scope -> {team, product}.")
+        if value in (None, "", {}):
+            if self.scopes_required:
+                raise forms.ValidationError(
+                    f"List at least one scope to read, as an object of scope -> {{team, product}}, e.g. "
+                    f"{self.scopes_example}."
+                )
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                f"Give an object of scope -> {{team, product}}, e.g. {self.scopes_example}."
+            )
         return {str(scope): self._resolve(rule, f"scope {scope!r}") for scope, rule in value.items()}
 
     def clean_overrides(self) -> list[dict[str, Any]]:
@@ -107,23 +168,35 @@ class TrackerMappingForm(forms.Form):
 
     @staticmethod
     def _resolve(rule: Any, where: str) -> dict[str, Any]:
+        """{"team": slug, "team_id": pk, ...} from a rule naming a team/product by slug or by name."""
+        from django.db.models import Q
+
         from productops.portfolio.models import Product, Team
 
+        if rule is None or rule == {}:
+            return {}  # a scope listed only to be read: its items get the connection's team and product
         if not isinstance(rule, dict):
             raise forms.ValidationError(f"{where}: give an object with a team and/or product slug.")
         out: dict[str, Any] = {}
         for key, model in (("team", Team), ("product", Product)):
-            slug = rule.get(key)
-            if not slug:
+            given = str(rule.get(key) or "").strip()
+            if not given:
                 continue
-            pk = model.objects.filter(slug=slug).values_list("pk", flat=True).first()
-            if pk is None:
+            found = list(
+                model.objects.filter(Q(slug=given) | Q(name__iexact=given))
+                .order_by("pk")
+                .values_list("pk", "slug")
+            )
+            # An exact slug wins over a name that happens to match another row.
+            match = next((row for row in found if row[1] == given), None) or (found[0] if found else None)
+            if match is None:
                 known = ", ".join(model.objects.values_list("slug", flat=True)[:20]) or "none yet"
                 raise forms.ValidationError(
-                    f"{where}: there is no {key} with slug {slug!r} (known: {known}). Create it first or fix the slug."
+                    f"{where}: there is no {key} with slug {given!r}, nor one named so (known: {known}). "
+                    "Create it first or fix the slug."
                 )
-            out[key] = slug
-            out[f"{key}_id"] = pk
+            out[key] = match[1]
+            out[f"{key}_id"] = match[0]
         return out
 
 

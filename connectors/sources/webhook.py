@@ -1,4 +1,8 @@
-"""Inbound webhook: a push-only source. Records arrive at /hooks/<token>/ (see connectors.webhooks)."""
+"""Inbound webhook: a push-only source. Records arrive at /hooks/<token>/ (see connectors.webhooks).
+
+Requests are signed as Standard Webhooks describes (https://www.standardwebhooks.com/, the spec at
+https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md).
+"""
 
 from __future__ import annotations
 

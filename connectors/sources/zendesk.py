@@ -11,8 +11,15 @@ API: GET https://{subdomain}.zendesk.com/api/v2/incremental/tickets/cursor.json
     the upsert (on the ticket id) keeps one row.
 ``include=metric_sets`` sideloads each ticket's metrics: ``solved_at`` and ``reply_time_in_minutes``
 (calendar) give solved_at and first_response_at. The ticket's ``satisfaction_rating.score`` ("good"/"bad") becomes csat_rating 5/1; "offered" and
-"unoffered" mean no rating. Docs: developer.zendesk.com/api-reference/ticketing/ticket-management/
-incremental_exports/#incremental-ticket-export-cursor-based
+"unoffered" mean no rating. A ticket deleted in Zendesk comes back in the export with status
+"deleted" (the export includes them, as its docs describe): it no longer counts as open work, so
+its row becomes closed and carries the tag ``zendesk:deleted``.
+
+Docs:
+- https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/#incremental-ticket-export-cursor-based
+- https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api/
+- https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_metrics/
+- https://developer.zendesk.com/api-reference/introduction/rate-limits/
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ CSAT = {"good": 5, "bad": 1}
 STATUSES = {"new", "open", "pending", "solved", "closed"}
 # "hold" is Zendesk's "on-hold": waiting on a third party, i.e. still pending for the customer.
 STATUS_ALIASES = {"hold": "pending"}
+DELETED = "deleted"
+DELETED_TAG = "zendesk:deleted"
 
 
 class ZendeskConfigForm(forms.Form):
@@ -134,7 +143,7 @@ class ZendeskConnector(Connector):
                 else datetime(1970, 1, 1, tzinfo=UTC)
             )
             params = {"start_time": int(start_dt.timestamp())}
-        extra = {"exclude_deleted": "true", "include": "metric_sets"}
+        extra = {"include": "metric_sets"}
         params.update(extra)
         while True:
             response = self.client.request("GET", url, params=params, headers=self._auth(), expect_json=True)
@@ -145,7 +154,11 @@ class ZendeskConnector(Connector):
             for ticket in payload["tickets"]:
                 latest[ticket["id"]] = ticket  # within a page, the later copy is the newer one
             metrics = {m.get("ticket_id"): m for m in payload.get("metric_sets") or []}
-            records = [self._record(t, metrics.get(t["id"]) or {}, products) for t in latest.values()]
+            records = [
+                self._record(t, metrics.get(t["id"]) or {}, products)
+                for t in latest.values()
+                if t.get("created_at") or t.get("updated_at")  # a row needs a time to sit on
+            ]
             after = payload.get("after_cursor") or saved
             done = bool(payload.get("end_of_stream")) or not payload.get("after_cursor")
             yield Page(records=records, cursor={"cursor": after} if after else None, done=done)
@@ -170,11 +183,15 @@ class ZendeskConnector(Connector):
         rating = ticket.get("satisfaction_rating") or {}
         description = ticket.get("description") or ""
         tags = list(ticket.get("tags") or [])
+        if status == DELETED:
+            status = "closed"
+            tags.append(DELETED_TAG)
         if self.config.get("product_by") == "brand":
             product = products.get(str(ticket.get("brand_id")))
         else:
             product = next((products[t] for t in tags if t in products), None)
-        opened = utc(ticket.get("created_at"))
+        # A deleted ticket in the export may be a stub; its last update stands in for a missing creation time.
+        opened = utc(ticket.get("created_at")) or utc(ticket.get("updated_at"))
         # The sideloaded ticket metrics give the first reply as minutes after creation (calendar time).
         reply = (metric.get("reply_time_in_minutes") or {}).get("calendar")
         values = {

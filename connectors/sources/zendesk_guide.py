@@ -1,7 +1,7 @@
 """Zendesk Guide (Help Center): knowledge-base articles with their votes, and search terms where available.
 
-Articles (developer.zendesk.com/documentation/help_center/help-center-api/understanding-incremental-
-article-exports/): GET https://{subdomain}.zendesk.com/api/v2/help_center/incremental/articles
+Articles (https://developer.zendesk.com/documentation/help_center/help-center-api/understanding-incremental-article-exports/,
+https://developer.zendesk.com/api-reference/help_center/help-center-api/articles/): GET https://{subdomain}.zendesk.com/api/v2/help_center/incremental/articles
 ?start_time={unix seconds}, agent or admin credentials (e-mail/token Basic auth). Up to 1000 articles
 a page; ``next_page`` carries a new ``start_time`` (the last change on the page), also given as
 ``end_time``. The saved cursor is that ``end_time``, so the next sync asks only for articles changed

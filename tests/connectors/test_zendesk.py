@@ -32,7 +32,7 @@ CONFIG = {
     "product_map": {"billing": "billing-app", "mobile": "mobile-app"},
 }
 SECRETS = {"api_token": "zd-0123456789abcdef"}
-SIDE = {"exclude_deleted": "true", "include": "metric_sets"}
+SIDE = {"include": "metric_sets"}
 
 
 @pytest.fixture(autouse=True)
