@@ -121,7 +121,7 @@ class ConnectionFormMixin(forms.Form):
         (encrypted) in the data the page renders back."""
         if not self.is_bound:
             return {}
-        data = self.data.copy()
+        data: Any = self.data.copy() if hasattr(self.data, "copy") else dict(self.data)
         context = self._kept_context()
         restored: dict[str, str] = {}
         for name in self.connector.secret_fields:
