@@ -123,17 +123,18 @@ class ConnectionFormMixin(forms.Form):
             return {}
         data: Any = self.data.copy() if hasattr(self.data, "copy") else dict(self.data)
         context = self._kept_context()
-        restored: dict[str, str] = {}
+        kept: dict[str, str] = {}
         for name in self.connector.secret_fields:
             typed = str(data.get(name) or "").strip()
             if not typed:
                 typed = _unkeep(str(data.get(name + KEPT_SUFFIX) or ""), context)
                 if typed:
                     data[name] = typed
-                    restored[name] = typed
+            if typed:
+                kept[name] = typed
             data[name + KEPT_SUFFIX] = _keep(typed, context) if typed else ""
         self.data = data
-        return restored
+        return kept
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
