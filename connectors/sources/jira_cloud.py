@@ -8,7 +8,10 @@ Endpoints (REST v3, https://developer.atlassian.com/cloud/jira/platform/rest/v3/
 Incremental: ``project in (...) AND updated >= "yyyy/MM/dd HH:mm" ORDER BY updated ASC`` from the
 newest `updated` already stored (floored to the minute, so the boundary minute is re-read and the
 upsert leaves those rows unchanged). A periodic "inventory" stream lists every id so deleted or moved
-issues are marked gone. Auth: Basic with the account e-mail and an API token.
+issues are marked gone. Auth: Basic with the account e-mail and an API token. A project whose key was
+changed since it was configured still answers to the old key, but its issues carry the new one: they
+are placed by the configured key, found once per sync through GET /rest/api/3/project/{key}
+(https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get).
 
 The Data Center / Server variant (jira_dc.py) shares this module's mapping.
 """
@@ -125,6 +128,7 @@ class JiraBase(Connector):
     api = "3"
     tracker = "jira"
     sleep: Any = None  # tests inject a no-op sleep for the HTTP client's retries
+    _aliases: dict[str, str] | None = None  # project id/current key -> configured key (renamed projects)
 
     # -- config and client
 
@@ -240,6 +244,26 @@ class JiraBase(Connector):
             seen.add(following)
             token = following
 
+    def configured_key(self, key: str, project_id: str) -> str:
+        """The configured scope a project now called `key` was listed under.
+
+        A Jira project whose key changed keeps answering to its old keys (in JQL and in
+        GET /project/{key}), but its issues carry the new key. So when an issue names a key the mapping
+        doesn't know, each configured key is looked up once and matched by the project's id or key.
+        """
+        if self._aliases is None:
+            self._aliases = {}
+            for configured in self.projects():
+                try:
+                    found = self.client.get_json(self.url(f"project/{configured}"))
+                except ConnectorError as exc:
+                    log.info("jira: project %s not looked up: %s", configured, exc.message)
+                    continue
+                for value in (found.get("id"), found.get("key")):
+                    if value:
+                        self._aliases[str(value).lower()] = configured
+        return self._aliases.get(project_id.lower()) or self._aliases.get(key.lower()) or key
+
     def _list_ids(self) -> Iterator[list[str]]:
         for issues, _last in self.search(self.jql(None), ["id"]):
             yield [str(i["id"]) for i in issues]
@@ -274,6 +298,8 @@ class JiraBase(Connector):
         ]
         target = min((d for d in releases if d), default=None) or parse_date(fields.get("duedate"))
         project = (fields.get("project") or {}).get("key") or str(issue.get("key", "")).split("-")[0]
+        if mapper.scopes and project.lower() not in mapper.scopes:
+            project = self.configured_key(project, str((fields.get("project") or {}).get("id") or ""))
         assignee = fields.get("assignee") or {}
         values = {
             "kind": mapper.kind(issuetype.get("name") or "", labels, default_kind),

@@ -395,3 +395,38 @@ def test_zendesk_deleted_ticket_closes_and_an_empty_last_page_ends_the_export(db
 
 def _no_cursor() -> Any:
     return lambda request: ("cursor=" not in request.url, "first request: start_time only")
+
+
+@responses.activate
+def test_jira_project_whose_key_changed_keeps_the_configured_mapping(teams: dict[str, Any]) -> None:
+    config = {
+        "site_url": CLOUD,
+        "email": "restapijira@example.com",
+        "scopes": {"OLDAP": {"team": "beta", "product": "payments"}},
+        "gone_check_hours": 10_000,
+    }
+    connection = make_connection("jira_cloud", config, {"api_token": "jira-token-0123456"}, name="Renamed")
+    search = f"{CLOUD}/rest/api/3/search/jql"
+    responses.add(responses.GET, f"{CLOUD}/rest/api/3/myself", json={"timeZone": "Asia/Calcutta"})
+    page = fixture("jira_cloud/recorded_2022_search_jql_page2.json")  # issues now carry key AP
+    page.pop("nextPageToken")
+    responses.add(
+        responses.GET,
+        search,
+        json=page,
+        match=[
+            matchers.query_param_matcher(
+                {"jql": 'project in ("OLDAP") ORDER BY updated ASC'}, strict_match=False
+            )
+        ],
+    )
+    project = responses.add(
+        responses.GET,
+        f"{CLOUD}/rest/api/3/project/OLDAP",
+        json=fixture("jira_cloud/recorded_2022_project.json"),
+    )
+    result = sync(connection)
+    assert result.outcome == "succeeded", result.message
+    issue = items(connection)["10123"]
+    assert issue.team == teams["beta"] and issue.product == teams["payments"]
+    assert project.call_count == 1
