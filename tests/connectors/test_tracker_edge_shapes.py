@@ -430,3 +430,29 @@ def test_jira_project_whose_key_changed_keeps_the_configured_mapping(teams: dict
     issue = items(connection)["10123"]
     assert issue.team == teams["beta"] and issue.product == teams["payments"]
     assert project.call_count == 1
+
+
+@responses.activate
+def test_github_renamed_repository_is_followed_and_keeps_its_mapping(teams: dict[str, Any]) -> None:
+    connection = github(teams)
+    moved = fixture("github/repo_renamed_301.json")
+    responses.add(
+        responses.GET,
+        GH_ISSUES,
+        status=301,
+        json=moved,
+        headers={"Location": moved["url"], "X-RateLimit-Remaining": "4999"},
+    )
+    responses.add(
+        responses.GET,
+        "https://api.github.com/repositories/1300192/issues",
+        json=fixture("github/recorded_2012_issues_null_pull_request.json"),
+        match=[matchers.query_param_matcher({"state": "all", "per_page": "100"}, strict_match=False)],
+    )
+    result = sync(connection)
+    assert result.outcome == "succeeded", result.message
+    got = items(connection)
+    assert len(got) == 3 and all(
+        i.team == teams["beta"] and i.product == teams["payments"] for i in got.values()
+    )
+    assert "PyGithub/PyGithub" in connection.cursors["items"]["repos"]
