@@ -12,8 +12,9 @@ API: GET https://{subdomain}.zendesk.com/api/v2/incremental/tickets/cursor.json
 ``include=metric_sets`` sideloads each ticket's metrics: ``solved_at`` and ``reply_time_in_minutes``
 (calendar) give solved_at and first_response_at. The ticket's ``satisfaction_rating.score`` ("good"/"bad") becomes csat_rating 5/1; "offered" and
 "unoffered" mean no rating. A ticket deleted in Zendesk comes back in the export with status
-"deleted" (the export includes them, as its docs describe): it no longer counts as open work, so
-its row becomes closed and carries the tag ``zendesk:deleted``.
+"deleted" in exports continued from a saved cursor: it no longer counts as open work, so its row
+becomes closed and carries the tag ``zendesk:deleted``. A fresh export (first sync, backfill) asks
+``exclude_deleted=true``: tickets deleted before they were ever synced are not worth a row.
 
 Docs:
 - https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/#incremental-ticket-export-cursor-based
@@ -144,6 +145,11 @@ class ZendeskConnector(Connector):
             )
             params = {"start_time": int(start_dt.timestamp())}
         extra = {"include": "metric_sets"}
+        if not saved:
+            # A fresh export (first sync, backfill) leaves deletions out: tickets deleted before we
+            # ever saw them (spam, mostly) would only add closed rows to the volume. Continuing from
+            # a saved cursor, deletions come through and close the rows synced earlier.
+            extra["exclude_deleted"] = "true"
         params.update(extra)
         while True:
             response = self.client.request("GET", url, params=params, headers=self._auth(), expect_json=True)

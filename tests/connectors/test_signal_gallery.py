@@ -80,7 +80,11 @@ def test_a_zendesk_backfill_cursor_restarts_the_export_at_that_time(fake_dns: An
     responses.get(
         "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json",
         json=load("zendesk", "export_page3.json"),
-        match=[matchers.query_param_matcher({"start_time": start, "include": "metric_sets"})],
+        match=[
+            matchers.query_param_matcher(
+                {"start_time": start, "exclude_deleted": "true", "include": "metric_sets"}
+            )
+        ],
     )
     connector = ZendeskConnector(
         {"subdomain": "acme", "email": "ops@acme.example", "start_date": "2026-03-01"},

@@ -33,6 +33,7 @@ CONFIG = {
 }
 SECRETS = {"api_token": "zd-0123456789abcdef"}
 SIDE = {"include": "metric_sets"}
+FRESH = {**SIDE, "exclude_deleted": "true"}  # a fresh export leaves deletions out
 
 
 @pytest.fixture(autouse=True)
@@ -42,12 +43,12 @@ def dns(fake_dns: Any) -> Any:
 
 
 def serve_full_export() -> None:
-    responses.get(EXPORT, json=P1, match=[matchers.query_param_matcher({"start_time": str(START), **SIDE})])
+    responses.get(EXPORT, json=P1, match=[matchers.query_param_matcher({"start_time": str(START), **FRESH})])
     responses.get(
-        EXPORT, json=P2, match=[matchers.query_param_matcher({"cursor": P1["after_cursor"], **SIDE})]
+        EXPORT, json=P2, match=[matchers.query_param_matcher({"cursor": P1["after_cursor"], **FRESH})]
     )
     responses.get(
-        EXPORT, json=P3, match=[matchers.query_param_matcher({"cursor": P2["after_cursor"], **SIDE})]
+        EXPORT, json=P3, match=[matchers.query_param_matcher({"cursor": P2["after_cursor"], **FRESH})]
     )
 
 
