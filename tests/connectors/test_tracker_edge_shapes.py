@@ -409,3 +409,64 @@ def test_zendesk_deleted_ticket_closes_and_an_empty_last_page_ends_the_export(db
     )
     assert conn.cursors["tickets"] == {"cursor": page["after_cursor"]}
     assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_jira_project_whose_key_changed_keeps_the_configured_mapping(teams: dict[str, Any]) -> None:
+    config = {
+        "site_url": CLOUD,
+        "email": "restapijira@example.com",
+        "scopes": {"OLDAP": {"team": "beta", "product": "payments"}},
+        "gone_check_hours": 10_000,
+    }
+    connection = make_connection("jira_cloud", config, {"api_token": "jira-token-0123456"}, name="Renamed")
+    search = f"{CLOUD}/rest/api/3/search/jql"
+    responses.add(responses.GET, f"{CLOUD}/rest/api/3/myself", json={"timeZone": "Asia/Calcutta"})
+    page = fixture("jira_cloud/recorded_2022_search_jql_page2.json")  # issues now carry key AP
+    page.pop("nextPageToken")
+    responses.add(
+        responses.GET,
+        search,
+        json=page,
+        match=[
+            matchers.query_param_matcher(
+                {"jql": 'project in ("OLDAP") ORDER BY updated ASC'}, strict_match=False
+            )
+        ],
+    )
+    project = responses.add(
+        responses.GET,
+        f"{CLOUD}/rest/api/3/project/OLDAP",
+        json=fixture("jira_cloud/recorded_2022_project.json"),
+    )
+    result = sync(connection)
+    assert result.outcome == "succeeded", result.message
+    issue = items(connection)["10123"]
+    assert issue.team == teams["beta"] and issue.product == teams["payments"]
+    assert project.call_count == 1
+
+
+@responses.activate
+def test_github_renamed_repository_is_followed_and_keeps_its_mapping(teams: dict[str, Any]) -> None:
+    connection = github(teams)
+    moved = fixture("github/repo_renamed_301.json")
+    responses.add(
+        responses.GET,
+        GH_ISSUES,
+        status=301,
+        json=moved,
+        headers={"Location": moved["url"], "X-RateLimit-Remaining": "4999"},
+    )
+    responses.add(
+        responses.GET,
+        "https://api.github.com/repositories/1300192/issues",
+        json=fixture("github/recorded_2012_issues_null_pull_request.json"),
+        match=[matchers.query_param_matcher({"state": "all", "per_page": "100"}, strict_match=False)],
+    )
+    result = sync(connection)
+    assert result.outcome == "succeeded", result.message
+    got = items(connection)
+    assert len(got) == 3 and all(
+        i.team == teams["beta"] and i.product == teams["payments"] for i in got.values()
+    )
+    assert "PyGithub/PyGithub" in connection.cursors["items"]["repos"]
