@@ -54,40 +54,143 @@ def clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
+# Words that name the support process rather than judge the product: "Support never answered" is a
+# complaint, but VADER scores "support" (+1.7) and "please help" as warm words. In feedback they are
+# neutral. ("urgent" is +0.8 in the lexicon; in a ticket it is a priority, not a compliment.)
+DOMAIN_NEUTRAL = ("support", "help", "please", "urgent", "ticket")
+
+
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    for word in DOMAIN_NEUTRAL:
+        analyzer.lexicon.pop(word, None)
+    return analyzer
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# Courtesy is not sentiment: a greeting at the start of a sentence ("Hey, the export is empty") and
+# sentences made only of courtesy words ("Thanks!", "Cheers Sam Carter", "Any update would be great.")
+# would otherwise pull every polite complaint toward positive.
+_GREETING = re.compile(
+    r"^(hi|hello|hey|dear|good (morning|afternoon|evening))\b[^,.!?:]{0,30}[,!.:]\s*", re.IGNORECASE
+)
+_COURTESY_WORDS = frozenset(
+    [
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "there",
+        "team",
+        "all",
+        "folks",
+        "good",
+        "morning",
+        "afternoon",
+        "evening",
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "you",
+        "so",
+        "much",
+        "many",
+        "cheers",
+        "regards",
+        "best",
+        "kind",
+        "warm",
+        "please",
+        "help",
+        "in",
+        "advance",
+        "can",
+        "could",
+        "you",
+        "any",
+        "update",
+        "updates",
+        "would",
+        "be",
+        "great",
+        "appreciated",
+        "welcome",
+        "hope",
+        "looking",
+        "forward",
+        "to",
+        "hearing",
+        "from",
+        "your",
+        "reply",
+    ]
+)
+_SIGN_OFF = re.compile(r"^(thanks|thank you|thx|cheers|regards|best|kind regards|sincerely)\b", re.IGNORECASE)
+_WORD = re.compile(r"[a-z']+")
+
+
+def _is_courtesy(sentence: str, last: bool) -> bool:
+    words = _WORD.findall(sentence.lower())
+    if not words:
+        return False
+    if all(w in _COURTESY_WORDS for w in words):
+        return True
+    # "Cheers Sam Carter, Bluefin SAS": a sign-off followed only by a name, at the end of the text.
+    match = _SIGN_OFF.match(sentence.strip())
+    if not last or match is None or len(words) > 8:
+        return False
+    rest = sentence.strip()[match.end() :].replace(",", " ").split()
+    return all(token[:1].isupper() or token in {"&", "-"} for token in rest)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` that can carry sentiment: courtesy dropped, a leading greeting removed."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()] if text else []
+    out = []
+    for i, part in enumerate(parts):
+        if _is_courtesy(part, last=i == len(parts) - 1):
+            continue
+        part = _GREETING.sub("", part).strip()
+        if part:
+            out.append(part)
+    return out
 
 
 def score(texts: Sequence[str], clean: bool = True) -> np.ndarray:
-    """Sentiment per text in [-1, 1]: the mean VADER compound score of its sentences; empty text is 0.
+    """Sentiment per text in [-1, 1]; empty or purely courteous text is 0.
 
-    Sentence-level scoring is what VADER's authors recommend for multi-sentence text, and it makes
-    batches cheap: support text repeats whole sentences ("Please help.", canned openers), so every
-    distinct sentence in the batch is scored once and the scores are averaged back per text.
+    Each sentence gets VADER's compound score, and a text's score is the mean of its sentences weighted
+    by their own intensity (|score|). A plain mean would let neutral sentences dilute the one that
+    carries the feeling: "Terrible!!! Support never answered. Ticket 4411." is as negative as
+    "Terrible!!!", not a seventh of it. Mixed texts still balance: "Nice UI. Export is broken." sits
+    between its two sentences, nearer the stronger one.
+
+    Batches are cheap because support text repeats whole sentences: every distinct sentence in the batch
+    is scored once.
     """
     n = len(texts)
     if n == 0:
         return np.zeros(0, dtype=np.float64)
     cleaned = [clean_text(t) if clean else " ".join((t or "").split()) for t in texts]
-    sentences: list[str] = []
+    parts_all: list[str] = []
     owners: list[int] = []
     for i, text in enumerate(cleaned):
-        parts = [p for p in _SENTENCE_END.split(text) if p.strip()] if text else []
-        sentences += parts
+        parts = sentences(text)
+        parts_all += parts
         owners += [i] * len(parts)
-    if not sentences:
+    if not parts_all:
         return np.zeros(n, dtype=np.float64)
-    uniques, inverse = np.unique(np.asarray(sentences, dtype=object), return_inverse=True)
+    uniques, inverse = np.unique(np.asarray(parts_all, dtype=object), return_inverse=True)
     polarity = _analyzer().polarity_scores
     values = np.fromiter((polarity(t)["compound"] for t in uniques), dtype=np.float64, count=len(uniques))
     owner = np.asarray(owners, dtype=np.int64)
-    totals = np.bincount(owner, weights=values[inverse.reshape(-1)], minlength=n)
-    counts = np.bincount(owner, minlength=n)
-    means = np.divide(totals, counts, out=np.zeros(n, dtype=np.float64), where=counts > 0)
+    per_sentence = values[inverse.reshape(-1)]
+    weights = np.abs(per_sentence)
+    totals = np.bincount(owner, weights=weights * per_sentence, minlength=n)
+    mass = np.bincount(owner, weights=weights, minlength=n)
+    means = np.divide(totals, mass, out=np.zeros(n, dtype=np.float64), where=mass > 0)
     return np.clip(means, -1.0, 1.0)

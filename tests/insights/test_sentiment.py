@@ -74,3 +74,41 @@ def test_cleaning_changes_the_score_of_a_cheerful_quoted_reply() -> None:
         "> Great news! Wonderful, all fixed, enjoy!"
     )
     assert score([raw])[0] < 0 < score([raw], clean=False)[0]
+
+
+# Short informal texts (tweets, chat, ticket subjects), mixed punctuation, with their expected sign.
+SHORT = [
+    ("Terrible!!!", -1),
+    ("Terrible!!! Support never answered. Ticket 4411.", -1),
+    ("ugh... crashed AGAIN. 3rd time today!!", -1),
+    ("Still broken?!?! day 3", -1),
+    ("love it!! works great :)", 1),
+    ("thx, fixed now :) #4411", 1),
+    ("Hey, where do I change my e-mail?? Thanks!", 0),
+    ("Ticket 4411 -- any update?", 0),
+]
+
+
+def test_short_informal_texts_are_not_diluted_by_neutral_sentences() -> None:
+    values = score([t for t, _ in SHORT])
+    for (text, sign), value in zip(SHORT, values, strict=True):
+        if sign == 0:
+            assert abs(value) < 0.2, (text, value)
+        else:
+            assert np.sign(value) == sign and abs(value) > 0.3, (text, value)
+    # Neutral sentences around a strong one do not water it down (a plain mean gave -0.07 vs -0.61).
+    alone, padded = values[0], values[1]
+    assert padded == pytest.approx(alone, abs=0.1)
+    # Courtesy ("Hi", "Thanks!", "Cheers <name>") is not sentiment: a polite complaint stays negative.
+    polite = score(["Hi team, the billing export fails every night. Thanks! Cheers Sam Carter, Acme"])[0]
+    assert polite < -0.3, polite
+
+
+def test_mixed_text_leans_to_its_stronger_sentence() -> None:
+    mild_praise_strong_pain, strong_praise_mild_pain = score(
+        [
+            "The UI is ok. The export is completely broken and useless!!",
+            "Absolutely love it!!! Export is a bit slow.",
+        ]
+    )
+    assert mild_praise_strong_pain < -0.2 < 0.2 < strong_praise_mild_pain
