@@ -18,11 +18,11 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
+from insights.overlaps import match
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
 
 from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
-from .themes import text_similarity
 
 QUOTE_POOL = 300  # members considered when picking an item's quotes
 FRAME_COLUMNS = ["source", "object_id", "product_id", "ts", "text", "sentiment", "segment"]
@@ -302,7 +302,7 @@ def item_evidence(item_id: int) -> dict[str, Any]:
     counts = frame.groupby("source").size().to_dict() if not frame.empty else {}
     mean = float(frame["sentiment"].mean()) if not frame.empty and frame["sentiment"].notna().any() else None
     # Individual feedback matched to the item: among the linked themes' strongest members, the quotes
-    # that read most like the item itself come first (same TF-IDF cosine as the theme links).
+    # that read most like the item itself come first (the overlap detector's engine, like the theme links).
     candidates: list[dict[str, Any]] = [
         dict(row)
         for row in members.order_by("-weight").values("source", "quote", "ts", "sentiment")[:QUOTE_POOL]
@@ -310,11 +310,14 @@ def item_evidence(item_id: int) -> dict[str, Any]:
     quotes = candidates[:5]
     item = PortfolioItem.objects.filter(pk=item_id).values("title", "description").first()
     if item and len(candidates) > 5:
-        sim = text_similarity(
-            [f"{item['title']} {item['description'][:2000]}"], [c["quote"] for c in candidates]
-        )
-        order = np.argsort(-sim[0], kind="stable")[:5]
-        quotes = [{**candidates[int(i)], "similarity": float(sim[0, int(i)])} for i in order]
+        ranked = match(
+            [f"{item['title']} {item['description'][:2000]}"], [c["quote"] for c in candidates], k=5
+        )[0]
+        chosen = [i for i, _ in ranked]
+        # Fewer than five quotes share words with the item: the strongest members fill the rest.
+        chosen += [i for i in range(len(candidates)) if i not in chosen][: 5 - len(chosen)]
+        scores = dict(ranked)
+        quotes = [{**candidates[i], "similarity": scores.get(i, 0.0)} for i in chosen]
     return {
         "links": links,
         "counts": counts,

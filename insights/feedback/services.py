@@ -19,18 +19,21 @@ from scipy.optimize import linear_sum_assignment
 
 from insights import sentiment
 from insights.models import InsightKind, Severity
+from insights.overlaps import match
 from insights.services import retire_missing, upsert_insight
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from . import selectors
 from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
-from .themes import find_themes, term_similarity, text_similarity
+from .themes import find_themes, term_similarity
 
 log = logging.getLogger(__name__)
 
 MATCH_THRESHOLD = 0.25
-LINK_THRESHOLD = 0.12
+# Cosine of the overlap engine (word + character n-grams); below this a theme and an item merely share
+# a common word or two.
+LINK_THRESHOLD = 0.14
 LINKS_PER_THEME = 3
 
 
@@ -155,7 +158,15 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
         ).isin(pinned)
         frame = frame[keep]
     frame = frame.reset_index(drop=True)
-    clusters = find_themes(frame["text"].tolist(), n_themes=n_themes) if len(frame) else []
+    clusters = (
+        find_themes(
+            frame["text"].tolist(),
+            n_themes=n_themes,
+            sentiments=pd.to_numeric(frame["sentiment"], errors="coerce").to_numpy(dtype=np.float64),
+        )
+        if len(frame)
+        else []
+    )
 
     old = list(Theme.objects.filter(_of_product(product_id), split_from__isnull=True))
     by_id = {t.pk: t for t in old}
@@ -384,10 +395,14 @@ def theme_insights(product_ids: Iterable[int] | None = None) -> list[str]:
 # --- Evidence links ----------------------------------------------------------------------------
 
 
-def _nearest(theme_docs: list[str], item_docs: list[str]) -> np.ndarray:
-    """Theme x item similarity. TODO(integrator): switch to insights.overlaps.nearest once branch
-    issue-8 is merged; until then this is our own TF-IDF cosine (themes.text_similarity)."""
-    return text_similarity(theme_docs, item_docs)
+def _similarity(theme_docs: list[str], item_docs: list[str]) -> np.ndarray:
+    """Theme x item similarity from the overlap detector's engine (`insights.overlaps.match`): the
+    same word and character n-gram TF-IDF and cosine that finds overlapping work, fitted on both sides."""
+    sim = np.zeros((len(theme_docs), len(item_docs)))
+    for row, neighbours in enumerate(match(theme_docs, item_docs, k=len(item_docs))):
+        for col, score in neighbours:
+            sim[row, col] = score
+    return sim
 
 
 def link_evidence(product_ids: Iterable[int] | None = None) -> int:
@@ -415,7 +430,7 @@ def link_evidence(product_ids: Iterable[int] | None = None) -> int:
         for t in themes
     ]
     item_docs = [f"{i['title']} {i['title']} {i['description'][:2000]}" for i in items]
-    sim = _nearest(theme_docs, item_docs)
+    sim = _similarity(theme_docs, item_docs)
     existing = {(link.theme_id, link.item_id): link for link in EvidenceLink.objects.filter(theme__in=themes)}
     written = 0
     keep: set[int] = set()

@@ -9,11 +9,11 @@ the time budget without changing the topics materially.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 from sklearn.decomposition import NMF
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.preprocessing import normalize
@@ -50,8 +50,13 @@ FEEDBACK_STOP_WORDS = sorted(
     }
 )
 FIT_SAMPLE = 40_000
-# Words of two or more letters: numbers, ids and one-letter tokens carry no theme.
-WORD_REGEX = r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
+# Words of two or more letters, contractions whole ("don't", "shouldn't"): numbers, ids and one-letter
+# tokens carry no theme, and a negation cut in two ("don", "shouldn") reads as nonsense.
+WORD_REGEX = r"(?u)\b[a-zA-Z][a-zA-Z]+(?:'[a-zA-Z]+)?\b"
+# Texts at least this positive are clustered apart from the rest, so praise never joins a complaint
+# theme that shares its nouns ("Sending invoices just works" vs "billing export fails").
+PRAISE_MIN_SENTIMENT = 0.3
+LABEL_MAX_WORDS = 11
 
 
 @dataclass
@@ -70,8 +75,13 @@ def default_theme_count(n_texts: int) -> int:
     return int(min(30, max(3, round(math.sqrt(n_texts / 15)))))
 
 
+def _preprocess(text: str) -> str:
+    return text.lower().replace("\u2019", "'")
+
+
 def _vectorizer(n_texts: int) -> TfidfVectorizer:
     return TfidfVectorizer(
+        preprocessor=_preprocess,
         stop_words=FEEDBACK_STOP_WORDS,
         ngram_range=(1, 3),
         min_df=2 if n_texts < 2000 else 5,
@@ -83,43 +93,54 @@ def _vectorizer(n_texts: int) -> TfidfVectorizer:
     )
 
 
-def label_from_terms(
-    ranked_terms: Sequence[str], weights: Sequence[float] | None = None, max_phrases: int = 2
-) -> tuple[str, list[str]]:
-    """A readable label from a topic's ranked terms.
-
-    Among the terms carrying at least half the top term's weight, longer phrases win ("billing export
-    fails" over "billing export"); a second phrase must add new words, so the label never repeats itself.
-    """
-    top = list(ranked_terms[:12])
-    if not top:
-        return "", []
-    w = list(weights[: len(top)]) if weights is not None else [1.0] * len(top)
-    strong = [t for t, wt in zip(top, w, strict=True) if wt >= 0.5 * w[0]] or top[:1]
-    # Weaker terms may complete the label, but not ones far below the best: they are noise.
-    rest = [t for t, wt in zip(top, w, strict=True) if t not in strong and wt >= 0.3 * w[0]]
-    candidates = sorted(strong, key=lambda t: -len(t.split())) + rest
-    chosen: list[str] = []
-    used: set[str] = set()
-    for term in candidates:
-        words = set(term.split())
-        if words & used:
-            continue
-        chosen.append(term)
-        used |= words
-        if len(chosen) >= max_phrases:
-            break
-    return " · ".join(chosen), chosen
-
-
 def find_themes(
-    texts: Sequence[str], n_themes: int | None = None, min_size: int = 3, random_state: int = 0
+    texts: Sequence[str],
+    n_themes: int | None = None,
+    min_size: int = 3,
+    random_state: int = 0,
+    sentiments: Sequence[float | None] | np.ndarray | None = None,
 ) -> list[Cluster]:
-    """Cluster texts into themes. Each text joins its strongest topic if that topic carries at least a
-    third of its loading; texts with no known words stay unthemed."""
+    """Cluster texts into labelled themes, largest first.
+
+    With `sentiments`, praise (score >= PRAISE_MIN_SENTIMENT) and the rest are clustered apart, the
+    theme count shared in proportion, so a compliment never lands in a complaint theme about the same
+    feature. Each text joins its strongest topic if that topic carries at least a third of its loading;
+    texts with no known words stay unthemed.
+    """
     n = len(texts)
     if n < max(min_size, 5):
         return []
+    total = n_themes or default_theme_count(n)
+    if sentiments is not None:
+        values = np.nan_to_num(np.asarray(sentiments, dtype=np.float64), nan=0.0)
+        praise = values >= PRAISE_MIN_SENTIMENT
+        groups = [np.flatnonzero(~praise), np.flatnonzero(praise)]
+    else:
+        groups = [np.arange(n)]
+    clusters: list[Cluster] = []
+    vectorizers: dict[int, TfidfVectorizer] = {}
+    for group in groups:
+        if group.size < max(min_size, 5):
+            continue
+        k = total if len(groups) == 1 else max(1, round(total * group.size / n))
+        found, vec = _cluster([texts[i] for i in group.tolist()], k, min_size, random_state)
+        for cluster in found:
+            cluster.members = group[cluster.members]
+            if vec is not None:
+                vectorizers[id(cluster)] = vec
+            clusters.append(cluster)
+    clusters.sort(key=lambda c: -c.members.size)
+    for position, cluster in enumerate(clusters):
+        cluster.index = position
+    _name_clusters(clusters, texts, vectorizers)
+    return clusters
+
+
+def _cluster(
+    texts: Sequence[str], k_wanted: int, min_size: int, random_state: int
+) -> tuple[list[Cluster], TfidfVectorizer | None]:
+    """NMF topics over distinct texts: clusters with their top terms and members, not yet labelled."""
+    n = len(texts)
     # Topics are fitted on distinct texts: a canned phrase or a KB search term repeated every day
     # would otherwise claim a topic of its own by sheer repetition. Repeats still count in the sizes.
     uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
@@ -129,11 +150,11 @@ def find_themes(
     try:
         x = vec.fit_transform(uniq)
     except ValueError:  # no term passed min_df / max_df: nothing to cluster
-        return []
+        return [], None
     vocab = np.asarray(vec.get_feature_names_out())
-    k = min(n_themes or default_theme_count(n), x.shape[1], max(u // min_size, 1))
+    k = min(k_wanted, x.shape[1], max(u // min_size, 1))
     if k < 1:
-        return []
+        return [], vec
     model = NMF(n_components=k, init="nndsvda", max_iter=250, tol=1e-3, random_state=random_state)
     if u > FIT_SAMPLE:
         rng = np.random.default_rng(random_state)
@@ -149,14 +170,6 @@ def find_themes(
     strength = w[np.arange(n), best]
     share = np.divide(strength, totals, out=np.zeros_like(strength), where=totals > 0)
     assigned = (totals > 0) & (share >= 1 / 3)
-
-    # Document frequency of every term overall (repeats counted), for labels: a label phrase should be
-    # common inside the cluster and rarer outside it (NMF weights favour single words, which read poorly).
-    present = sparse.csr_matrix(x, copy=True)
-    present.data = np.ones_like(present.data)
-    repeats = np.bincount(inverse, minlength=u).astype(np.float64)
-    df_all = present.T @ repeats / n
-    lengths = np.array([len(t.split()) for t in vocab])
     clusters: list[Cluster] = []
     for topic in range(k):
         idx = np.flatnonzero(assigned & (best == topic))
@@ -168,13 +181,124 @@ def find_themes(
         terms = {
             str(vocab[i]): round(float(wt / norm), 5) for i, wt in zip(order, weights, strict=True) if wt > 0
         }
-        df_c = present.T @ np.bincount(inverse[idx], minlength=u).astype(np.float64) / idx.size
-        phrase_score = df_c * np.log1p(df_c / np.maximum(df_all, 1e-9)) * (1 + 0.35 * (lengths - 1))
-        ranked = np.argsort(-phrase_score)[:12]
-        label, phrases = label_from_terms([str(vocab[i]) for i in ranked], phrase_score[ranked].tolist())
-        clusters.append(Cluster(topic, label, terms, idx, strength[idx], phrases))
-    clusters.sort(key=lambda c: -c.members.size)
-    return clusters
+        clusters.append(Cluster(topic, "", terms, idx, strength[idx]))
+    return clusters, vec
+
+
+_LEAD = re.compile(r"^(?:basically|in short|tl;?dr|so|also|fyi|update|edit|ps)\b[\s:,;.\-]*", re.IGNORECASE)
+_CLAUSE = re.compile(r"[,;:]\s|\s[-\u2013\u2014]\s|\s\(")
+_KEY = re.compile(r"[^a-z0-9']+")
+
+
+def trim_label(sentence: str) -> str:
+    """A sentence as a label: lead-ins ("Basically:", "TL;DR") and closing punctuation dropped, cut at
+    a clause boundary when long, first letter capitalised. Words are never split, so "shouldn't" stays."""
+    text = sentence.strip().strip("\"'\u201c\u201d").replace("\u2019", "'")
+    text = _LEAD.sub("", _LEAD.sub("", text)).rstrip(" .!;:,")
+    words = text.split()
+    if len(words) > LABEL_MAX_WORDS:
+        for match in _CLAUSE.finditer(text):
+            head = text[: match.start()]
+            if 3 <= len(head.split()) <= LABEL_MAX_WORDS:
+                text = head
+                break
+        else:
+            text = " ".join(words[:LABEL_MAX_WORDS]).rstrip(" .!;:,") + "\u2026"
+    return text[:1].upper() + text[1:]
+
+
+def _label_key(label: str) -> str:
+    return _KEY.sub(" ", label.lower().rstrip("\u2026")).strip()
+
+
+class _Sentences:
+    """Every text's candidate labels (its sentences, trimmed), counted over all texts of one run."""
+
+    def __init__(self, texts: Sequence[str]):
+        from insights.sentiment import sentences
+
+        uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        self.inverse = inverse.reshape(-1)
+        self.display: dict[str, str] = {}
+        self.keys_of: list[list[str]] = []
+        for text in uniq.tolist():
+            keys = []
+            for sentence in sentences(str(text)):
+                label = trim_label(sentence)
+                key = _label_key(label)
+                if len(key) < 3:
+                    continue
+                self.display.setdefault(key, label)
+                keys.append(key)
+            self.keys_of.append(sorted(set(keys)))
+        self.share_all = self._share(np.arange(len(texts)))
+
+    def _share(self, members: np.ndarray) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        uniq, repeats = np.unique(self.inverse[members], return_counts=True)
+        for u, times in zip(uniq.tolist(), repeats.tolist(), strict=True):
+            for key in self.keys_of[u]:
+                counts[key] = counts.get(key, 0.0) + times
+        return {key: c / max(members.size, 1) for key, c in counts.items()}
+
+    def ranked(self, members: np.ndarray, limit: int = 12) -> list[tuple[str, float]]:
+        """The cluster's sentences by coverage x lift: common inside the cluster, rarer outside."""
+        inside = self._share(members)
+        scored = [
+            (key, share * math.log1p(share / max(self.share_all[key], 1e-9)))
+            for key, share in inside.items()
+            if share * members.size >= 2 or members.size < 4
+        ]
+        scored.sort(key=lambda kv: (-kv[1], len(kv[0])))
+        return scored[:limit]
+
+
+def _centrality(labels: list[str], topic: dict[str, float], vec: TfidfVectorizer | None) -> np.ndarray:
+    """Cosine of each candidate label's TF-IDF with the theme's top terms (0 when unknown)."""
+    if vec is None or not labels or not topic:
+        return np.zeros(len(labels))
+    rows = normalize(vec.transform(labels))
+    vocab = vec.vocabulary_
+    weights = np.zeros(rows.shape[1])
+    for term, weight in topic.items():
+        if term in vocab:
+            weights[vocab[term]] = weight
+    return np.asarray(rows @ weights).ravel()
+
+
+def _name_clusters(
+    clusters: list[Cluster], texts: Sequence[str], vectorizers: dict[int, TfidfVectorizer]
+) -> None:
+    """Give each cluster the sentence a PM would write for it, unique among the clusters.
+
+    Candidates are the members' own sentences (trimmed), ranked by how many members say it and how
+    specific it is to them, times how central it is to the theme's top terms, with a nudge toward short
+    ones. Largest clusters choose first; a cluster whose candidates are all taken falls back to its top
+    terms.
+    """
+    if not clusters:
+        return
+    table = _Sentences(texts)
+    used: set[str] = set()
+    for cluster in clusters:
+        ranked = table.ranked(cluster.members)
+        labels = [table.display[key] for key, _ in ranked]
+        central = _centrality(labels, cluster.terms, vectorizers.get(id(cluster)))
+        scores = [
+            score * (0.5 + c) / (1 + 0.04 * max(0, len(label.split()) - 5))
+            for (_, score), c, label in zip(ranked, central.tolist(), labels, strict=True)
+        ]
+        order = sorted(range(len(labels)), key=lambda i: -scores[i])
+        cluster.phrases = [labels[i] for i in order[:3]]
+        chosen = next((labels[i] for i in order if _label_key(labels[i]) not in used), None)
+        if chosen is None:
+            terms = [t for t in cluster.terms if " " not in t][:3]
+            chosen = " · ".join(terms) or f"Theme {cluster.index + 1}"
+            base, n = chosen, 2
+            while _label_key(chosen) in used:
+                chosen, n = f"{base} ({n})", n + 1
+        used.add(_label_key(chosen))
+        cluster.label = chosen
 
 
 def term_similarity(a: dict[str, float], b: dict[str, float]) -> float:
@@ -182,26 +306,3 @@ def term_similarity(a: dict[str, float], b: dict[str, float]) -> float:
     if len(a) > len(b):
         a, b = b, a
     return float(sum(w * b.get(t, 0.0) for t, w in a.items()))
-
-
-def text_similarity(queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
-    """TF-IDF cosine between every query and every document (queries x documents).
-
-    Used for evidence links until the overlap detector's `insights.overlaps.nearest` is merged; it is
-    the same idea (shared distinctive words), fitted on both sides so rare words weigh most.
-    """
-    if not queries or not documents:
-        return np.zeros((len(queries), len(documents)))
-    vec = TfidfVectorizer(
-        stop_words=FEEDBACK_STOP_WORDS,
-        ngram_range=(1, 2),
-        sublinear_tf=True,
-        token_pattern=WORD_REGEX,
-    )
-    try:
-        m = vec.fit_transform([*queries, *documents])
-    except ValueError:
-        return np.zeros((len(queries), len(documents)))
-    m = normalize(m)
-    q, d = m[: len(queries)], m[len(queries) :]
-    return np.asarray(sparse.csr_matrix(q @ d.T).todense())

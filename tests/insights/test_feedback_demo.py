@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from insights.feedback.models import EvidenceLink, Theme, ThemeMember
 from insights.models import Insight
 from productops.portfolio.models import Product
 from productops.signals.demo import seed
-from productops.signals.models import Experiment, SupportTicket
+from productops.signals.models import Experiment, NpsResponse, SupportTicket
 from tests.demo_data import wipe_demo
 
 
@@ -104,7 +105,7 @@ def _spike_theme(truth: dict[str, Any]) -> Theme:
 def test_ticket_spike_becomes_a_theme_with_a_weekly_spike(demo: dict[str, Any]) -> None:
     spike = demo["ticket_spike"]
     theme = _spike_theme(demo)
-    assert spike["phrase"] in theme.label
+    assert spike["phrase"] in theme.label.lower()
     frame = selectors.theme_volume_frame()
     series = frame[frame["series_id"] == f"theme:{theme.pk}"].set_index("ts")["value"]
     peak = series.idxmax().date()
@@ -154,3 +155,62 @@ def test_nps_shift_is_an_insight(demo: dict[str, Any]) -> None:
     assert hit and all(i.payload["delta"] < 0 for i in hit)
     others = Insight.objects.filter(kind="nps_shift").exclude(product=product)
     assert not others.exists(), [i.title for i in others]
+
+
+# Tokens that only exist as the front half of a contraction cut at its apostrophe.
+CONTRACTION_FRAGMENTS = {
+    "don",
+    "doesn",
+    "didn",
+    "isn",
+    "aren",
+    "wasn",
+    "weren",
+    "shouldn",
+    "couldn",
+    "wouldn",
+    "hasn",
+    "haven",
+    "hadn",
+    "mustn",
+    "needn",
+    "ve",
+    "ll",
+}
+# A label that names a failure: what a complaint theme reads like.
+FAILURE = re.compile(
+    r"\b(fail\w*|broken|break\w*|errors?|crash\w*|bugs?|declined|wrong|missing|slow|stuck|not working|"
+    r"can't|cannot|doesn't|don't|won't|never|denied|invalid|late|times? out|empty|blurry|lost|loses|"
+    r"disappeared|gone|disabled|overflow\w*|duplicated|twice|echo|freezes|choppy|compressed)\b",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.django_db
+def test_theme_labels_read_like_a_pm_wrote_them(demo: dict[str, Any]) -> None:
+    themes = list(Theme.objects.filter(status="active"))
+    assert len(themes) >= 10
+    by_product: dict[int | None, list[str]] = {}
+    for theme in themes:
+        tokens = {t.lower() for t in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", theme.label)}
+        assert not tokens & CONTRACTION_FRAGMENTS, theme.label
+        assert 2 <= len(theme.label.split()) <= 14, theme.label
+        by_product.setdefault(theme.product_id, []).append(theme.label.lower())
+    for labels in by_product.values():
+        assert len(labels) == len(set(labels)), sorted(labels)
+    # Contractions and negations survive whole.
+    assert any("don't" in label or "doesn't" in label for labels in by_product.values() for label in labels)
+
+
+@pytest.mark.django_db
+def test_praise_is_not_filed_under_a_complaint_theme(demo: dict[str, Any]) -> None:
+    promoters = list(NpsResponse.objects.filter(score__gte=9, sentiment__gt=0).values_list("id", flat=True))
+    rows = list(
+        ThemeMember.objects.filter(source="nps", object_id__in=promoters).values_list("theme__label", "quote")
+    )
+    assert len(rows) >= 100, "promoters should join praise themes"
+    misfiled = [(label, quote) for label, quote in rows if FAILURE.search(label)]
+    assert not misfiled, misfiled[:5]
+    # The complaint theme of the planted ticket spike holds no praise at all.
+    spike = _spike_theme(demo)
+    assert not ThemeMember.objects.filter(theme=spike, source="nps", object_id__in=promoters).exists()
