@@ -15,6 +15,7 @@ things ("invoice" and "payment") creates false overlaps.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 CONCEPT_PREFIX = "concept"
 
@@ -114,4 +115,11 @@ _PATTERN, _CONCEPT_OF = _compile()
 
 def concepts(text: str) -> list[str]:
     """The concept tokens a text mentions, e.g. ["conceptsignup", "conceptmobile"]."""
-    return sorted({_CONCEPT_OF[m.group(0)] for m in _PATTERN.finditer(text.lower())})
+    return list(_concepts(text))
+
+
+@lru_cache(maxsize=100_000)
+def _concepts(text: str) -> tuple[str, ...]:
+    # Cached: one overlap run asks for the same item text several times (its vectors, the neighbour
+    # search, the explanation), and the pattern scan is most of the cost of a large run's features.
+    return tuple(sorted({_CONCEPT_OF[m.group(0)] for m in _PATTERN.finditer(text.lower())}))
