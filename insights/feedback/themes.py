@@ -186,6 +186,8 @@ def _cluster(
 
 
 _LEAD = re.compile(r"^(?:basically|in short|tl;?dr|so|also|fyi|update|edit|ps)\b[\s:,;.\-]*", re.IGNORECASE)
+# Any short lead-in ending in a colon ("Honest question:", "Update 2:"), when a real sentence follows.
+_LEAD_IN = re.compile(r"^\s*(?:\S+\s+){0,2}\S+:\s+(?=(?:\S+\s+){2}\S)")
 _CLAUSE = re.compile(r"[,;:]\s|\s[-\u2013\u2014]\s|\s\(")
 _KEY = re.compile(r"[^a-z0-9']+")
 
@@ -194,7 +196,7 @@ def trim_label(sentence: str) -> str:
     """A sentence as a label: lead-ins ("Basically:", "TL;DR") and closing punctuation dropped, cut at
     a clause boundary when long, first letter capitalised. Words are never split, so "shouldn't" stays."""
     text = sentence.strip().strip("\"'\u201c\u201d").replace("\u2019", "'")
-    text = _LEAD.sub("", _LEAD.sub("", text)).rstrip(" .!;:,")
+    text = _LEAD.sub("", _LEAD_IN.sub("", _LEAD.sub("", text))).rstrip(" .!;:,")
     words = text.split()
     if len(words) > LABEL_MAX_WORDS:
         for match in _CLAUSE.finditer(text):

@@ -35,6 +35,8 @@ def test_find_themes_separates_topics_without_db() -> None:
         trim_label("Basically: the billing export fails, since Monday.")
         == "The billing export fails, since Monday"
     )
+    assert trim_label("Honest question: is Pulse underrated?") == "Is Pulse underrated?"
+    assert trim_label("Ratio: 3:1") == "Ratio: 3:1"
     assert trim_label("guests shouldn\u2019t be able to edit!") == "Guests shouldn't be able to edit"
     long = "When I open the board on my laptop, every sticky note takes a second to move around"
     assert trim_label(long) == "When I open the board on my laptop"
