@@ -243,16 +243,18 @@ class _Sentences:
                 counts[key] = counts.get(key, 0.0) + times
         return {key: c / max(members.size, 1) for key, c in counts.items()}
 
-    def ranked(self, members: np.ndarray, limit: int = 12) -> list[tuple[str, float]]:
-        """The cluster's sentences by coverage x lift: common inside the cluster, rarer outside."""
+    def ranked(self, members: np.ndarray, limit: int = 12, singles: int = 300) -> list[tuple[str, float]]:
+        """The cluster's sentences by coverage x lift (common inside the cluster, rarer outside): the top
+        `limit` of those said at least twice, plus up to `singles` said once. On real feedback most
+        sentences are unique, and then the most central of them (see _name_clusters) makes the label."""
         inside = self._share(members)
         scored = [
-            (key, share * math.log1p(share / max(self.share_all[key], 1e-9)))
-            for key, share in inside.items()
-            if share * members.size >= 2 or members.size < 4
+            (key, share * math.log1p(share / max(self.share_all[key], 1e-9))) for key, share in inside.items()
         ]
-        scored.sort(key=lambda kv: (-kv[1], len(kv[0])))
-        return scored[:limit]
+        repeated = [kv for kv in scored if kv[1] > 0 and inside[kv[0]] * members.size >= 2]
+        repeated.sort(key=lambda kv: (-kv[1], len(kv[0])))
+        once = sorted(kv for kv in scored if inside[kv[0]] * members.size < 2)[:singles]
+        return repeated[:limit] + once
 
 
 def _centrality(labels: list[str], topic: dict[str, float], vec: TfidfVectorizer | None) -> np.ndarray:

@@ -35,6 +35,20 @@ def test_find_themes_separates_topics_without_db() -> None:
         trim_label("Basically: the billing export fails, since Monday.")
         == "The billing export fails, since Monday"
     )
+    # Real feedback rarely repeats a sentence: the label is then the most central member sentence.
+    unique = [
+        *(f"The CSV export of invoice batch {w} fails with a timeout" for w in ("alpha", "beta", "gamma")),
+        *(f"Exporting invoices to CSV for {w} breaks every time" for w in ("March", "April", "May")),
+        *(f"I can't log in after the password reset, browser {w}" for w in ("Chrome", "Edge", "Opera")),
+        *(
+            f"The login page rejects my password since the reset on {w}"
+            for w in ("Monday", "Friday", "Sunday")
+        ),
+    ]
+    labelled = find_themes(unique, n_themes=2, min_size=2)
+    assert len(labelled) == 2
+    for cluster in labelled:
+        assert " · " not in cluster.label and cluster.label.rstrip("?") in {trim_label(t) for t in unique}
     assert trim_label("Honest question: is Pulse underrated?") == "Is Pulse underrated?"
     assert trim_label("Ratio: 3:1") == "Ratio: 3:1"
     assert trim_label("guests shouldn\u2019t be able to edit!") == "Guests shouldn't be able to edit"
