@@ -55,6 +55,11 @@ class Insight(models.Model):
     muted_until = models.DateTimeField(null=True, blank=True)
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
     team = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL)
+    # Every product and team the insight concerns (both teams of an overlap; every team owning the product
+    # of an anomaly). `product`/`team` stay as the primary one, for display and ordering. Pages, the inbox
+    # and the digest filter on these, so a team sees everything that concerns it.
+    products = models.ManyToManyField("portfolio.Product", blank=True, related_name="concerned_insights")
+    teams = models.ManyToManyField("portfolio.Team", blank=True, related_name="concerned_insights")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)

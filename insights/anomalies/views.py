@@ -22,6 +22,7 @@ from insights.services import transition
 from productops.accounts.roles import pm_required
 from productops.dashboards import drill
 from productops.dashboards.charts import chart_context, figure
+from productops.dashboards.filters import ALL_TIME, Choice, Int, parse_filters
 from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
 
@@ -30,6 +31,12 @@ from .detect import detect
 from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
+INBOX_PARAMS = {
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident")),
+    "severity": Int(low=0, high=4),
+    "status": Choice(values=("open", *InsightStatus.values, "all")),
+    "page": Int(low=1),
+}
 STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices, ("all", "All")]
 
 
@@ -43,9 +50,9 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
     elif status in InsightStatus.values:
         qs = qs.filter(status=status)
     if params.get("product"):
-        qs = qs.filter(product__slug=params["product"])
-    if params.get("team"):
-        qs = qs.filter(Q(team__slug=params["team"]) | Q(product__teams__slug=params["team"])).distinct()
+        qs = qs.filter(products__slug=params["product"])
+    if params.get("team"):  # every team the insight concerns (all owners of its product)
+        qs = qs.filter(teams__slug=params["team"])
     signal = params.get("signal")
     if signal == "incident":
         qs = qs.filter(kind=InsightKind.INCIDENT)
@@ -58,10 +65,23 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
 
 @pm_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    params = {k: request.GET.get(k, "") for k in ("product", "team", "signal", "severity", "status")}
-    page = Paginator(_inbox_queryset(params), PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = parse_filters(request, params=INBOX_PARAMS, default_range=ALL_TIME)
+    params = {
+        "product": filters.product.slug if filters.product else "",
+        "team": filters.team.slug if filters.team else "",
+        **{k: filters.get(k) for k in ("signal", "severity", "status")},
+    }
+    qs = _inbox_queryset(params)
+    if not filters.all_time:  # what overlaps the range, as on the overview
+        qs = qs.filter(Q(ends_at__date__gte=filters.start) | Q(ends_at__isnull=True)).filter(
+            Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end)
+        )
+    page = Paginator(qs, PAGE_SIZE).get_page(filters.get("page", "1"))
     rest = {k: v for k, v in params.items() if v}
+    if not filters.all_time:
+        rest.update({k: v for k, v in filters.params().items() if k in ("range", "from", "to")})
     context = {
+        "filters": filters,
         "page_obj": page,
         "insights": page.object_list,
         "params": params,

@@ -8,7 +8,7 @@ detector can treat every theme (or support metric) the same way as any other met
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,12 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
+from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment
+from productops.dashboards.filters import parse_filters as parse_shared
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
 
-from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
 from .themes import text_similarity
 
 QUOTE_POOL = 300  # members considered when picking an item's quotes
@@ -211,56 +213,41 @@ def theme_spikes(
 # --- Pages -------------------------------------------------------------------------------------
 
 
-def parse_filters(params: Any) -> dict[str, Any]:
-    """product (slug), source, segment ("key:value"), start/end (YYYY-MM-DD) from a query string."""
-
-    def _date(name: str) -> date | None:
-        try:
-            return date.fromisoformat(params.get(name, ""))
-        except ValueError:
-            return None
-
-    segment = params.get("segment", "")
-    seg_key, _, seg_value = segment.partition(":")
-    return {
-        "product": params.get("product", ""),
-        # A team narrows feedback to the products it works on (feedback rows carry a product, not a team).
-        "team": params.get("team", ""),
-        "source": params.get("source", ""),
-        "segment": segment,
-        "segment_key": seg_key if seg_value else "",
-        "segment_value": seg_value,
-        "start": _date("start"),
-        "end": _date("end"),
-    }
+# The feedback pages' own parameters, on top of the shared filter bar; they default to all time.
+FEEDBACK_PARAMS = {
+    "source": Choice(values=tuple(FeedbackSource.values)),
+    "segment": Segment(),
+}
 
 
-def scope_products(qs: Any, filters: dict[str, Any], field: str = "product") -> Any:
+def parse_filters(request: Any) -> Filters:
+    return parse_shared(request, params=FEEDBACK_PARAMS, default_range=ALL_TIME)
+
+
+def scope_products(qs: Any, filters: Filters | None, field: str = "product") -> Any:
     """Narrow rows with a product to the filters' product and team (the team's products). `field` is the
     path to the product; "" for a queryset of products."""
+    if filters is None:
+        return qs
     prefix = f"{field}__" if field else ""
-    if filters.get("product"):
-        qs = qs.filter(**{f"{prefix}slug": filters["product"]})
-    if filters.get("team"):
-        qs = qs.filter(**{f"{prefix}teams__slug": filters["team"]})
+    if filters.product:
+        qs = qs.filter(**{f"{prefix}pk": filters.product.pk})
+    if filters.team:
+        qs = qs.filter(**{f"{prefix}teams": filters.team})
     return qs
 
 
-def filtered_members(filters: dict[str, Any]) -> Any:
+def filtered_members(filters: Filters) -> Any:
     members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
     members = scope_products(members, filters)
     if filters.get("source"):
-        members = members.filter(source=filters["source"])
-    if filters.get("segment_key"):
-        members = members.filter(**{f"segment__{filters['segment_key']}": filters["segment_value"]})
-    if filters.get("start"):
-        members = members.filter(ts__date__gte=filters["start"])
-    if filters.get("end"):
-        members = members.filter(ts__date__lte=filters["end"])
-    return members
+        members = members.filter(source=filters.get("source"))
+    if filters.segment:
+        members = members.filter(**{f"segment__{filters.segment[0]}": filters.segment[1]})
+    return members.filter(filters.window("ts"))
 
 
-def theme_rows(filters: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+def theme_rows(filters: Filters, limit: int = 100) -> list[dict[str, Any]]:
     """Active themes ranked by volume within the filters, with sentiment and 4-week change."""
     frame = pd.DataFrame.from_records(filtered_members(filters).values("theme_id", "sentiment"))
     if frame.empty:

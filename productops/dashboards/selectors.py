@@ -125,10 +125,11 @@ def open_insights(filters: Filters, kinds: list[str], limit: int = 8) -> list[In
         | Q(ends_at__isnull=True, starts_at__date__gte=filters.start)
         | Q(ends_at__isnull=True, starts_at__isnull=True, detected_at__date__gte=filters.start)
     ).filter(Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end))
+    # Every product and team an insight concerns (both teams of an overlap, every owner of a product).
     if filters.product:
-        qs = qs.filter(product=filters.product)
+        qs = qs.filter(products=filters.product)
     if filters.team:
-        qs = qs.filter(Q(team=filters.team) | Q(team__isnull=True))
+        qs = qs.filter(teams=filters.team)
     return list(qs.order_by("-severity", "-detected_at")[:limit])
 
 
