@@ -366,7 +366,9 @@ def _top_anomaly_chart(item: DigestItem, period: tuple[dt.datetime, dt.datetime]
     payload = kinds.payload_of(ins)
     if isinstance(payload, kinds.IncidentPayload):  # an incident's chart is its first metric anomaly's
         keys = [e.get("key") for e in payload.evidence if e.get("type") == "anomaly" and e.get("key")]
-        first = Insight.objects.filter(kind=InsightKind.ANOMALY, key__in=keys, payload__metric_id__isnull=False)
+        first = Insight.objects.filter(
+            kind=InsightKind.ANOMALY, key__in=keys, payload__metric_id__isnull=False
+        )
         anomaly = first.order_by("-severity", "pk").first()
         payload = kinds.payload_of(anomaly) if anomaly else payload
     if not isinstance(payload, kinds.AnomalyPayload) or payload.metric_id is None:

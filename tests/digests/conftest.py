@@ -161,7 +161,12 @@ def world(db: Any) -> dict[str, Any]:
         summary="Conversion, support tickets tagged billing and the flag moved together.",
         payload=kinds.IncidentPayload(
             evidence=[
-                {"type": "anomaly", "signal": "metric", "label": "Checkout conversion", "key": "anomaly:checkout:aov"},
+                {
+                    "type": "anomaly",
+                    "signal": "metric",
+                    "label": "Checkout conversion",
+                    "key": "anomaly:checkout:aov",
+                },
                 {"type": "flag", "signal": "flag", "label": "new-checkout flag", "ref": "new-checkout"},
             ],
             signal_types=["metric", "flag"],
@@ -176,7 +181,9 @@ def world(db: Any) -> dict[str, Any]:
         score=5.0,
         title="Checkout latency spike",
         payload=kinds.AnomalyPayload(
-            series_id="latency", signal="metric", drivers=[{"key": "region", "value": "eu-west", "share": 0.82}]
+            series_id="latency",
+            signal="metric",
+            drivers=[{"key": "region", "value": "eu-west", "share": 0.82}],
         ),
     )
     insight(
@@ -186,7 +193,9 @@ def world(db: Any) -> dict[str, Any]:
         checkout,
         2,
         title="Order value dip",
-        payload=kinds.AnomalyPayload(series_id=f"metric:{conversion.pk}", signal="metric", metric_id=conversion.pk),
+        payload=kinds.AnomalyPayload(
+            series_id=f"metric:{conversion.pk}", signal="metric", metric_id=conversion.pk
+        ),
     )
     insight("anomaly", "anomaly:mobile:crash", Severity.CRITICAL, mobile, 3, title="Mobile crash rate spike")
     insight("anomaly", "anomaly:checkout:old", Severity.CRITICAL, checkout, 20, title="Last month's outage")
