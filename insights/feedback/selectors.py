@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment
+from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
 from productops.dashboards.filters import parse_filters as parse_shared
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
@@ -40,19 +40,21 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     one row per piece of feedback, across NPS comments, tickets, mentions and KB searches."""
     ids = list(product_ids) if product_ids else None
     scope = Q(product_id__in=ids) if ids else Q()
+    # A row dated years ahead (a source's sentinel) must not move the window away from real feedback.
+    until = datetime.combine(latest_plausible(), datetime.min.time(), tzinfo=UTC)
     latest = max(
         (
             d
             for d in (
-                NpsResponse.objects.filter(scope)
+                NpsResponse.objects.filter(scope, submitted_at__lt=until)
                 .order_by("-submitted_at")
                 .values_list("submitted_at", flat=True)
                 .first(),
-                SupportTicket.objects.filter(scope)
+                SupportTicket.objects.filter(scope, opened_at__lt=until)
                 .order_by("-opened_at")
                 .values_list("opened_at", flat=True)
                 .first(),
-                Mention.objects.filter(scope)
+                Mention.objects.filter(scope, posted_at__lt=until)
                 .order_by("-posted_at")
                 .values_list("posted_at", flat=True)
                 .first(),
@@ -68,8 +70,10 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     mentions = Mention.objects.filter(scope)
     kb = KbSearch.objects.filter(scope)
     if start:
-        nps, tickets = nps.filter(submitted_at__gte=start), tickets.filter(opened_at__gte=start)
-        mentions, kb = mentions.filter(posted_at__gte=start), kb.filter(date__gte=start.date())
+        nps = nps.filter(submitted_at__gte=start, submitted_at__lt=until)
+        tickets = tickets.filter(opened_at__gte=start, opened_at__lt=until)
+        mentions = mentions.filter(posted_at__gte=start, posted_at__lt=until)
+        kb = kb.filter(date__gte=start.date(), date__lt=until.date())
     rows: list[Any] = list(
         nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment")
     )

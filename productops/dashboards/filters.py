@@ -111,6 +111,11 @@ class Sort(Param):
         return raw
 
 
+def latest_plausible() -> date:
+    """The last day a real row can carry: a few years ahead covers planned dates, not sentinels."""
+    return timezone.localdate().replace(month=1, day=1) + timedelta(days=366 * LATEST_YEARS_AHEAD)
+
+
 def parse_day(raw: str) -> date:
     """An ISO day (YYYY-MM-DD) within a plausible window; BadParam says what is wrong."""
     m = _ISO_DAY.fullmatch(raw)
@@ -120,7 +125,7 @@ def parse_day(raw: str) -> date:
         value = date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
         raise BadParam("is not a real date") from None
-    latest = timezone.localdate().replace(month=1, day=1) + timedelta(days=366 * LATEST_YEARS_AHEAD)
+    latest = latest_plausible()
     if not EARLIEST <= value <= latest:
         raise BadParam(f"is outside {EARLIEST.year}–{latest.year}")
     return value
@@ -155,13 +160,13 @@ class Filters:
 
     def window(self, field_name: str, *, dates: bool = False) -> Q:
         """The date range as a Q over a datetime (or, with dates=True, a date) column: half-open bounds
-        an index can use, and no bound at all for all time."""
-        if self.all_time:
-            return Q()
+        an index can use. All time is the plausible window, so a row dated 9999-12-28 by a source's bug
+        cannot stretch a weekly series over eight thousand years."""
+        first, last = (EARLIEST, latest_plausible()) if self.all_time else (self.start, self.end)
         if dates:
-            return Q(**{f"{field_name}__gte": self.start, f"{field_name}__lte": self.end})
-        start = datetime.combine(self.start, time.min, tzinfo=UTC)
-        end = datetime.combine(self.end, time.min, tzinfo=UTC) + timedelta(days=1)
+            return Q(**{f"{field_name}__gte": first, f"{field_name}__lte": last})
+        start = datetime.combine(first, time.min, tzinfo=UTC)
+        end = datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=1)
         return Q(**{f"{field_name}__gte": start, f"{field_name}__lt": end})
 
     def get(self, name: str, default: str = "") -> str:
@@ -249,9 +254,11 @@ def parse_filters(
                 errors.append(f"Ignored “{name}”: it holds control characters.")
                 continue
             try:
-                extra.setdefault(name, []).append(spec.clean(raw))
+                value = spec.clean(raw)
             except BadParam as exc:
                 errors.append(f"Ignored {name}=“{raw[:40]}”: it {exc}.")
+            else:
+                extra.setdefault(name, []).append(value)
 
     today = timezone.localdate()
     start_raw, end_raw = first("from") or first("start"), first("to") or first("end")

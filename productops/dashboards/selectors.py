@@ -94,7 +94,8 @@ def kpi_tiles(filters: Filters, product_list: list[Product]) -> list[dict[str, A
     for product in product_list:
         cards = []
         for metric in metrics_by_product.get(product.pk, []):
-            s = series.get(metric.pk, pd.Series(dtype=float))
+            # A metric with only dimensioned points has no total: its card shows no value, not an error.
+            s = series.get(metric.pk, pd.Series(dtype=float, index=pd.DatetimeIndex([])))
             value = _at(s, end)
             spark = s[s.index >= pd.Timestamp(spark_start)]
             cards.append(
