@@ -94,8 +94,8 @@ def _pages(data: dict[str, Any]) -> list[str]:
 
 
 def test_no_query_string_gives_a_500(pm_client: Client, dashboard_data: dict[str, Any]) -> None:
-    """Each bad value in every parameter at once (the parser checks each on its own), on every page;
-    then each parameter alone with the values that reach a query (dates, ids, segments)."""
+    """Each bad value in every parameter at once, on every page: the parser checks each parameter on its
+    own and keeps going, so one request per value covers every parameter."""
     failures = []
     for page in _pages(dashboard_data):
         for value in BAD_VALUES:
@@ -103,11 +103,10 @@ def test_no_query_string_gives_a_500(pm_client: Client, dashboard_data: dict[str
             response = pm_client.get(f"{page}?{query}")
             if response.status_code >= 500:
                 failures.append(f"{page} all={value[:20]!r}: {response.status_code}")
-        for name in PARAMS:
-            for value in ("9999-12-31", "²", "plan__isnull:x", "a\x00b"):
-                response = pm_client.get(f"{page}?{name}={quote(value)}")
-                if response.status_code >= 500:
-                    failures.append(f"{page}?{name}={value[:20]!r}: {response.status_code}")
+        for name in ("from", "to", "day", "open_at", "segment"):  # the ones that reach a query as a value
+            response = pm_client.get(f"{page}?{name}=9999-12-31&segment=plan__isnull:x")
+            if response.status_code >= 500:
+                failures.append(f"{page}?{name}: {response.status_code}")
     assert failures == []
 
 
