@@ -340,12 +340,12 @@ def sentiment_weekly_frame(
         parts.append(pd.DataFrame(list(weekly), columns=["key", "ts", "total", "n"]))
     if theme_ids:
         rows = ThemeMember.objects.filter(theme_id__in=list(theme_ids), sentiment__isnull=False)
-        weekly = (
+        by_theme = (
             rows.annotate(week=TruncWeek("ts", tzinfo=UTC))
             .values_list("theme_id", "week")
             .annotate(total=Sum("sentiment"), n=Count("id"))
         )
-        members = pd.DataFrame(list(weekly), columns=["key", "ts", "total", "n"])
+        members = pd.DataFrame(list(by_theme), columns=["key", "ts", "total", "n"])
         members["key"] = "theme:" + members["key"].astype(str)
         parts.append(members)
     frame = (
