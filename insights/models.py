@@ -91,3 +91,17 @@ class InsightEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.insight_id}"
+
+
+class InsightBand(models.Model):
+    """The series behind an anomaly and its expected band, as the detector scored it at the last recompute,
+    so the anomaly page draws it without reading the raw series or rerunning the detector per request."""
+
+    insight = models.OneToOneField(Insight, on_delete=models.CASCADE, primary_key=True, related_name="band")
+    step_days = models.PositiveSmallIntegerField(default=1)
+    # [[ISO time, actual, expected, lower, upper, is_anomaly], ...] around the anomaly's window.
+    points = models.JSONField(default=list)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"band of insight {self.insight_id}"

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from insights.models import Insight, InsightKind, InsightStatus, Severity
+from insights.models import Insight, InsightBand, InsightKind, InsightStatus, Severity
 from insights.services import transition
 from productops.accounts.roles import pm_required
 from productops.dashboards import drill
@@ -27,6 +27,7 @@ from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
 
 from . import selectors
+from .bands import AFTER, BEFORE, band_frame
 from .detect import detect
 from .services import SIGNAL_LABELS, mute
 
@@ -123,15 +124,22 @@ def _series_frame(insight: Insight) -> pd.Series | None:
     return pd.Series(rows["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"])).sort_index()
 
 
-def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, Any]:
+def _scored_view(insight: Insight, series: pd.Series, sensitivity: str) -> tuple[pd.DataFrame, int]:
+    """For an anomaly written before bands were stored: rerun the detector on its series."""
     scored = detect(series, sensitivity=sensitivity)
     start = pd.Timestamp(insight.starts_at).tz_convert(None) if insight.starts_at else series.index[-1]
     end = pd.Timestamp(insight.ends_at).tz_convert(None) if insight.ends_at else series.index[-1]
     view = scored.join(series.rename("actual"))
-    view = view[(view.index >= start - pd.Timedelta(days=120)) & (view.index <= end + pd.Timedelta(days=45))]
+    view = view[(view.index >= start - BEFORE) & (view.index <= end + AFTER)]
+    step = (series.index[1] - series.index[0]).days if len(series) > 1 else 1
+    return view, step
+
+
+def _chart(insight: Insight, view: pd.DataFrame, step: int) -> dict[str, Any]:
+    start = pd.Timestamp(insight.starts_at).tz_convert(None) if insight.starts_at else view.index[-1]
+    end = pd.Timestamp(insight.ends_at).tz_convert(None) if insight.ends_at else view.index[-1]
     x = [f"{ts:%Y-%m-%d %H:%M}" for ts in view.index]
     # Each actual point opens the rows behind it: its day, or its week for weekly series.
-    step = (series.index[1] - series.index[0]).days if len(series) > 1 else 1
     span = timedelta(days=max(step, 1) - 1)
     urls = [_drill(insight, ts.date(), ts.date() + span) for ts in view.index]
     data = [
@@ -285,9 +293,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if insight.kind == InsightKind.ANOMALY:
         if insight.payload.get("metric_id"):
             metric = Metric.objects.filter(pk=insight.payload["metric_id"]).first()
-        series = _series_frame(insight)
-        if series is not None and len(series):
-            chart = _chart(insight, series, metric.sensitivity if metric else "medium")
+        band = InsightBand.objects.filter(insight=insight).first()
+        if band is not None and band.points:  # stored by the detection run: no detector per request
+            chart = _chart(insight, band_frame(band), band.step_days)
+        else:
+            series = _series_frame(insight)
+            if series is not None and len(series):
+                chart = _chart(
+                    insight, *_scored_view(insight, series, metric.sensitivity if metric else "medium")
+                )
     related = Insight.objects.none()
     if insight.starts_at and insight.ends_at:
         related = (
