@@ -344,7 +344,7 @@ def _kpis(scope: Scope, period: tuple[dt.datetime, dt.datetime], with_charts: bo
         good = None
         if change is not None and m.good_direction in ("up", "down") and abs(change) >= 0.05:
             good = (change > 0) == (m.good_direction == "up")
-        url = links.site_link([("dashboards:explorer", ())], _filters(m.product, None, period, metric=m.key))
+        url = links.page_link("dashboards:explorer", (), _filters(m.product, None, period, metric=m.pk))
         kpi = KpiChange(m.name, m.product.name if m.product else "", m.unit, now_v, then_v, change, good, url)
         if with_charts:
             series = _daily(group.sort_values("ts"), m.aggregation)
@@ -413,7 +413,7 @@ def _shipped(scope: Scope, period: tuple[dt.datetime, dt.datetime]) -> list[Ship
         key=lambda kv: (kv[0][0].name if kv[0][0] else "~", kv[0][1].name if kv[0][1] else "~"),
     ):
         rows.sort(key=lambda i: (rank.get(i.kind, 3), i.title))
-        url = links.site_link([("overlaps:portfolio", ())], _filters(product, team, period, status="done"))
+        url = links.page_link("overlaps:portfolio", (), _filters(product, team, period, status="done"))
         out.append(
             ShippedGroup(
                 product=product.name if product else "No product",
@@ -444,7 +444,7 @@ def _connectors(period: tuple[dt.datetime, dt.datetime]) -> list[DigestItem]:
             problem, severity = f"Stale: last successful sync {when}", Severity.LOW
         if not problem:
             continue
-        url = links.site_link([("connectors:detail", [conn.pk]), ("connectors:list", ())], {})
+        url = links.page_link("connectors:detail", [conn.pk])
         out.append(
             DigestItem(
                 kind="connector",
@@ -471,8 +471,8 @@ def build_digest(
     scope, following = _scope(user)
     is_lead = role_of(user) == Role.LEAD
 
-    kinds = [k for _, _, ks in SECTIONS for k in ks] + (list(LEAD_KINDS) if is_lead else [])
-    items = _insights(scope, period, kinds)
+    kind_names = [k for _, _, ks in SECTIONS for k in ks] + (list(LEAD_KINDS) if is_lead else [])
+    items = _insights(scope, period, kind_names)
     sections = [Section(key, title, [i for i in items if i.kind in ks]) for key, title, ks in SECTIONS]
     connector_items = [i for i in items if i.kind in LEAD_KINDS] + (_connectors(period) if is_lead else [])
     top = [i for i in items if i.kind not in LEAD_KINDS][:MAX_TOP]
