@@ -73,9 +73,9 @@ def themes(request: HttpRequest) -> HttpResponse:
     scoped = selectors.scope_products(Product.objects.all(), filters, field="")
     product_ids = list(scoped.values_list("pk", flat=True)) if filters.product or filters.team else None
     sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
-    if filters.since:
+    if filters.since and not sentiment.empty:
         sentiment = sentiment[sentiment["ts"].dt.date >= filters.since]
-    if filters.until:
+    if filters.until and not sentiment.empty:
         sentiment = sentiment[sentiment["ts"].dt.date <= filters.until]
     ctx["sentiment_chart"] = charts.lines_chart(
         sentiment, {}, "Mean sentiment of feedback per week and product", y_title="Sentiment (-1 to 1)"

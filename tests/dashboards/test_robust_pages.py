@@ -236,3 +236,31 @@ def test_pages_survive_odd_insight_payloads(pm_client: Client, dashboard_data: d
     for page in ["/", "/insights/", "/digests/preview/"]:
         assert pm_client.get(page).status_code == 200, page
     assert Product.objects.filter(pk=product.pk).exists()
+
+
+def test_digest_style_links_open_every_list_page_filtered(
+    pm_client: Client, dashboard_data: dict[str, Any]
+) -> None:
+    """`?product=<slug>&team=<slug>&from=…&to=…` (what a digest writes) is applied by every list page."""
+    query = "product=atlas&team=growth&from=2026-01-05&to=2026-02-01"
+    pages = [
+        "/",
+        "/explore/",
+        "/portfolio/",
+        "/feedback/",
+        "/nps/",
+        "/support/",
+        "/experiments/",
+        "/insights/",
+    ]
+    pages += ["/rows/tickets/", "/rows/nps/"]
+    for page in pages:
+        response = pm_client.get(f"{page}?{query}")
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        filters = response.context["filters"]
+        assert filters.errors == [], (page, filters.errors)
+        assert filters.product == dashboard_data["product"] and filters.team == dashboard_data["team"], page
+        assert (filters.start.isoformat(), filters.end.isoformat()) == ("2026-01-05", "2026-02-01"), page
+        assert '<option value="atlas" selected>' in html and '<option value="growth" selected>' in html, page
+        assert 'value="2026-01-05"' in html, page
