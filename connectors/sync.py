@@ -444,6 +444,7 @@ def leads_emails() -> list[str]:
 
 def pause_for_attention(connection: Connection, message: str) -> None:
     """Pause the connection, record a "connector needs attention" insight and e-mail the leads."""
+    from insights.kinds import ConnectorAttentionPayload
     from insights.models import InsightKind, Severity
     from insights.services import upsert_insight
 
@@ -457,7 +458,7 @@ def pause_for_attention(connection: Connection, message: str) -> None:
         summary=message,
         severity=Severity.HIGH,
         product_id=connection.product_id,
-        payload={"connection_id": connection.pk, "kind": connection.kind},
+        payload=ConnectorAttentionPayload(connection_id=connection.pk, kind=connection.kind),
     )
     recipients = leads_emails()
     if recipients:

@@ -55,6 +55,11 @@ class Insight(models.Model):
     muted_until = models.DateTimeField(null=True, blank=True)
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
     team = models.ForeignKey("portfolio.Team", null=True, blank=True, on_delete=models.SET_NULL)
+    # Every product and team the insight concerns (both teams of an overlap; every team owning the product
+    # of an anomaly). `product`/`team` stay as the primary one, for display and ordering. Pages, the inbox
+    # and the digest filter on these, so a team sees everything that concerns it.
+    products = models.ManyToManyField("portfolio.Product", blank=True, related_name="concerned_insights")
+    teams = models.ManyToManyField("portfolio.Team", blank=True, related_name="concerned_insights")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
@@ -86,3 +91,17 @@ class InsightEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.insight_id}"
+
+
+class InsightBand(models.Model):
+    """The series behind an anomaly and its expected band, as the detector scored it at the last recompute,
+    so the anomaly page draws it without reading the raw series or rerunning the detector per request."""
+
+    insight = models.OneToOneField(Insight, on_delete=models.CASCADE, primary_key=True, related_name="band")
+    step_days = models.PositiveSmallIntegerField(default=1)
+    # [[ISO time, actual, expected, lower, upper, is_anomaly], ...] around the anomaly's window.
+    points = models.JSONField(default=list)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"band of insight {self.insight_id}"

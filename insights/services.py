@@ -9,7 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from productops.core.versions import bump
+from productops.portfolio.models import Product
 
+from .kinds import Payload
 from .models import Insight, InsightEvent, InsightStatus
 
 # Fields a recompute may overwrite. Status, muted_until and detected_at belong to the lifecycle.
@@ -28,11 +30,25 @@ COMPUTED_FIELDS = {
 }
 
 
-def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
-    """Create or refresh one insight by (kind, key). Returns (insight, created)."""
+def upsert_insight(
+    kind: str,
+    key: str,
+    *,
+    team_ids: Iterable[int | None] = (),
+    product_ids: Iterable[int | None] = (),
+    **fields: Any,
+) -> tuple[Insight, bool]:
+    """Create or refresh one insight by (kind, key). Returns (insight, created).
+
+    The insight concerns its `product`/`team` plus `product_ids`/`team_ids`, and every team that owns one
+    of those products; they are stored in `Insight.products`/`teams`, which every reader filters on.
+    A `payload` may be a typed payload from `insights.kinds`; it is stored as a dict.
+    """
     bad = set(fields) - COMPUTED_FIELDS
     if bad:
         raise ValueError(f"recompute may not set {sorted(bad)}")
+    if isinstance(fields.get("payload"), Payload):
+        fields["payload"] = fields["payload"].as_dict()
     with transaction.atomic():
         insight, created = Insight.objects.select_for_update().get_or_create(
             kind=kind, key=key, defaults=fields
@@ -51,7 +67,21 @@ def upsert_insight(kind: str, key: str, **fields: Any) -> tuple[Insight, bool]:
                 changed += ["status", "muted_until"]
             if changed:
                 insight.save(update_fields=[*{c.removesuffix("_id") for c in changed}, "updated_at"])
+        _set_concerns(insight, team_ids, product_ids)
     return insight, created
+
+
+def _set_concerns(
+    insight: Insight, team_ids: Iterable[int | None], product_ids: Iterable[int | None]
+) -> None:
+    products = {p for p in [insight.product_id, *product_ids] if p is not None}
+    teams = {t for t in [insight.team_id, *team_ids] if t is not None}
+    if products:
+        teams |= set(
+            Product.teams.through.objects.filter(product_id__in=products).values_list("team_id", flat=True)
+        )
+    insight.products.set(products)
+    insight.teams.set(teams)
 
 
 def retire_missing(kind: str, keep_keys: Iterable[str], **scope: Any) -> int:

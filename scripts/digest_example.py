@@ -28,6 +28,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from insights import kinds  # noqa: E402
 from insights.models import Insight, Severity  # noqa: E402
 from insights.services import upsert_insight  # noqa: E402
 from productops.accounts.roles import Role  # noqa: E402
@@ -35,7 +36,7 @@ from productops.accounts.services import create_user  # noqa: E402
 from productops.digests.schedule import week_label  # noqa: E402
 from productops.digests.services import ensure_subscription  # noqa: E402
 from productops.portfolio.models import Product  # noqa: E402
-from productops.signals.models import SupportTicket  # noqa: E402
+from productops.signals.models import Metric, SupportTicket  # noqa: E402
 
 EMAIL = "maya.pm@example.com"
 
@@ -62,15 +63,13 @@ def stand_in_insights(truth: dict) -> None:
         product=product,
         starts_at=start,
         ends_at=end,
-        payload={
-            "metric": inc["metric"],
-            "flag": inc["flag"],
-            "ticket_tag": inc["ticket_tag"],
-            "drivers": [
-                {"key": "flag", "value": inc["flag"]},
-                {"key": "tickets", "value": inc["ticket_tag"]},
+        payload=kinds.IncidentPayload(
+            evidence=[
+                {"type": "flag", "signal": "flag", "label": f"the {inc['flag']} flag", "ref": inc["flag"]},
+                {"type": "tickets", "signal": "tickets", "label": f"tickets tagged {inc['ticket_tag']}"},
             ],
-        },
+            signal_types=["metric", "tickets", "flag"],
+        ),
     )
     for a in truth["anomalies"]:
         if a["product"] == inc["product"] and a["start"] == inc["start"] and a["dimension_key"] == "platform":
@@ -84,11 +83,14 @@ def stand_in_insights(truth: dict) -> None:
                 product=product,
                 starts_at=_aware(a["start"]),
                 ends_at=_aware(a["end"]) + dt.timedelta(days=1),
-                payload={
-                    "metric": a["metric"],
-                    "dimension_key": a["dimension_key"],
-                    "dimension_value": a["dimension_value"],
-                },
+                payload=kinds.AnomalyPayload(
+                    signal="metric",
+                    metric_id=Metric.objects.filter(product=product, key=a["metric"])
+                    .values_list("pk", flat=True)
+                    .first(),
+                    dimension_key=a["dimension_key"],
+                    dimension_value=a["dimension_value"],
+                ),
             )
     quote = (
         SupportTicket.objects.filter(
@@ -108,7 +110,7 @@ def stand_in_insights(truth: dict) -> None:
         product=product,
         starts_at=start,
         ends_at=end,
-        payload={"quote": quote or inc["phrase"]},
+        payload=kinds.ThemePayload(quotes=[quote or inc["phrase"]]),
     )
 
 

@@ -17,6 +17,7 @@ from insights.services import retire_missing, transition, upsert_insight
 from productops.portfolio.models import Product
 
 from . import selectors
+from .bands import store_bands
 from .detect import detect_many, infer_step
 from .events import Event, drivers, find_events, group_incidents, severity
 from .models import SeriesMute
@@ -176,6 +177,7 @@ def run_detection(
     kept_keys: list[str] = []
     incident_inputs: list[tuple[int, str, Event]] = []
     keys_of: dict[int, str] = {}
+    band_rows: list[tuple[int, str, pd.Timestamp, pd.Timestamp]] = []  # the anomaly page's stored band
     for event in events:
         info = infos[event.series_id]
         if cutoff is not None and event.end < cutoff:
@@ -221,6 +223,7 @@ def run_detection(
             payload=payload,
         )
         kept_keys.append(key)
+        band_rows.append((insight.pk, event.series_id, event.start, event.end))
         keys_of[id(event)] = key
         result.anomalies_written += 1
         mute = (by_metric_mute.get(info.metric_id) if info.metric_id else None) or by_series_mute.get(
@@ -231,6 +234,7 @@ def run_detection(
         if info.product_id is not None and parent is None:
             incident_inputs.append((info.product_id, info.signal, event))
 
+    store_bands(scored, band_rows)
     incident_keys = _write_incidents(incident_inputs, keys_of, infos, product_ids, teams)
     result.incidents_written = len(incident_keys)
     if cutoff is None and metric_ids is None and product_ids is None and include_metrics and include_derived:

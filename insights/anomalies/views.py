@@ -17,19 +17,27 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from insights.models import Insight, InsightKind, InsightStatus, Severity
+from insights.models import Insight, InsightBand, InsightKind, InsightStatus, Severity
 from insights.services import transition
 from productops.accounts.roles import pm_required
 from productops.dashboards import drill
 from productops.dashboards.charts import chart_context, figure
+from productops.dashboards.filters import ALL_TIME, Choice, Int, parse_filters
 from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
 
 from . import selectors
+from .bands import AFTER, BEFORE, band_frame
 from .detect import detect
 from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
+INBOX_PARAMS = {
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident")),
+    "severity": Int(low=0, high=4),
+    "status": Choice(values=("open", *InsightStatus.values, "all")),
+    "page": Int(low=1),
+}
 STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices, ("all", "All")]
 
 
@@ -43,9 +51,9 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
     elif status in InsightStatus.values:
         qs = qs.filter(status=status)
     if params.get("product"):
-        qs = qs.filter(product__slug=params["product"])
-    if params.get("team"):
-        qs = qs.filter(Q(team__slug=params["team"]) | Q(product__teams__slug=params["team"])).distinct()
+        qs = qs.filter(products__slug=params["product"])
+    if params.get("team"):  # every team the insight concerns (all owners of its product)
+        qs = qs.filter(teams__slug=params["team"])
     signal = params.get("signal")
     if signal == "incident":
         qs = qs.filter(kind=InsightKind.INCIDENT)
@@ -58,10 +66,23 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
 
 @pm_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    params = {k: request.GET.get(k, "") for k in ("product", "team", "signal", "severity", "status")}
-    page = Paginator(_inbox_queryset(params), PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = parse_filters(request, params=INBOX_PARAMS, default_range=ALL_TIME)
+    params = {
+        "product": filters.product.slug if filters.product else "",
+        "team": filters.team.slug if filters.team else "",
+        **{k: filters.get(k) for k in ("signal", "severity", "status")},
+    }
+    qs = _inbox_queryset(params)
+    if not filters.all_time:  # what overlaps the range, as on the overview
+        qs = qs.filter(Q(ends_at__date__gte=filters.start) | Q(ends_at__isnull=True)).filter(
+            Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end)
+        )
+    page = Paginator(qs, PAGE_SIZE).get_page(filters.get("page", "1"))
     rest = {k: v for k, v in params.items() if v}
+    if not filters.all_time:
+        rest.update({k: v for k, v in filters.params().items() if k in ("range", "from", "to")})
     context = {
+        "filters": filters,
         "page_obj": page,
         "insights": page.object_list,
         "params": params,
@@ -103,15 +124,22 @@ def _series_frame(insight: Insight) -> pd.Series | None:
     return pd.Series(rows["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"])).sort_index()
 
 
-def _chart(insight: Insight, series: pd.Series, sensitivity: str) -> dict[str, Any]:
+def _scored_view(insight: Insight, series: pd.Series, sensitivity: str) -> tuple[pd.DataFrame, int]:
+    """For an anomaly written before bands were stored: rerun the detector on its series."""
     scored = detect(series, sensitivity=sensitivity)
     start = pd.Timestamp(insight.starts_at).tz_convert(None) if insight.starts_at else series.index[-1]
     end = pd.Timestamp(insight.ends_at).tz_convert(None) if insight.ends_at else series.index[-1]
     view = scored.join(series.rename("actual"))
-    view = view[(view.index >= start - pd.Timedelta(days=120)) & (view.index <= end + pd.Timedelta(days=45))]
+    view = view[(view.index >= start - BEFORE) & (view.index <= end + AFTER)]
+    step = (series.index[1] - series.index[0]).days if len(series) > 1 else 1
+    return view, step
+
+
+def _chart(insight: Insight, view: pd.DataFrame, step: int) -> dict[str, Any]:
+    start = pd.Timestamp(insight.starts_at).tz_convert(None) if insight.starts_at else view.index[-1]
+    end = pd.Timestamp(insight.ends_at).tz_convert(None) if insight.ends_at else view.index[-1]
     x = [f"{ts:%Y-%m-%d %H:%M}" for ts in view.index]
     # Each actual point opens the rows behind it: its day, or its week for weekly series.
-    step = (series.index[1] - series.index[0]).days if len(series) > 1 else 1
     span = timedelta(days=max(step, 1) - 1)
     urls = [_drill(insight, ts.date(), ts.date() + span) for ts in view.index]
     data = [
@@ -265,9 +293,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if insight.kind == InsightKind.ANOMALY:
         if insight.payload.get("metric_id"):
             metric = Metric.objects.filter(pk=insight.payload["metric_id"]).first()
-        series = _series_frame(insight)
-        if series is not None and len(series):
-            chart = _chart(insight, series, metric.sensitivity if metric else "medium")
+        band = InsightBand.objects.filter(insight=insight).first()
+        if band is not None and band.points:  # stored by the detection run: no detector per request
+            chart = _chart(insight, band_frame(band), band.step_days)
+        else:
+            series = _series_frame(insight)
+            if series is not None and len(series):
+                chart = _chart(
+                    insight, *_scored_view(insight, series, metric.sensitivity if metric else "medium")
+                )
     related = Insight.objects.none()
     if insight.starts_at and insight.ends_at:
         related = (

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from insights import stats
+from insights.kinds import ExperimentVerdictPayload
 from insights.models import InsightKind, Severity
 from insights.services import retire_missing, upsert_insight
 from productops.signals.models import Experiment, ExperimentResult, ExperimentStatus, Metric, MetricKind
@@ -392,17 +393,17 @@ def _clean(value: float) -> float | None:
     )
 
 
-def _payload(report: Report) -> dict[str, Any]:
-    return {
-        "experiment_id": report.experiment.pk,
-        "verdict": report.verdict,
-        "srm": {"p_value": report.srm.p_value, "flagged": report.srm.flagged, "observed": report.srm.observed}
+def _payload(report: Report) -> ExperimentVerdictPayload:
+    return ExperimentVerdictPayload(
+        experiment_id=report.experiment.pk,
+        verdict=report.verdict,
+        srm={"p_value": report.srm.p_value, "flagged": report.srm.flagged, "observed": report.srm.observed}
         if report.srm
         else None,
-        "peeking": report.peeking,
-        "multiple_exposure_share": report.multiple_exposure_share,
-        "collisions": [o.pk for o in report.collisions],
-        "metrics": [
+        peeking=report.peeking,
+        multiple_exposure_share=report.multiple_exposure_share,
+        collisions=[o.pk for o in report.collisions],
+        metrics=[
             {
                 "metric": v.metric_key,
                 "variant": v.variant,
@@ -415,7 +416,7 @@ def _payload(report: Report) -> dict[str, Any]:
             }
             for v in report.verdicts
         ],
-    }
+    )
 
 
 def as_of_label(value: datetime | None) -> str:

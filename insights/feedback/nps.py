@@ -10,8 +10,10 @@ import pandas as pd
 from django.conf import settings
 
 from insights import stats
+from insights.kinds import NpsShiftPayload
 from insights.models import InsightKind, Severity
 from insights.services import retire_missing, upsert_insight
+from productops.dashboards.filters import Filters
 from productops.portfolio.models import Product
 from productops.signals.models import NpsResponse
 
@@ -26,20 +28,16 @@ def category(score: int) -> str:
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 
-def responses_frame(
-    filters: dict[str, Any] | None = None, product_ids: list[int] | None = None
-) -> pd.DataFrame:
-    filters = filters or {}
+def responses_frame(filters: Filters | None = None, product_ids: list[int] | None = None) -> pd.DataFrame:
+
     qs = NpsResponse.objects.all()
     if product_ids:
         qs = qs.filter(product_id__in=product_ids)
     qs = scope_products(qs, filters)
-    if filters.get("segment_key"):
-        qs = qs.filter(**{f"segment__{filters['segment_key']}": filters["segment_value"]})
-    if filters.get("start"):
-        qs = qs.filter(submitted_at__date__gte=filters["start"])
-    if filters.get("end"):
-        qs = qs.filter(submitted_at__date__lte=filters["end"])
+    if filters is not None:
+        if filters.segment:
+            qs = qs.filter(**{f"segment__{filters.segment[0]}": filters.segment[1]})
+        qs = qs.filter(filters.window("submitted_at"))
     rows = list(
         qs.values_list("id", "product_id", "score", "submitted_at", "segment", "comment", "sentiment")
     )
@@ -111,6 +109,7 @@ def recompute_nps_insights(product_ids: list[int] | None = None) -> list[str]:
             before, after, shift = found["before"], found["after"], found["shift"]
             start: datetime = after["period"]
             key = f"nps:{int(product_id)}:{after['label']}"
+            period = pd.Period(pd.Timestamp(start).tz_localize(None), freq)
             direction = "dropped" if shift.delta < 0 else "rose"
             upsert_insight(
                 InsightKind.NPS_SHIFT,
@@ -125,14 +124,18 @@ def recompute_nps_insights(product_ids: list[int] | None = None) -> list[str]:
                 score=abs(shift.z),
                 product_id=int(product_id),
                 starts_at=start,
-                payload={
-                    "delta": shift.delta,
-                    "p_value": shift.p_value,
-                    "period": after["label"],
-                    "before": before["result"].nps,
-                    "after": after["result"].nps,
-                    "n": after["result"].n,
-                },
+                payload=NpsShiftPayload(
+                    delta=shift.delta,
+                    p_value=shift.p_value,
+                    period=after["label"],
+                    before=before["result"].nps,
+                    after=after["result"].nps,
+                    n=after["result"].n,
+                    ci_low=after["result"].ci_low,
+                    ci_high=after["result"].ci_high,
+                    period_start=f"{period.start_time:%Y-%m-%d}",
+                    period_end=f"{period.end_time:%Y-%m-%d}",
+                ),
             )
             keys.append(key)
     scope: dict[str, Any] = {"product_id__in": product_ids} if product_ids else {}

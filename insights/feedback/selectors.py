@@ -8,21 +8,23 @@ detector can treat every theme (or support metric) the same way as any other met
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
 from insights.overlaps import match
+from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
+from productops.dashboards.filters import parse_filters as parse_shared
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
 
-from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
 
 QUOTE_POOL = 300  # members considered when picking an item's quotes
 FRAME_COLUMNS = ["source", "object_id", "product_id", "ts", "text", "sentiment", "segment"]
@@ -38,19 +40,21 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     one row per piece of feedback, across NPS comments, tickets, mentions and KB searches."""
     ids = list(product_ids) if product_ids else None
     scope = Q(product_id__in=ids) if ids else Q()
+    # A row dated years ahead (a source's sentinel) must not move the window away from real feedback.
+    until = datetime.combine(latest_plausible(), datetime.min.time(), tzinfo=UTC)
     latest = max(
         (
             d
             for d in (
-                NpsResponse.objects.filter(scope)
+                NpsResponse.objects.filter(scope, submitted_at__lt=until)
                 .order_by("-submitted_at")
                 .values_list("submitted_at", flat=True)
                 .first(),
-                SupportTicket.objects.filter(scope)
+                SupportTicket.objects.filter(scope, opened_at__lt=until)
                 .order_by("-opened_at")
                 .values_list("opened_at", flat=True)
                 .first(),
-                Mention.objects.filter(scope)
+                Mention.objects.filter(scope, posted_at__lt=until)
                 .order_by("-posted_at")
                 .values_list("posted_at", flat=True)
                 .first(),
@@ -66,8 +70,10 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
     mentions = Mention.objects.filter(scope)
     kb = KbSearch.objects.filter(scope)
     if start:
-        nps, tickets = nps.filter(submitted_at__gte=start), tickets.filter(opened_at__gte=start)
-        mentions, kb = mentions.filter(posted_at__gte=start), kb.filter(date__gte=start.date())
+        nps = nps.filter(submitted_at__gte=start, submitted_at__lt=until)
+        tickets = tickets.filter(opened_at__gte=start, opened_at__lt=until)
+        mentions = mentions.filter(posted_at__gte=start, posted_at__lt=until)
+        kb = kb.filter(date__gte=start.date(), date__lt=until.date())
     rows: list[Any] = list(
         nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment")
     )
@@ -211,56 +217,41 @@ def theme_spikes(
 # --- Pages -------------------------------------------------------------------------------------
 
 
-def parse_filters(params: Any) -> dict[str, Any]:
-    """product (slug), source, segment ("key:value"), start/end (YYYY-MM-DD) from a query string."""
-
-    def _date(name: str) -> date | None:
-        try:
-            return date.fromisoformat(params.get(name, ""))
-        except ValueError:
-            return None
-
-    segment = params.get("segment", "")
-    seg_key, _, seg_value = segment.partition(":")
-    return {
-        "product": params.get("product", ""),
-        # A team narrows feedback to the products it works on (feedback rows carry a product, not a team).
-        "team": params.get("team", ""),
-        "source": params.get("source", ""),
-        "segment": segment,
-        "segment_key": seg_key if seg_value else "",
-        "segment_value": seg_value,
-        "start": _date("start"),
-        "end": _date("end"),
-    }
+# The feedback pages' own parameters, on top of the shared filter bar; they default to all time.
+FEEDBACK_PARAMS = {
+    "source": Choice(values=tuple(FeedbackSource.values)),
+    "segment": Segment(),
+}
 
 
-def scope_products(qs: Any, filters: dict[str, Any], field: str = "product") -> Any:
+def parse_filters(request: Any) -> Filters:
+    return parse_shared(request, params=FEEDBACK_PARAMS, default_range=ALL_TIME)
+
+
+def scope_products(qs: Any, filters: Filters | None, field: str = "product") -> Any:
     """Narrow rows with a product to the filters' product and team (the team's products). `field` is the
     path to the product; "" for a queryset of products."""
+    if filters is None:
+        return qs
     prefix = f"{field}__" if field else ""
-    if filters.get("product"):
-        qs = qs.filter(**{f"{prefix}slug": filters["product"]})
-    if filters.get("team"):
-        qs = qs.filter(**{f"{prefix}teams__slug": filters["team"]})
+    if filters.product:
+        qs = qs.filter(**{f"{prefix}pk": filters.product.pk})
+    if filters.team:
+        qs = qs.filter(**{f"{prefix}teams": filters.team})
     return qs
 
 
-def filtered_members(filters: dict[str, Any]) -> Any:
+def filtered_members(filters: Filters) -> Any:
     members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
     members = scope_products(members, filters)
     if filters.get("source"):
-        members = members.filter(source=filters["source"])
-    if filters.get("segment_key"):
-        members = members.filter(**{f"segment__{filters['segment_key']}": filters["segment_value"]})
-    if filters.get("start"):
-        members = members.filter(ts__date__gte=filters["start"])
-    if filters.get("end"):
-        members = members.filter(ts__date__lte=filters["end"])
-    return members
+        members = members.filter(source=filters.get("source"))
+    if filters.segment:
+        members = members.filter(**{f"segment__{filters.segment[0]}": filters.segment[1]})
+    return members.filter(filters.window("ts"))
 
 
-def theme_rows(filters: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+def theme_rows(filters: Filters, limit: int = 100) -> list[dict[str, Any]]:
     """Active themes ranked by volume within the filters, with sentiment and 4-week change."""
     frame = pd.DataFrame.from_records(filtered_members(filters).values("theme_id", "sentiment"))
     if frame.empty:
@@ -333,31 +324,37 @@ def sentiment_weekly_frame(
     """Mean sentiment per week as a long (series_id, ts, value) frame: "sentiment:<product slug>" over
     all scored NPS comments, tickets and mentions, plus "theme:<id>:sentiment" for the given themes."""
     ids = list(product_ids) if product_ids else None
+    plausible = parse_shared({}, default_range=ALL_TIME)  # all time, within the plausible window
     parts = []
     for model, ts_field in (
         (NpsResponse, "submitted_at"),
         (SupportTicket, "opened_at"),
         (Mention, "posted_at"),
     ):
-        qs = model.objects.filter(sentiment__isnull=False)
+        qs = model.objects.filter(sentiment__isnull=False).filter(plausible.window(ts_field))
         if ids:
             qs = qs.filter(product_id__in=ids)
-        parts.append(
-            pd.DataFrame(
-                list(qs.values_list("product__slug", ts_field, "sentiment")), columns=["key", "ts", "value"]
-            )
+        # Summed per product and week in the database: the page reads a few hundred rows, not every text.
+        weekly = (
+            qs.annotate(week=TruncWeek(ts_field, tzinfo=UTC))
+            .values_list("product__slug", "week")
+            .annotate(total=Sum("sentiment"), n=Count("id"))
         )
+        parts.append(pd.DataFrame(list(weekly), columns=["key", "ts", "total", "n"]))
     if theme_ids:
         rows = ThemeMember.objects.filter(theme_id__in=list(theme_ids), sentiment__isnull=False)
-        members = pd.DataFrame(
-            list(rows.values_list("theme_id", "ts", "sentiment")), columns=["key", "ts", "value"]
+        by_theme = (
+            rows.annotate(week=TruncWeek("ts", tzinfo=UTC))
+            .values_list("theme_id", "week")
+            .annotate(total=Sum("sentiment"), n=Count("id"))
         )
+        members = pd.DataFrame(list(by_theme), columns=["key", "ts", "total", "n"])
         members["key"] = "theme:" + members["key"].astype(str)
         parts.append(members)
     frame = (
         pd.concat([p for p in parts if not p.empty], ignore_index=True)
         if any(not p.empty for p in parts)
-        else pd.DataFrame(columns=["key", "ts", "value"])
+        else pd.DataFrame(columns=["key", "ts", "total", "n"])
     )
     if frame.empty:
         return pd.DataFrame(columns=["series_id", "ts", "value"])
@@ -366,5 +363,6 @@ def sentiment_weekly_frame(
         k if str(k).startswith("theme:") else f"sentiment:{k or 'none'}" for k in frame["key"]
     ]
     frame.loc[frame["series_id"].str.startswith("theme:"), "series_id"] += ":sentiment"
-    out = frame.groupby(["series_id", "ts"])["value"].mean().reset_index()
-    return out[["series_id", "ts", "value"]]
+    sums = frame.groupby(["series_id", "ts"])[["total", "n"]].sum().reset_index()
+    sums["value"] = sums["total"].astype(float) / sums["n"]
+    return sums[["series_id", "ts", "value"]]

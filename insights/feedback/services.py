@@ -18,6 +18,7 @@ from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
 from insights import sentiment
+from insights.kinds import ThemePayload
 from insights.models import InsightKind, Severity
 from insights.overlaps import match
 from insights.services import retire_missing, upsert_insight
@@ -378,13 +379,13 @@ def theme_insights(product_ids: Iterable[int] | None = None) -> list[str]:
             product_id=theme.product_id,
             starts_at=spike["week"],
             ends_at=spike["week"] + timedelta(days=7),
-            payload={
-                "theme_id": theme.pk,
-                "series_id": f"theme:{theme.pk}",
-                "value": spike["value"],
-                "baseline": spike["baseline"],
-                "quotes": quotes,
-            },
+            payload=ThemePayload(
+                theme_id=theme.pk,
+                series_id=f"theme:{theme.pk}",
+                value=float(spike["value"]),
+                baseline=float(spike["baseline"]),
+                quotes=quotes,
+            ),
         )
         keys.append(key)
     scope: dict[str, Any] = {"product_id__in": list(product_ids)} if product_ids else {}

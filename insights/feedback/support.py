@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from productops.dashboards.filters import Filters
 from productops.signals.models import SupportTicket
 
 from .selectors import _week_floor, _zero_fill, scope_products
@@ -55,18 +56,14 @@ def elapsed_hours(start: pd.Series, end: pd.Series, config: dict[str, Any] | Non
     return (business_clock(end, config) - business_clock(start, config)) / 3600
 
 
-def tickets_frame(
-    filters: dict[str, Any] | None = None, product_ids: Iterable[int] | None = None
-) -> pd.DataFrame:
-    filters = filters or {}
+def tickets_frame(filters: Filters | None = None, product_ids: Iterable[int] | None = None) -> pd.DataFrame:
+
     qs = SupportTicket.objects.all()
     if product_ids:
         qs = qs.filter(product_id__in=list(product_ids))
     qs = scope_products(qs, filters)
-    if filters.get("start"):
-        qs = qs.filter(opened_at__date__gte=filters["start"])
-    if filters.get("end"):
-        qs = qs.filter(opened_at__date__lte=filters["end"])
+    if filters is not None:
+        qs = qs.filter(filters.window("opened_at"))
     rows = list(
         qs.values_list(
             "id",

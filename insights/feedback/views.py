@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required
 from productops.dashboards import drill
-from productops.portfolio.models import PortfolioItem, Product, Team
+from productops.dashboards.filters import filter_bar_context
+from productops.portfolio.models import PortfolioItem, Product
 from productops.signals.models import Experiment, ExperimentStatus
 
 from . import charts, nps, selectors, services, support
@@ -23,14 +24,11 @@ from .models import EvidenceLink, FeedbackSource, Theme, ThemeMember, ThemeStatu
 
 
 def _base_context(request: HttpRequest) -> dict[str, Any]:
-    filters = selectors.parse_filters(request.GET)
+    filters = selectors.parse_filters(request)
     return {
-        "filters": filters,
+        **filter_bar_context(filters),
         "drill_base": drill.drill_base(filters),
-        "products": Product.objects.order_by("name"),
-        "teams": Team.objects.order_by("name"),
         "sources": FeedbackSource.choices,
-        "query": request.GET.urlencode(),
     }
 
 
@@ -73,12 +71,12 @@ def themes(request: HttpRequest) -> HttpResponse:
                 ),
             )
     scoped = selectors.scope_products(Product.objects.all(), filters, field="")
-    product_ids = list(scoped.values_list("pk", flat=True)) if filters["product"] or filters["team"] else None
+    product_ids = list(scoped.values_list("pk", flat=True)) if filters.product or filters.team else None
     sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
-    if filters.get("start"):
-        sentiment = sentiment[sentiment["ts"].dt.date >= filters["start"]]
-    if filters.get("end"):
-        sentiment = sentiment[sentiment["ts"].dt.date <= filters["end"]]
+    if filters.since and not sentiment.empty:
+        sentiment = sentiment[sentiment["ts"].dt.date >= filters.since]
+    if filters.until and not sentiment.empty:
+        sentiment = sentiment[sentiment["ts"].dt.date <= filters.until]
     ctx["sentiment_chart"] = charts.lines_chart(
         sentiment, {}, "Mean sentiment of feedback per week and product", y_title="Sentiment (-1 to 1)"
     )
@@ -304,10 +302,10 @@ def experiments_page(request: HttpRequest) -> HttpResponse:
         .prefetch_related("variants")
         .order_by("-started_at")
     )
-    if ctx["filters"]["product"]:
-        qs = qs.filter(product__slug=ctx["filters"]["product"])
-    if ctx["filters"]["team"]:  # an experiment has an owning team
-        qs = qs.filter(team__slug=ctx["filters"]["team"])
+    if ctx["filters"].product:
+        qs = qs.filter(product=ctx["filters"].product)
+    if ctx["filters"].team:  # an experiment has an owning team
+        qs = qs.filter(team=ctx["filters"].team)
     reports = build_reports(qs)
     primaries = [r.primary for r in reports if r.primary]
     by_id = {id(r.primary): r for r in reports if r.primary}

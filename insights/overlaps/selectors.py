@@ -151,11 +151,14 @@ def pairs(
     start: date | None = None,
     end: date | None = None,
     status: str | None = None,
+    pair: int | None = None,
 ) -> QuerySet[OverlapPair]:
     """Active pairs for the overlap list, filtered as the page's query string says."""
     qs = OverlapPair.objects.filter(active=True).select_related(
         "item_a", "item_b", "experiment_a", "experiment_b", "team_a", "team_b", "product"
     )
+    if pair:
+        qs = qs.filter(pk=pair)
     if decision:
         qs = qs.filter(decision=decision)
     if product:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from insights.kinds import OverlapPayload
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from insights.services import transition, upsert_insight
 from productops.portfolio.models import Dependency, DependencyKind, PortfolioItem, Team
@@ -73,7 +74,7 @@ def _insight_title(pair: OverlapPair, by_ref: dict[str, OverlapItem], teams: dic
     return f"{label}: “{a.title}” ({team_a}) and “{b.title}” ({team_b})"[:500]
 
 
-def _sync_insight(pair: OverlapPair, title: str) -> None:
+def _sync_insight(pair: OverlapPair, title: str, product_ids: Iterable[int | None] = ()) -> None:
     key = f"overlap:{pair.key}"
     if not pair.active:
         Insight.objects.filter(kind=InsightKind.OVERLAP, key=key, status=InsightStatus.NEW).update(
@@ -89,9 +90,14 @@ def _sync_insight(pair: OverlapPair, title: str) -> None:
         score=pair.score,
         product_id=pair.product_id,
         team_id=pair.team_a_id,
+        # Both teams (and both items' products): each team's overview, inbox and digest show the overlap.
+        team_ids=[pair.team_a_id, pair.team_b_id],
+        product_ids=product_ids,
         starts_at=_aware(pair.overlap_start),
         ends_at=_aware(pair.overlap_end),
-        payload={"pair_id": pair.pk, "kind": pair.kind, "a": pair.a_ref, "b": pair.b_ref, **pair.details},
+        payload=OverlapPayload(
+            pair_id=pair.pk, kind=pair.kind, a=pair.a_ref, b=pair.b_ref, details=pair.details
+        ),
     )
     if pair.decision == Decision.DISMISSED and insight.status != InsightStatus.MUTED:
         transition(insight, "mute", None, comment="dismissed as not an overlap")
@@ -157,7 +163,7 @@ def store(
             pair.active = False
             pair.save(update_fields=["active"])
         for pair in touched:
-            _sync_insight(pair, _insight_title(pair, by_ref, teams))
+            _sync_insight(pair, _insight_title(pair, by_ref, teams), _product_ids(pair, by_ref))
         for pair in gone:
             _sync_insight(pair, "")
     run.finished_at = timezone.now()
@@ -166,6 +172,11 @@ def store(
     run.items = len(items)
     run.save()
     return run
+
+
+def _product_ids(pair: OverlapPair, by_ref: dict[str, OverlapItem]) -> list[int | None]:
+    sides = [by_ref.get(pair.a_ref), by_ref.get(pair.b_ref)]
+    return [int(it.product) if it is not None and it.product else None for it in sides]
 
 
 def _materially_changed(pair: OverlapPair, a: OverlapItem, b: OverlapItem, similarity: float) -> bool:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required
 from productops.dashboards.charts import PALETTE, chart_context, figure
+from productops.dashboards.filters import ALL_TIME, BadParam, Choice, Filters, Int, parse_day, parse_filters
 from productops.portfolio.models import Dependency, PortfolioItem, Product, StatusCategory, Team
 
 from . import selectors
@@ -36,43 +37,44 @@ ACTIONS = {
 }
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+# The portfolio page's own parameters, on top of the shared filter bar (product, team, from/to).
+PORTFOLIO_PARAMS = {
+    "status": Choice(values=tuple(StatusCategory.values)),
+    "kind": Choice(values=tuple(OverlapKind.values)),
+    "decision": Choice(values=(*Decision.values, "all")),
+    "team_a": Int(),
+    "team_b": Int(),
+    "pair": Int(),  # one overlap, e.g. the target of an overlap insight
+    "page": Int(low=1),
+}
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+def _filters(request: HttpRequest) -> Filters:
+    return parse_filters(request, params=PORTFOLIO_PARAMS, default_range=ALL_TIME)
 
 
-def _filters(request: HttpRequest) -> dict[str, Any]:
-    g = request.GET
-    status = g.get("status") if g.get("status") in StatusCategory.values else None
-    kind = g.get("kind") if g.get("kind") in OverlapKind.values else None
-    decision = g.get("decision", Decision.OPEN)
-    if decision not in Decision.values and decision != "all":
-        decision = Decision.OPEN
+def _pair_filters(filters: Filters) -> dict[str, Any]:
+    """`selectors.pairs` keyword arguments from the page's filters."""
+    pair = filters.ints("pair")
+    decision = filters.get("decision", "all" if pair else Decision.OPEN)
+    ints: dict[str, int | None] = {
+        name: next(iter(filters.ints(name)), None) for name in ("team_a", "team_b")
+    }
     return {
-        "product": _int(g.get("product")),
-        "team": _int(g.get("team")),
-        "team_a": _int(g.get("team_a")),
-        "team_b": _int(g.get("team_b")),
-        "status": status,
-        "kind": kind,
-        "decision": decision,
-        "start": _date(g.get("start")),
-        "end": _date(g.get("end")),
+        "product": filters.product.pk if filters.product else None,
+        "team": filters.team.pk if filters.team else None,
+        **ints,
+        "status": filters.get("status") or None,
+        "kind": filters.get("kind") or None,
+        "decision": None if decision == "all" else decision,
+        "start": filters.since,
+        "end": filters.until,
+        "pair": pair[0] if pair else None,
     }
 
 
-def _query(filters: dict[str, Any], **override: Any) -> str:
-    merged = {**filters, **override}
-    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+def _query(filters: Filters, **override: Any) -> str:
+    return filters.querystring(**override)
 
 
 def _bar(start: date | None, target: date | None) -> tuple[date, date]:
@@ -152,11 +154,9 @@ def _timeline(items: list[PortfolioItem], deps: list[Dependency]) -> dict[str, A
     )
 
 
-def _matrix(filters: dict[str, Any], teams: dict[int, str]) -> tuple[dict[str, Any] | None, list[list[Any]]]:
-    base = {k: v for k, v in filters.items() if k not in ("team_a", "team_b")}
-    counts = selectors.team_matrix(
-        selectors.pairs(**{**base, "team_a": None, "team_b": None}).values_list("team_a_id", "team_b_id")
-    )
+def _matrix(filters: Filters, teams: dict[int, str]) -> tuple[dict[str, Any] | None, list[list[Any]]]:
+    base = {**_pair_filters(filters), "team_a": None, "team_b": None, "pair": None}
+    counts = selectors.team_matrix(selectors.pairs(**base).values_list("team_a_id", "team_b_id"))
     if not counts:
         return None, []
     involved = sorted({t for pair in counts for t in pair}, key=lambda t: teams.get(t, ""))
@@ -172,7 +172,7 @@ def _matrix(filters: dict[str, Any], teams: dict[int, str]) -> tuple[dict[str, A
             url = (
                 reverse("overlaps:portfolio")
                 + "?"
-                + _query(filters, team_a=ta, team_b=tb, page=None)
+                + _query(filters, team_a=ta, team_b=tb, pair=None, page=None)
                 + "#overlaps"
             )
             link_row.append(url)
@@ -241,19 +241,19 @@ def _side(pair: OverlapPair, side: str) -> dict[str, Any]:
 def portfolio(request: HttpRequest) -> HttpResponse:
     filters = _filters(request)
     teams = dict(Team.objects.values_list("pk", "name"))
-    pair_filters = {**filters, "decision": None if filters["decision"] == "all" else filters["decision"]}
-    page = Paginator(selectors.pairs(**pair_filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    pair_filters = _pair_filters(filters)
+    page = Paginator(selectors.pairs(**pair_filters), PAGE_SIZE).get_page(filters.get("page", "1"))
     rows = [
         {"pair": p, "a": _side(p, "a"), "b": _side(p, "b"), "kind_colour": OverlapKind(p.kind).colour}
         for p in page.object_list
     ]
     items = list(
         selectors.timeline_items(
-            product=filters["product"],
-            team=filters["team"],
-            status=filters["status"],
-            start=filters["start"],
-            end=filters["end"],
+            product=pair_filters["product"],
+            team=pair_filters["team"],
+            status=pair_filters["status"],
+            start=filters.since,
+            end=filters.until,
         )
     )
     deps = list(
@@ -279,7 +279,7 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         if timeline_fig
         else None
     )
-    matrix_fig, matrix_rows = _matrix(pair_filters, teams)
+    matrix_fig, matrix_rows = _matrix(filters, teams)
     matrix = (
         chart_context(
             matrix_fig,
@@ -292,6 +292,10 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "filters": filters,
+        "sel": {
+            **pair_filters,
+            "decision": filters.get("decision", "all" if pair_filters["pair"] else "open"),
+        },
         "products": Product.objects.all(),
         "teams": Team.objects.all(),
         "statuses": StatusCategory.choices,
@@ -302,8 +306,8 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         "timeline": timeline,
         "matrix": matrix,
         "last_run": OverlapRun.objects.filter(finished_at__isnull=False).first(),
-        "querystring_without_page": _query(filters),
-        "pair_team_names": (teams.get(filters["team_a"] or 0), teams.get(filters["team_b"] or 0)),
+        "querystring_without_page": _query(filters, page=None),
+        "pair_team_names": (teams.get(pair_filters["team_a"] or 0), teams.get(pair_filters["team_b"] or 0)),
         "here": request.get_full_path(),
         "view_actions": VIEW_ACTIONS,
     }
@@ -377,7 +381,10 @@ def _evidence_shown(evidence: Evidence, source: str, week_raw: str | None) -> tu
     if source in evidence.counts:
         rows = [r for r in rows if r.source == source]
         label.append(source)
-    week = _date(week_raw)
+    try:
+        week = parse_day(week_raw) if week_raw else None
+    except BadParam:
+        week = None
     if week:
         rows = [r for r in rows if week <= r.at.date() < week + timedelta(days=7)]
         label.append(f"week of {week:%d %b %Y}")

@@ -1,8 +1,8 @@
 """Links from any count or chart point to the rows behind it (the `dashboards:rows` tables).
 
-Dashboard pages carry the shared `Filters`; the feedback, NPS, support and experiment pages carry their own
-filter dict (product slug, optional start/end). `drill_base` turns either into the query parameters that
-reproduce the same scope on a rows page, and `rows_url` adds a table's own parameters (tag, segment, ...).
+Every page carries the shared `Filters`. `drill_base` turns them into the query parameters that reproduce
+the same scope on a rows page, `week`/`month`/`period` narrow it to one chart bucket, and `rows_url` adds a
+table's own parameters (tag, segment, ...).
 """
 
 from __future__ import annotations
@@ -17,36 +17,22 @@ from django.urls import reverse
 from .filters import ALL_TIME as ALL_TIME
 from .filters import Filters
 
+# What carries over from a page to the rows behind its numbers (not, e.g., a page number or a sort).
+SCOPE_PARAMS = {"product", "team", "range", "from", "to", "source", "segment"}
 
-def drill_base(filters: Filters | Mapping[str, Any] | None) -> dict[str, Any]:
-    """The scope of a page as rows-page query parameters: product, team and a date range."""
+
+def drill_base(filters: Filters | None) -> dict[str, Any]:
+    """The scope of a page as rows-page query parameters: product, team, a date range and the page's
+    own validated parameters (source, segment...)."""
     if filters is None:
         return {"range": ALL_TIME}
-    if isinstance(filters, Filters):
-        return filters.params()
-    out: dict[str, Any] = {}
-    if filters.get("product"):
-        out["product"] = filters["product"]
-    if filters.get("team"):
-        out["team"] = filters["team"]
-    if filters.get("source"):  # feedback in themes by source (tickets, nps, ...)
-        out["source"] = filters["source"]
-    start, end = filters.get("start"), filters.get("end")
-    if start or end:
-        out["start"] = (start or date(2000, 1, 1)).isoformat()
-        if end:
-            out["end"] = end.isoformat()
-    else:
-        out["range"] = ALL_TIME
-    if filters.get("segment_key") and filters.get("segment_value"):
-        out["segment"] = filters["segment"]
-    return out
+    return {k: v for k, v in filters.params().items() if k in SCOPE_PARAMS}
 
 
 def period(base: Mapping[str, Any], start: date, end: date) -> dict[str, Any]:
     """`base` narrowed to the days start..end (inclusive), e.g. one week or month of a chart."""
-    out = {k: v for k, v in base.items() if k not in {"range", "start", "end"}}
-    out["start"], out["end"] = start.isoformat(), end.isoformat()
+    out = {k: v for k, v in base.items() if k not in {"range", "from", "to", "start", "end"}}
+    out["from"], out["to"] = start.isoformat(), end.isoformat()
     return out
 
 

@@ -21,7 +21,7 @@ MAX_BREAKDOWN_VALUES = 8
 
 
 def explorer_state(filters: Filters) -> dict[str, Any]:
-    ids = [int(v) for v in filters.extra.get("metric", []) if v.isdigit()][:MAX_METRICS]
+    ids = filters.ints("metric")[:MAX_METRICS]
     metrics = list(Metric.objects.filter(pk__in=ids).select_related("product")) if ids else []
     granularity = (filters.extra.get("granularity") or ["day"])[0]
     if granularity not in GRANULARITIES:

@@ -94,7 +94,8 @@ def kpi_tiles(filters: Filters, product_list: list[Product]) -> list[dict[str, A
     for product in product_list:
         cards = []
         for metric in metrics_by_product.get(product.pk, []):
-            s = series.get(metric.pk, pd.Series(dtype=float))
+            # A metric with only dimensioned points has no total: its card shows no value, not an error.
+            s = series.get(metric.pk, pd.Series(dtype=float, index=pd.DatetimeIndex([])))
             value = _at(s, end)
             spark = s[s.index >= pd.Timestamp(spark_start)]
             cards.append(
@@ -125,10 +126,11 @@ def open_insights(filters: Filters, kinds: list[str], limit: int = 8) -> list[In
         | Q(ends_at__isnull=True, starts_at__date__gte=filters.start)
         | Q(ends_at__isnull=True, starts_at__isnull=True, detected_at__date__gte=filters.start)
     ).filter(Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end))
+    # Every product and team an insight concerns (both teams of an overlap, every owner of a product).
     if filters.product:
-        qs = qs.filter(product=filters.product)
+        qs = qs.filter(products=filters.product)
     if filters.team:
-        qs = qs.filter(Q(team=filters.team) | Q(team__isnull=True))
+        qs = qs.filter(teams=filters.team)
     return list(qs.order_by("-severity", "-detected_at")[:limit])
 
 

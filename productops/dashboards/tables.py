@@ -28,29 +28,30 @@ from productops.signals.models import (
     SupportTicket,
 )
 
-from .filters import Filters
+from .filters import Choice, Day, Filters, Int, Param, Segment, Sort
 
-# Extra query parameters a drill-down link may carry.
-DRILL_PARAMS = (
-    "metric",
-    "dimension_key",
-    "dimension_value",
-    "day",
-    "tag",
-    "status",
-    "channel",
-    "open",
-    "open_at",
-    "score",
-    "segment",
-    "theme",
-    "source",
-    "experiment",
-    "variant",
-    "metric_key",
-    "sort",
-    "q",
-)
+# Extra query parameters a drill-down link may carry, each validated by the shared filter parser.
+DRILL_PARAMS: dict[str, Param] = {
+    "metric": Int(),
+    "dimension_key": Param(max_length=100, allow_empty=True),  # empty: the total, not a breakdown
+    "dimension_value": Param(),
+    "day": Day(),
+    "tag": Param(max_length=100),
+    "status": Param(max_length=32),
+    "channel": Param(max_length=50, allow_empty=True),
+    "open": Choice(values=("1",)),
+    "open_at": Day(),
+    "score": Choice(values=("promoters", "passives", "detractors", *(str(n) for n in range(11)))),
+    "segment": Segment(),
+    "theme": Int(),
+    "source": Param(max_length=32),
+    "experiment": Int(),
+    "variant": Param(),
+    "metric_key": Param(),
+    "sort": Sort(),
+    "q": Param(),
+    "page": Int(low=1),
+}
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _tickets(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> Que
 
 def _segment(qs: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
     key, _, value = params.get("segment", "").partition(":")
-    if key and value and key.replace("_", "").isalnum():
+    if key and value:  # validated by filters.Segment: one JSON key, no lookups
         qs = qs.filter(**{f"segment__{key}": value})
     return qs
 
@@ -134,7 +135,7 @@ def _nps(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySe
         qs = qs.filter(score__in=[7, 8])
     elif category == "detractors":
         qs = qs.filter(score__lte=6)
-    elif category and category.isdigit():
+    elif category:
         qs = qs.filter(score=int(category))
     return _segment(qs, params)
 

@@ -21,8 +21,8 @@ from . import selectors
 from .cache import cached
 from .charts import chart_context
 from .explorer import build_explorer, explorer_state
-from .figures import sparkline
-from .filters import filter_bar_context, parse_filters
+from .figures import GRANULARITIES, sparkline
+from .filters import Choice, Filters, Int, Param, filter_bar_context, parse_filters
 from .tables import DRILL_PARAMS, TABLES, csv_rows, table_queryset
 
 
@@ -106,7 +106,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
 @pm_required
 def explorer(request: HttpRequest) -> HttpResponse:
     def build() -> dict[str, Any]:
-        filters = parse_filters(request, keep=("metric", "granularity", "breakdown", "compare"))
+        filters = parse_filters(request, params=EXPLORER_PARAMS)
         state = explorer_state(filters)
         chart = build_explorer(filters, state) if state["metrics"] else None
         metrics = Metric.objects.select_related("product").order_by("product__name", "name")
@@ -117,8 +117,16 @@ def explorer(request: HttpRequest) -> HttpResponse:
     return _cached_page(request, "explorer", "Metrics explorer", "dashboards/_explorer_body.html", build)
 
 
-def _drill_params(request: HttpRequest) -> dict[str, str]:
-    return {k: request.GET[k] for k in DRILL_PARAMS if k in request.GET}
+EXPLORER_PARAMS = {
+    "metric": Int(multi=True),
+    "granularity": Choice(values=tuple(GRANULARITIES)),
+    "breakdown": Param(max_length=100),
+    "compare": Choice(values=("previous",)),
+}
+
+
+def _drill_params(filters: Filters) -> dict[str, str]:
+    return {k: filters.get(k) for k in DRILL_PARAMS if k in filters.extra}
 
 
 @pm_required
@@ -126,10 +134,10 @@ def rows(request: HttpRequest, table: str) -> HttpResponse:
     spec = TABLES.get(table)
     if spec is None:
         raise Http404("No such table")
-    filters = parse_filters(request, keep=DRILL_PARAMS)
-    params = _drill_params(request)
+    filters = parse_filters(request, params=DRILL_PARAMS)
+    params = _drill_params(filters)
     qs = table_queryset(spec, filters, params)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = Paginator(qs, 50).get_page(filters.get("page", "1"))
     sort = params.get("sort", spec.default_sort)
     columns = [
         {
@@ -165,8 +173,8 @@ def export(request: HttpRequest, table: str) -> StreamingHttpResponse:
     spec = TABLES.get(table)
     if spec is None:
         raise Http404("No such table")
-    filters = parse_filters(request, keep=DRILL_PARAMS)
-    qs = table_queryset(spec, filters, _drill_params(request))
+    filters = parse_filters(request, params=DRILL_PARAMS)
+    qs = table_queryset(spec, filters, _drill_params(filters))
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(r) for r in csv_rows(spec, qs)), content_type="text/csv"

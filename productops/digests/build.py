@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connectors.models import Connection
+from insights import kinds
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from productops.accounts.roles import Role, role_of
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory, Team
@@ -28,29 +29,13 @@ from .charts import Chart
 from .schedule import scheduled_moment, week_label
 from .selectors import subscription_for
 
-# Severity dominates (100 a level); then the kind, whose steps (>= 15) outweigh recency (0-10) plus the
-# detector's score (0-5), so an incident outranks an anomaly of the same severity on the same scope;
-# then how directly the user follows it (0-20).
-KIND_WEIGHT = {
-    "incident": 50,
-    "anomaly": 30,
-    "experiment_verdict": 20,
-    "nps_shift": 20,
-    "overlap": 15,
-    "theme": 10,
-    "connector_attention": 5,
-    "stale_connector": 5,
-}
+# Severity dominates (100 a level); then the kind, whose weights (insights.kinds, steps >= 15) outweigh
+# recency (0-10) plus the detector's score (0-5), so an incident outranks an anomaly of the same severity
+# on the same scope; then how directly the user follows it (0-20).
 SCOPE_DIRECT, SCOPE_TEAM, SCOPE_GLOBAL = 20, 10, 0
 
-SECTIONS = [
-    ("incidents", "Incidents and anomalies", ("incident", "anomaly")),
-    ("nps", "NPS", ("nps_shift",)),
-    ("themes", "Rising feedback themes", ("theme",)),
-    ("overlaps", "Cross-team overlaps", ("overlap",)),
-    ("experiments", "Experiments", ("experiment_verdict",)),
-]
-LEAD_KINDS = ("stale_connector", "connector_attention")
+SECTIONS = [(key, title, kinds.kinds_in_section(key)) for key, title in kinds.SECTIONS]
+LEAD_KINDS = kinds.kinds_in_section("connectors")
 MAX_KPIS = 6
 MAX_TOP = 3
 STALE_AFTER = dt.timedelta(hours=48)
@@ -66,18 +51,16 @@ class Scope:
     team_ids: set[int] = field(default_factory=set)
     team_slugs: set[str] = field(default_factory=set)
 
-    def match(self, product_id: int | None, team_id: int | None, payload: dict[str, Any]) -> int | None:
-        """The scope bonus for an item, or None when the user does not follow it."""
-        if product_id in self.direct_product_ids or team_id in self.team_ids:
+    def match(self, product_ids: set[int], team_ids: set[int]) -> int | None:
+        """The scope bonus for an item concerning these products and teams, or None when the user does
+        not follow it. An overlap concerns both its teams, so each team's followers get it."""
+        if product_ids & self.direct_product_ids or team_ids & self.team_ids:
             return SCOPE_DIRECT
-        payload_teams = {str(t) for t in (payload.get("team_ids") or []) + (payload.get("teams") or [])}
-        if payload_teams & ({str(t) for t in self.team_ids} | self.team_slugs):
-            return SCOPE_DIRECT
-        if product_id in self.product_ids:
+        if product_ids & self.product_ids:
             return SCOPE_TEAM
         if self.everything:
-            return SCOPE_DIRECT if (product_id or team_id) else SCOPE_GLOBAL
-        if product_id is None and team_id is None:
+            return SCOPE_DIRECT if (product_ids or team_ids) else SCOPE_GLOBAL
+        if not product_ids and not team_ids:
             return SCOPE_GLOBAL
         return None
 
@@ -234,56 +217,6 @@ def user_timezone(user: Any) -> str:
     return getattr(profile, "timezone", None) or "UTC"
 
 
-def _why(payload: dict[str, Any]) -> str:
-    why = payload.get("why")
-    if isinstance(why, str) and why:
-        return why
-    drivers = payload.get("drivers") or payload.get("driver")
-    if isinstance(drivers, dict):
-        drivers = [drivers]
-    if isinstance(drivers, list) and drivers:
-        parts = []
-        for d in drivers[:3]:
-            if isinstance(d, dict):
-                label = f"{d.get('key', '')} = {d.get('value', '')}".strip(" =")
-                share = d.get("share")
-                parts.append(
-                    f"{label} ({float(share):.0%} of the change)" if isinstance(share, int | float) else label
-                )
-            else:
-                parts.append(str(d))
-        return "Driven by " + ", ".join(p for p in parts if p)
-    if isinstance(drivers, str):
-        return drivers
-    return ""
-
-
-def _quote(payload: dict[str, Any]) -> str:
-    for key in ("quote", "example", "examples", "quotes"):
-        value = payload.get(key)
-        if isinstance(value, list):
-            value = value[0] if value else ""
-        if isinstance(value, dict):
-            value = value.get("text") or value.get("quote") or ""
-        if isinstance(value, str) and value.strip():
-            text = value.strip()
-            return text if len(text) <= 240 else text[:237] + "…"
-    return ""
-
-
-def _ci(payload: dict[str, Any]) -> str:
-    ci = payload.get("ci")
-    low, high = (
-        (ci[0], ci[1])
-        if isinstance(ci, list | tuple) and len(ci) == 2
-        else (payload.get("ci_low"), payload.get("ci_high"))
-    )
-    if isinstance(low, int | float) and isinstance(high, int | float):
-        level = payload.get("ci_level", 0.95)
-        return f"{float(level):.0%} CI {low:+.1f} to {high:+.1f}"
-    return ""
-
-
 def importance(
     severity: int,
     kind: str,
@@ -296,7 +229,8 @@ def importance(
     start, end = period
     span = (end - start).total_seconds() or 1
     recency = 10 * min(max(((when or start) - start).total_seconds() / span, 0), 1)
-    return severity * 100 + KIND_WEIGHT.get(kind, 0) + scope_bonus + recency + min(max(score, 0), 5)
+    weight = kinds.KINDS[kind].weight if kind in kinds.KINDS else 0
+    return severity * 100 + weight + scope_bonus + recency + min(max(score, 0), 5)
 
 
 def _filters(
@@ -311,7 +245,9 @@ def _filters(
     }
 
 
-def _insights(scope: Scope, period: tuple[dt.datetime, dt.datetime], kinds: list[str]) -> list[DigestItem]:
+def _insights(
+    scope: Scope, period: tuple[dt.datetime, dt.datetime], kind_names: list[str]
+) -> list[DigestItem]:
     start, end = period
     in_week = (
         Q(detected_at__gte=start, detected_at__lt=end)
@@ -319,40 +255,36 @@ def _insights(scope: Scope, period: tuple[dt.datetime, dt.datetime], kinds: list
         | Q(starts_at__lt=end, ends_at__gte=start)
     )
     rows = (
-        Insight.objects.filter(in_week, kind__in=kinds)
+        Insight.objects.filter(in_week, kind__in=kind_names)
         .exclude(status=InsightStatus.MUTED)
         .exclude(kind=InsightKind.OVERLAP, status=InsightStatus.RESOLVED)  # dismissed as "not an overlap"
         .select_related("product", "team")
+        .prefetch_related("products", "teams")
         .order_by("-severity", "-detected_at")[:500]
     )
-    labels = dict(InsightKind.choices)
     items = []
     for ins in rows:
-        payload = ins.payload if isinstance(ins.payload, dict) else {}
-        bonus = scope.match(ins.product_id, ins.team_id, payload)
+        bonus = scope.match({p.pk for p in ins.products.all()}, {t.pk for t in ins.teams.all()})
         if bonus is None:
             continue
-        url = links.site_link(
-            links.insight_candidates(ins.kind, ins),
-            _filters(ins.product, ins.team, period, kind=ins.kind),
-            payload.get("path"),
-        )
+        spec = kinds.spec_of(ins.kind)
+        payload = spec.payload.from_dict(ins.payload)
         items.append(
             DigestItem(
                 kind=ins.kind,
-                kind_label=labels.get(ins.kind, ins.kind),
+                kind_label=spec.label,
                 title=ins.title,
                 summary=ins.summary,
-                url=url,
+                url=links.absolute(spec.target(ins, payload)),
                 severity=ins.severity,
                 importance=importance(
                     ins.severity, ins.kind, bonus, ins.starts_at or ins.detected_at, period, ins.score
                 ),
                 product=ins.product.name if ins.product else "",
-                team=ins.team.name if ins.team else "",
-                why=_why(payload),
-                quote=_quote(payload),
-                ci=_ci(payload),
+                team=", ".join(t.name for t in ins.teams.all()) or (ins.team.name if ins.team else ""),
+                why=payload.why(),
+                quote=payload.quote(),
+                ci=payload.ci(),
                 status=ins.get_status_display(),
                 insight=ins,
             )
@@ -412,7 +344,7 @@ def _kpis(scope: Scope, period: tuple[dt.datetime, dt.datetime], with_charts: bo
         good = None
         if change is not None and m.good_direction in ("up", "down") and abs(change) >= 0.05:
             good = (change > 0) == (m.good_direction == "up")
-        url = links.site_link([("dashboards:explorer", ())], _filters(m.product, None, period, metric=m.key))
+        url = links.page_link("dashboards:explorer", (), _filters(m.product, None, period, metric=m.pk))
         kpi = KpiChange(m.name, m.product.name if m.product else "", m.unit, now_v, then_v, change, good, url)
         if with_charts:
             series = _daily(group.sort_values("ts"), m.aggregation)
@@ -431,15 +363,20 @@ def _top_anomaly_chart(item: DigestItem, period: tuple[dt.datetime, dt.datetime]
     ins = item.insight
     if ins is None:
         return None
-    payload = ins.payload if isinstance(ins.payload, dict) else {}
-    metric = None
-    if isinstance(payload.get("metric_id"), int):
-        metric = Metric.objects.filter(pk=payload["metric_id"]).first()
-    if metric is None and isinstance(payload.get("metric"), str):
-        metric = Metric.objects.filter(key=payload["metric"], product=ins.product).first()
+    payload = kinds.payload_of(ins)
+    if isinstance(payload, kinds.IncidentPayload):  # an incident's chart is its first metric anomaly's
+        keys = [e.get("key") for e in payload.evidence if e.get("type") == "anomaly" and e.get("key")]
+        first = Insight.objects.filter(
+            kind=InsightKind.ANOMALY, key__in=keys, payload__metric_id__isnull=False
+        )
+        anomaly = first.order_by("-severity", "pk").first()
+        payload = kinds.payload_of(anomaly) if anomaly else payload
+    if not isinstance(payload, kinds.AnomalyPayload) or payload.metric_id is None:
+        return None
+    metric = Metric.objects.filter(pk=payload.metric_id).first()
     if metric is None:
         return None
-    dim = (str(payload.get("dimension_key") or ""), str(payload.get("dimension_value") or ""))
+    dim = (payload.dimension_key or "", payload.dimension_value or "")
     start = min(ins.starts_at or period[0], period[0]) - dt.timedelta(days=21)
     frame = _points([metric.pk], start, period[1], dim)
     if frame.empty and dim != ("", ""):
@@ -476,7 +413,7 @@ def _shipped(scope: Scope, period: tuple[dt.datetime, dt.datetime]) -> list[Ship
         key=lambda kv: (kv[0][0].name if kv[0][0] else "~", kv[0][1].name if kv[0][1] else "~"),
     ):
         rows.sort(key=lambda i: (rank.get(i.kind, 3), i.title))
-        url = links.site_link([("overlaps:portfolio", ())], _filters(product, team, period, status="done"))
+        url = links.page_link("overlaps:portfolio", (), _filters(product, team, period, status="done"))
         out.append(
             ShippedGroup(
                 product=product.name if product else "No product",
@@ -507,7 +444,7 @@ def _connectors(period: tuple[dt.datetime, dt.datetime]) -> list[DigestItem]:
             problem, severity = f"Stale: last successful sync {when}", Severity.LOW
         if not problem:
             continue
-        url = links.site_link([("connectors:detail", [conn.pk]), ("connectors:list", ())], {})
+        url = links.page_link("connectors:detail", [conn.pk])
         out.append(
             DigestItem(
                 kind="connector",
@@ -534,8 +471,8 @@ def build_digest(
     scope, following = _scope(user)
     is_lead = role_of(user) == Role.LEAD
 
-    kinds = [k for _, _, ks in SECTIONS for k in ks] + (list(LEAD_KINDS) if is_lead else [])
-    items = _insights(scope, period, kinds)
+    kind_names = [k for _, _, ks in SECTIONS for k in ks] + (list(LEAD_KINDS) if is_lead else [])
+    items = _insights(scope, period, kind_names)
     sections = [Section(key, title, [i for i in items if i.kind in ks]) for key, title, ks in SECTIONS]
     connector_items = [i for i in items if i.kind in LEAD_KINDS] + (_connectors(period) if is_lead else [])
     top = [i for i in items if i.kind not in LEAD_KINDS][:MAX_TOP]

@@ -3,8 +3,8 @@
   "use strict";
   document.querySelectorAll("form.filters").forEach(function (form) {
     var range = form.querySelector("[name=range]");
-    var start = form.querySelector("[name=start]");
-    var end = form.querySelector("[name=end]");
+    var start = form.querySelector("[name=from]");
+    var end = form.querySelector("[name=to]");
     if (range) {
       range.addEventListener("change", function () { if (start) { start.value = ""; } if (end) { end.value = ""; } });
     }

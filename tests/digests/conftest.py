@@ -100,7 +100,9 @@ def world(db: Any) -> dict[str, Any]:
     import datetime as dt
 
     from connectors.models import Connection
+    from insights import kinds
     from insights.models import Insight, InsightStatus, Severity
+    from insights.services import upsert_insight
     from productops.portfolio.models import PortfolioItem, Product, Team
     from productops.signals.models import Metric, MetricPoint
 
@@ -131,17 +133,23 @@ def world(db: Any) -> dict[str, Any]:
     MetricPoint.objects.bulk_create(points)
 
     def insight(kind: str, key: str, severity: int, product: Any, days_ago: float, **extra: Any) -> Insight:
+        """Written the way producers write: through upsert_insight, with the kind's typed payload."""
         when = NOW - dt.timedelta(days=days_ago)
-        return Insight.objects.create(
-            kind=kind,
-            key=key,
+        status = extra.pop("status", None)
+        payload = extra.pop("payload", None) or kinds.spec_of(kind).payload()
+        row, _ = upsert_insight(
+            kind,
+            key,
             severity=severity,
-            product=product,
+            product_id=product.pk if product else None,
             starts_at=when,
-            detected_at=when,
             title=extra.pop("title", key),
+            payload=payload,
             **extra,
         )
+        Insight.objects.filter(pk=row.pk).update(detected_at=when, **({"status": status} if status else {}))
+        row.refresh_from_db()
+        return row
 
     incident = insight(
         "incident",
@@ -151,7 +159,18 @@ def world(db: Any) -> dict[str, Any]:
         5,
         title="Checkout conversion fell 25% after the new-checkout flag",
         summary="Conversion, support tickets tagged billing and the flag moved together.",
-        payload={"metric": "conversion", "drivers": [{"key": "platform", "value": "android", "share": 0.82}]},
+        payload=kinds.IncidentPayload(
+            evidence=[
+                {
+                    "type": "anomaly",
+                    "signal": "metric",
+                    "label": "Checkout conversion",
+                    "key": "anomaly:checkout:aov",
+                },
+                {"type": "flag", "signal": "flag", "label": "new-checkout flag", "ref": "new-checkout"},
+            ],
+            signal_types=["metric", "flag"],
+        ),
     )
     insight(
         "anomaly",
@@ -161,9 +180,23 @@ def world(db: Any) -> dict[str, Any]:
         1,
         score=5.0,
         title="Checkout latency spike",
-        payload={"why": "Driven by region = eu-west"},
+        payload=kinds.AnomalyPayload(
+            series_id="latency",
+            signal="metric",
+            drivers=[{"key": "region", "value": "eu-west", "share": 0.82}],
+        ),
     )
-    insight("anomaly", "anomaly:checkout:aov", Severity.MEDIUM, checkout, 2, title="Order value dip")
+    insight(
+        "anomaly",
+        "anomaly:checkout:aov",
+        Severity.MEDIUM,
+        checkout,
+        2,
+        title="Order value dip",
+        payload=kinds.AnomalyPayload(
+            series_id=f"metric:{conversion.pk}", signal="metric", metric_id=conversion.pk
+        ),
+    )
     insight("anomaly", "anomaly:mobile:crash", Severity.CRITICAL, mobile, 3, title="Mobile crash rate spike")
     insight("anomaly", "anomaly:checkout:old", Severity.CRITICAL, checkout, 20, title="Last month's outage")
     insight(
@@ -182,7 +215,7 @@ def world(db: Any) -> dict[str, Any]:
         checkout,
         2,
         title="Rising: billing export fails",
-        payload={"examples": [{"text": "The billing export fails every Monday."}]},
+        payload=kinds.ThemePayload(quotes=["The billing export fails every Monday."]),
     )
     insight(
         "nps_shift",
@@ -191,8 +224,9 @@ def world(db: Any) -> dict[str, Any]:
         checkout,
         3,
         title="NPS down 6 points",
-        payload={"ci": [-9.5, -2.5]},
+        payload=kinds.NpsShiftPayload(delta=-6, ci_low=21.5, ci_high=33.5),
     )
+    # An overlap between the two teams, on neither team's products: each team's followers must get it.
     insight(
         "overlap",
         "overlap:apps-payments",
@@ -200,7 +234,8 @@ def world(db: Any) -> dict[str, Any]:
         None,
         2,
         title="Two teams build wallet sync",
-        payload={"team_ids": [payments.pk, apps.pk]},
+        team_id=payments.pk,
+        team_ids=[payments.pk, apps.pk],
     )
     insight("experiment_verdict", "exp:one-click", Severity.LOW, checkout, 1, title="One-click pay wins")
 

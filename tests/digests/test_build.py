@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 from django.test import override_settings
-from django.urls import resolve
+from django.urls import resolve, reverse
 
 from productops.accounts.roles import Role
 from productops.digests.build import build_digest
@@ -44,7 +44,9 @@ def test_planted_incident_ranks_first_for_its_products_followers(world: dict[str
     # Not followed, too old, or muted: left out.
     every_title = {i.title for s in digest.sections for i in s.items}
     assert not every_title & {"Mobile crash rate spike", "Last month's outage", "Muted incident"}
-    assert digest.top[0].why == "Driven by platform = android (82% of the change)"
+    assert digest.top[0].why == "Around new-checkout flag"  # the incident's change, from its typed payload
+    latency = next(i for i in digest.sections[0].items if i.title == "Checkout latency spike")
+    assert latency.why == "Driven by region = eu-west (82% of the change)"
 
 
 def test_follower_of_another_product_does_not_get_the_incident(world: dict[str, Any]) -> None:
@@ -73,8 +75,16 @@ def test_team_followers_get_their_products_and_overlaps(world: dict[str, Any]) -
     theme = next(s for s in digest.sections if s.key == "themes").items[0]
     assert theme.quote == "The billing export fails every Monday."
     nps = next(s for s in digest.sections if s.key == "nps").items[0]
-    assert nps.ci == "95% CI -9.5 to -2.5"
+    assert nps.ci == "95% CI of NPS 22 to 34"
     assert sections["experiments"] == ["One-click pay wins"]
+
+
+def test_both_teams_of_an_overlap_get_it(world: dict[str, Any]) -> None:
+    for n, team in enumerate((world["payments"], world["apps"])):
+        digest = _build(_follow(make_subscriber(f"overlap{n}", "UTC"), teams=(team,)))
+        overlaps = next(s for s in digest.sections if s.key == "overlaps").items
+        assert [i.title for i in overlaps] == ["Two teams build wallet sync"], team.name
+        assert overlaps[0].team == "Apps, Payments" or overlaps[0].team == "Payments, Apps"
 
 
 def test_kpi_changes_against_last_week_with_sparklines(world: dict[str, Any]) -> None:
@@ -119,10 +129,13 @@ def test_every_link_is_absolute_resolves_and_carries_filters(world: dict[str, An
         parts = urlsplit(url)
         assert f"{parts.scheme}://{parts.netloc}" == "https://productops.example.com"
         resolve(parts.path)
+    # An insight links to its target object's page: the incident is its own detail page ...
     incident = next(i for i in digest.top if i.kind == "incident")
-    incident_query = parse_qs(urlsplit(incident.url).query)
-    assert incident_query["product"] == ["checkout"]
-    assert incident_query["from"] == ["2026-11-16"] and incident_query["to"] == ["2026-11-23"]
+    assert urlsplit(incident.url).path == reverse("insights:detail", args=[world["incident"].pk])
+    # ... and a list page opens with the digest's scope and week, in the shared filter names.
+    shipped = parse_qs(urlsplit(digest.shipped[0].url).query)
+    assert shipped["product"] == ["checkout"] and shipped["team"] == ["payments"]
+    assert shipped["from"] == ["2026-11-16"] and shipped["to"] == ["2026-11-23"]
 
 
 def test_an_empty_week_is_quiet(db: Any) -> None:

@@ -53,7 +53,7 @@ def test_digest_arrives_over_smtp_with_parts_images_headers_and_links(
     text_body, html_body = text.get_content(), html.get_content()
     assert "Checkout conversion fell 25% after the new-checkout flag" in text_body
     assert "Checkout conversion fell 25% after the new-checkout flag" in html_body
-    assert "Driven by platform = android" in html_body
+    assert "Around new-checkout flag" in html_body
 
     images = {
         part["Content-ID"].strip("<>"): part for part in msg.walk() if part.get_content_type() == "image/png"

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from django.http import QueryDict
 from django.test import override_settings
 
 from insights.feedback import nps, support
+from insights.feedback.selectors import parse_filters as parse_feedback_filters
 from insights.models import Insight
 from productops.signals.models import SupportTicket
 
@@ -40,7 +42,7 @@ def test_nps_filters_by_segment() -> None:
     product = make_product()
     make_nps(product, 40, datetime(2026, 7, 1, tzinfo=UTC), {10: 1.0}, segment={"plan": "pro"}, prefix="p")
     make_nps(product, 40, datetime(2026, 7, 1, tzinfo=UTC), {2: 1.0}, segment={"plan": "free"}, prefix="f")
-    frame = nps.responses_frame({"segment_key": "plan", "segment_value": "pro"})
+    frame = nps.responses_frame(parse_feedback_filters(QueryDict("segment=plan:pro")))
     assert len(frame) == 40 and frame["score"].eq(10).all()
 
 

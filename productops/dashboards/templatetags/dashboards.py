@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 
+from insights import kinds
 from productops.dashboards.drill import rows_url
 
 register = template.Library()
@@ -45,30 +45,10 @@ def change_class(change: float | None, good_direction: str = "up") -> str:
     return "good" if up == (good_direction == "up") else "bad"
 
 
-# Where each insight kind is shown; a page not installed falls back to the inbox.
-INSIGHT_PAGES = {
-    "anomaly": "insights:detail",
-    "incident": "insights:detail",
-    "overlap": "overlaps:detail",
-    "theme": "feedback:theme",
-    "nps_shift": "feedback:nps",
-    "experiment_verdict": "feedback:experiment",
-}
-
-
 @register.filter
 def insight_url(insight: Any) -> str:
-    name = INSIGHT_PAGES.get(insight.kind)
-    if name:
-        for args in ([insight.pk], []):
-            try:
-                return reverse(name, args=args)
-            except NoReverseMatch:
-                continue
-    try:
-        return reverse("insights:inbox")
-    except NoReverseMatch:
-        return reverse("dashboards:overview")
+    """The page of the object the insight is about (the theme, the experiment, the overlap...)."""
+    return kinds.target_url(insight)
 
 
 @register.simple_tag

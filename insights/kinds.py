@@ -1,0 +1,324 @@
+"""The insight-kind registry: one contract per kind, shared by every producer and every reader.
+
+Each kind names its label, its weight in the digest's ranking, the digest section it appears in, the
+typed payload its producer writes, and how to build the URL of its *target* (the theme, the experiment,
+the overlap pair, the connection...) from the target object, never from the insight's own id, unless
+the insight is itself the page (an anomaly or incident detail).
+
+Producers build the payload dataclass and store `payload.as_dict()`; readers call `payload_of(insight)`
+and `target_url(insight)`. Adding a kind is one `register()` call here (and a choice in `InsightKind`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from .models import Insight, InsightKind
+
+P = TypeVar("P", bound="Payload")
+
+
+@dataclass
+class Payload:
+    """Base of every typed payload. Unknown keys in a stored payload are kept in `extra`, not lost."""
+
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls: type[P], data: Mapping[str, Any] | None) -> P:
+        data = data if isinstance(data, Mapping) else {}
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        rest = {k: v for k, v in data.items() if k not in names}
+        try:
+            return cls(**known, extra=rest)
+        except TypeError:  # a row written before a required field existed: keep what we can read
+            return cls(extra=dict(data))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **out}
+
+    # What the digest shows beside the title; each kind fills in what it knows.
+    def why(self) -> str:
+        return ""
+
+    def quote(self) -> str:
+        return ""
+
+    def ci(self) -> str:
+        return ""
+
+
+@dataclass
+class AnomalyPayload(Payload):
+    series_id: str = ""
+    signal: str = ""
+    label: str = ""
+    metric_id: int | None = None
+    dimension_key: str = ""
+    dimension_value: str = ""
+    peak: str = ""
+    direction: str = ""
+    bad_direction: str = ""
+    size_abs: float | None = None
+    size_pct: float | None = None
+    actual: float | None = None
+    expected: float | None = None
+    peak_z: float | None = None
+    points: int = 0
+    drivers: list[dict[str, Any]] = field(default_factory=list)
+    parent: str | None = None
+
+    def why(self) -> str:
+        parts = []
+        for d in self.drivers[:3]:
+            if not isinstance(d, Mapping):
+                continue
+            label = f"{d.get('key', '')} = {d.get('value', '')}".strip(" =")
+            share = d.get("share")
+            parts.append(
+                f"{label} ({float(share):.0%} of the change)" if isinstance(share, int | float) else label
+            )
+        parts = [p for p in parts if p]
+        return "Driven by " + ", ".join(parts) if parts else ""
+
+
+@dataclass
+class IncidentPayload(Payload):
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    signal_types: list[str] = field(default_factory=list)
+
+    def why(self) -> str:
+        changes = [e.get("label", "") for e in self.evidence if e.get("type") != "anomaly" and e.get("label")]
+        return "Around " + ", ".join(changes[:3]) if changes else ""
+
+
+@dataclass
+class OverlapPayload(Payload):
+    pair_id: int | None = None
+    kind: str = ""
+    a: str = ""
+    b: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # the pair's evidence (shared terms, dates...)
+
+
+@dataclass
+class ThemePayload(Payload):
+    theme_id: int | None = None
+    series_id: str = ""
+    value: float = 0
+    baseline: float = 0
+    quotes: list[str] = field(default_factory=list)
+
+    def quote(self) -> str:
+        text = next((q.strip() for q in self.quotes if isinstance(q, str) and q.strip()), "")
+        return text if len(text) <= 240 else text[:237] + "…"
+
+
+@dataclass
+class NpsShiftPayload(Payload):
+    delta: float = 0
+    p_value: float | None = None
+    period: str = ""
+    before: float | None = None
+    after: float | None = None
+    n: int = 0
+    ci_low: float | None = None
+    ci_high: float | None = None
+    period_start: str = ""  # ISO dates of the period the shift is in, for the link to the NPS page
+    period_end: str = ""
+
+    def ci(self) -> str:
+        if isinstance(self.ci_low, int | float) and isinstance(self.ci_high, int | float):
+            return f"95% CI of NPS {self.ci_low:.0f} to {self.ci_high:.0f}"
+        return ""
+
+
+@dataclass
+class ExperimentVerdictPayload(Payload):
+    experiment_id: int | None = None
+    verdict: str = ""
+    srm: dict[str, Any] | None = None
+    peeking: list[str] = field(default_factory=list)
+    multiple_exposure_share: float | None = None
+    collisions: list[int] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    def ci(self) -> str:
+        for m in self.metrics:
+            low, high = m.get("low"), m.get("high")
+            if isinstance(low, int | float) and isinstance(high, int | float):
+                return f"{m.get('metric', '')} lift 95% CI {low:+.1%} to {high:+.1%}".strip()
+        return ""
+
+
+@dataclass
+class StaleConnectorPayload(Payload):
+    connection_id: int | None = None
+    connection_name: str = ""
+    last_success_at: str | None = None
+    expected_every_s: int | None = None
+
+    def why(self) -> str:
+        when = self.last_success_at[:16].replace("T", " ") if self.last_success_at else "never"
+        return f"Last successful sync: {when}"
+
+
+@dataclass
+class ConnectorAttentionPayload(Payload):
+    connection_id: int | None = None
+    kind: str = ""
+
+
+# --- Targets: the page of the object an insight is about -----------------------------------------------
+
+
+def _path(name: str, args: list[Any] | None = None, query: Mapping[str, Any] | None = None) -> str:
+    path = reverse(name, args=args or [])
+    clean = {k: v for k, v in (query or {}).items() if v not in (None, "")}
+    return f"{path}?{urlencode(clean)}" if clean else path
+
+
+def _self_page(insight: Insight, _payload: Payload) -> str:
+    """Anomalies and incidents are their own page: the detail of the insight."""
+    return _path("insights:detail", [insight.pk])
+
+
+def _overlap_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, OverlapPayload)
+    if payload.pair_id:
+        return _path("overlaps:portfolio", query={"pair": payload.pair_id, "decision": "all"})
+    return _path("overlaps:portfolio")
+
+
+def _theme_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, ThemePayload)
+    if payload.theme_id:
+        return _path("feedback:theme", [payload.theme_id])
+    return _path("feedback:themes", query={"product": insight.product.slug if insight.product else ""})
+
+
+def _nps_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, NpsShiftPayload)
+    product = insight.product.slug if insight.product_id and insight.product else ""
+    return _path(
+        "feedback:nps", query={"product": product, "from": payload.period_start, "to": payload.period_end}
+    )
+
+
+def _experiment_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, ExperimentVerdictPayload)
+    if payload.experiment_id:
+        return _path("feedback:experiment", [payload.experiment_id])
+    return _path("feedback:experiments")
+
+
+def _connection_target(insight: Insight, payload: Payload) -> str:
+    connection_id = getattr(payload, "connection_id", None)
+    if isinstance(connection_id, int):
+        return _path("connectors:detail", [connection_id])
+    return _path("connectors:list")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    label: str
+    weight: int  # the digest's ranking: a step of the kind outweighs recency plus score (see digests)
+    section: str  # digest section key (SECTIONS), or "connectors" for the lead's connector list
+    payload: type[Payload]
+    target: Callable[[Insight, Payload], str]
+    lead_only: bool = False
+
+
+# Digest sections, in the order the digest shows them.
+SECTIONS: list[tuple[str, str]] = [
+    ("incidents", "Incidents and anomalies"),
+    ("nps", "NPS"),
+    ("themes", "Rising feedback themes"),
+    ("overlaps", "Cross-team overlaps"),
+    ("experiments", "Experiments"),
+]
+
+KINDS: dict[str, KindSpec] = {}
+
+
+def register(spec: KindSpec) -> KindSpec:
+    if spec.kind not in InsightKind.values:
+        raise ValueError(f"{spec.kind!r} is not an InsightKind")
+    if spec.section not in {key for key, _ in SECTIONS} | {"connectors"}:
+        raise ValueError(f"unknown digest section {spec.section!r}")
+    KINDS[spec.kind] = spec
+    return spec
+
+
+register(KindSpec("incident", "Incident", 50, "incidents", IncidentPayload, _self_page))
+register(KindSpec("anomaly", "Anomaly", 30, "incidents", AnomalyPayload, _self_page))
+register(
+    KindSpec(
+        "experiment_verdict",
+        "Experiment verdict",
+        20,
+        "experiments",
+        ExperimentVerdictPayload,
+        _experiment_target,
+    )
+)
+register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_target))
+register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
+register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
+register(
+    KindSpec(
+        "connector_attention",
+        "Connector needs attention",
+        5,
+        "connectors",
+        ConnectorAttentionPayload,
+        _connection_target,
+        lead_only=True,
+    )
+)
+register(
+    KindSpec(
+        "stale_connector",
+        "Stale connector",
+        5,
+        "connectors",
+        StaleConnectorPayload,
+        _connection_target,
+        lead_only=True,
+    )
+)
+
+
+class UnknownKind(KeyError):
+    pass
+
+
+def spec_of(kind: str) -> KindSpec:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise UnknownKind(kind) from None
+
+
+def payload_of(insight: Insight) -> Payload:
+    """The insight's payload as its kind's dataclass."""
+    return spec_of(insight.kind).payload.from_dict(insight.payload)
+
+
+def target_url(insight: Insight) -> str:
+    """The site path of the page the insight is about (relative; the digest makes it absolute)."""
+    spec = spec_of(insight.kind)
+    return spec.target(insight, spec.payload.from_dict(insight.payload))
+
+
+def kinds_in_section(section: str) -> tuple[str, ...]:
+    return tuple(k for k, spec in KINDS.items() if spec.section == section)
