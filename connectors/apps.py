@@ -14,6 +14,24 @@ class ConnectorsConfig(AppConfig):
 
     def ready(self) -> None:
         load_connector_modules()
+        connect_worker_signals()
+
+
+def connect_worker_signals() -> None:
+    """In Celery workers: the dead-worker watchdog, and secret redaction on every log handler (Celery
+    replaces the root logger's handlers, so the filter from settings.LOGGING is added again)."""
+    from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready, worker_shutdown
+
+    from . import watchdog
+    from .redaction import install_log_filter
+
+    def add_filter(logger: logging.Logger | None = None, **_: object) -> None:
+        install_log_filter(logger)
+
+    worker_ready.connect(watchdog.start, weak=False, dispatch_uid="connectors-watchdog-start")
+    worker_shutdown.connect(watchdog.stop, weak=False, dispatch_uid="connectors-watchdog-stop")
+    after_setup_logger.connect(add_filter, weak=False, dispatch_uid="connectors-redact-logs")
+    after_setup_task_logger.connect(add_filter, weak=False, dispatch_uid="connectors-redact-task-logs")
 
 
 def load_connector_modules() -> list[str]:

@@ -22,13 +22,22 @@ from django import forms
 
 class ConnectorError(Exception):
     """A failure a user can act on. `permanent=True` (bad token, bad config) pauses the connection;
-    `permanent=False` (429, 5xx, timeout, truncated body) is retried with backoff."""
+    `permanent=False` (429, 5xx, timeout, truncated body) is retried with backoff. `retry_after` is how
+    long the source asked us to wait; `rate_limited` says the source is rate-limiting (not failing)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 @dataclass

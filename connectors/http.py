@@ -8,11 +8,21 @@
   header still use the host name, so DNS cannot swap in an internal address after the check;
 - redirects followed by hand, at most 3, each re-checked; secret headers are dropped when a
   redirect leaves the original origin;
-- retries of transient failures (429, 5xx, timeouts, connection resets, truncated or malformed JSON)
-  with exponential backoff and full jitter, honouring Retry-After (seconds or an HTTP date) and any
-  vendor reset header the connector names; after the last attempt, ConnectorError(permanent=False);
+- a total deadline per attempt (CONNECTOR_REQUEST_DEADLINE; the read timeout alone is per socket read,
+  so a server dripping a byte at a time could hold a sync for ever) and a response-size cap
+  (CONNECTOR_MAX_RESPONSE_BYTES; the body is streamed and refused past the cap, never read whole);
+- retry and rate-limit semantics, decided in one place (`classify`):
+  - a rate limit (429; a 403 whose headers or body say rate limit; a vendor-specific signal such as
+    Linear's RATELIMITED) waits for Retry-After, else for the connector's reset header (preferring the
+    window whose remaining count is 0), else backs off; a wait longer than the in-process limit raises
+    ConnectorError(retry_after=...) so the sync loop requeues the run at that time, or fails it with the
+    reason when the wait exceeds CONNECTOR_RETRY_CAP;
+  - a transient failure (5xx, 408, timeouts, resets, truncated JSON) backs off exponentially with full
+    jitter from about a second, whatever reset headers say: a reset header means "wait" only when the
+    response says the limit is exhausted;
+  - after the last attempt, ConnectorError(permanent=False);
 - 401/403 and other 4xx as ConnectorError(permanent=True) with a message that says what to fix;
-- logs that never show a secret: sensitive headers and query parameters are redacted.
+- errors and logs that never show a secret (connectors.redaction: every secret header value, in any form).
 
 Pagination helpers (`paginate_link`, `paginate_cursor`, `paginate_offset`, `paginate_page`) are
 generators yielding ``(response_json, next_state)``; ``next_state`` is None after the last page and is
@@ -37,7 +47,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors import ssrf
+from connectors import redaction, ssrf
 from connectors.base import ConnectorError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +61,16 @@ USER_AGENT = f"productops/{VERSION}"
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 MAX_REDIRECTS = 3
 REDIRECT_CODES = {301, 302, 303, 307, 308}
-TRANSIENT_CODES = {408, 425, 429, 500, 502, 503, 504} | set(range(520, 530))
+TRANSIENT_CODES = {408, 425, 500, 502, 503, 504} | set(range(520, 530))
+DEFAULT_DEADLINE = 120.0  # seconds for one attempt: connect, headers and the whole body
+DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024
+CHUNK = 64 * 1024
+# A response header naming how many requests are left: X-RateLimit-Remaining (GitHub, Intercom, Jira),
+# RateLimit-Remaining (GitLab, IETF draft), ratelimit-remaining / X-Rate-Limit-Remaining (Zendesk),
+# X-Ratelimit-Remaining (Reddit, a float), X-RateLimit-Requests-Remaining (Linear),
+# X-Ratelimit-Route-Remaining / X-Ratelimit-Global-Remaining (LaunchDarkly).
+REMAINING_HEADER = re.compile(r"rate-?limit.*remaining", re.I)
+RATE_LIMIT_TEXT = re.compile(r"rate[ _-]?limit|too many requests|throttl", re.I)
 
 SENSITIVE_HEADER = re.compile(
     r"authorization|token|secret|api[-_]?key|password|cookie|signature|session", re.I
@@ -102,10 +121,7 @@ def summarise_body(response: requests.Response, secrets: Sequence[str] = (), lim
                     text = value if isinstance(value, str) else json.dumps(value)
                     break
         text = text or json.dumps(payload)
-    text = " ".join(text.split())
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
+    text = redaction.redact(" ".join(text.split()), secrets)
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
@@ -136,14 +152,19 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def parse_reset_header(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a vendor reset header (X-RateLimit-Reset, ratelimit-reset, ...).
 
-    Vendors disagree: GitHub sends an epoch timestamp, the IETF draft and GitLab's RateLimit-Reset
-    send seconds to wait. A value beyond a year's worth of seconds can only be a timestamp.
+    Vendors disagree: GitHub, GitLab and Intercom send an epoch timestamp, Linear and LaunchDarkly epoch
+    milliseconds, Zendesk, Reddit and the IETF draft seconds to wait, Jira Cloud an ISO 8601 time
+    ("2024-05-01T10:15Z"). A value beyond a year's worth of seconds can only be a timestamp.
     """
     if value is None:
         return None
     try:
         number = float(value.strip())
     except ValueError:
+        iso = _parse_iso(value.strip())
+        if iso is not None:
+            now = time.time() if now is None else now
+            return max(0.0, iso - now)
         return parse_retry_after(value, now)
     if number > 365 * 24 * 3600:
         now = time.time() if now is None else now
@@ -151,6 +172,65 @@ def parse_reset_header(value: str | None, now: float | None = None) -> float | N
             number /= 1000.0
         return max(0.0, number - now)
     return max(0.0, number)
+
+
+def _parse_iso(value: str) -> float | None:
+    from datetime import UTC, datetime
+
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def exhausted(response: requests.Response) -> bool:
+    """Does any rate-limit "remaining" header say nothing is left (0, or "0.0" from Reddit)?"""
+    for name, value in response.headers.items():
+        if REMAINING_HEADER.search(name):
+            number = _number(value)
+            if number is not None and number <= 0:
+                return True
+    return False
+
+
+def _body_says_rate_limit(response: requests.Response) -> bool:
+    try:
+        text = response.text[:2000]
+    except Exception:
+        return False
+    return bool(RATE_LIMIT_TEXT.search(text))
+
+
+def classify(
+    response: requests.Response, extra_rate_limit: Callable[[requests.Response], bool] | None = None
+) -> str:
+    """ "ok", "rate_limit", "transient" or "permanent": the one place that decides what a status means."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return "ok"
+    if extra_rate_limit is not None and extra_rate_limit(response):
+        return "rate_limit"
+    if status == 429:
+        return "rate_limit"
+    if status == 403 and (
+        "Retry-After" in response.headers or exhausted(response) or _body_says_rate_limit(response)
+    ):
+        # GitHub's primary (remaining 0) and secondary ("You have exceeded a secondary rate limit") limits.
+        return "rate_limit"
+    if status in TRANSIENT_CODES:
+        return "transient"
+    return "permanent"
 
 
 # --- The pinned-address adapter -----------------------------------------------------------------
@@ -202,18 +282,35 @@ class PinnedAddressAdapter(HTTPAdapter):
 
 @dataclass
 class RetryPolicy:
-    max_attempts: int = 5
+    """Retries inside one request. Kept small: the sync loop retries a failed page again later (the
+    Celery task is requeued with its own backoff), so a blip is retried here and a longer outage there,
+    instead of every layer multiplying the other's attempts."""
+
+    max_attempts: int = 4
     base_delay: float = 1.0  # seconds; attempt n waits uniform(0, min(cap, base * 2**n))
-    max_delay: float = 60.0
-    max_retry_after: float = 300.0  # a longer server-requested wait fails the run and defers to the schedule
+    max_delay: float = 30.0
+    # A longer server-requested wait is not slept in-process (it would hold a worker): the request fails
+    # with retry_after, and the sync loop requeues the run for then (or fails it beyond CONNECTOR_RETRY_CAP).
+    max_retry_after: float = 60.0
+    rate_limit_floor: float = 0.0  # the least wait after a rate limit with no usable header (GitHub: 60 s)
+
+
+class ResponseTooLarge(Exception):
+    pass
+
+
+class DeadlineExceeded(Exception):
+    pass
 
 
 class HttpClient:
-    """requests, with timeouts, retries, the SSRF guard and redaction. One per connector instance.
+    """requests, with timeouts, a deadline, a size cap, retries, the SSRF guard and redaction.
 
-    `secret_headers` names the headers that carry credentials (they are redacted in logs and dropped
-    on a cross-origin redirect); `reset_headers` names vendor rate-limit headers to honour when no
-    Retry-After is sent. `sleep` and `rand` are injectable so tests never really wait.
+    `secret_headers` names the headers that carry credentials (redacted everywhere and dropped on a
+    cross-origin redirect); `reset_headers` names the vendor's rate-limit reset headers, honoured only
+    when a response is a rate limit (see `classify`); `rate_limited_if` (alias `transient_if`) spots a
+    vendor's own rate-limit signal on another status (Linear: HTTP 400 + RATELIMITED). `sleep` and `rand`
+    are injectable so tests never really wait.
     """
 
     def __init__(
@@ -229,6 +326,9 @@ class HttpClient:
         guard: bool = True,
         max_redirects: int = MAX_REDIRECTS,
         transient_if: Callable[[requests.Response], bool] | None = None,
+        rate_limited_if: Callable[[requests.Response], bool] | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or .netrc from the environment: they bypass the guard
@@ -246,7 +346,15 @@ class HttpClient:
         self.rand = rand
         self.max_redirects = max_redirects
         # Vendors that signal a rate limit with another status (Linear: HTTP 400 + RATELIMITED).
-        self.transient_if = transient_if
+        self.rate_limited_if = rate_limited_if or transient_if
+        self.deadline = float(
+            deadline if deadline is not None else _setting("CONNECTOR_REQUEST_DEADLINE", DEFAULT_DEADLINE)
+        )
+        self.max_response_bytes = int(
+            max_response_bytes
+            if max_response_bytes is not None
+            else _setting("CONNECTOR_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES)
+        )
 
     # -- public API
 
@@ -262,6 +370,14 @@ class HttpClient:
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         return self.request("GET", url, params=params, expect_json=True, **kwargs).json()
 
+    def secret_values(self, extra: Mapping[str, str] | None = None) -> list[str]:
+        """The values of every credential header this client sends (session and per-request)."""
+        out = []
+        for name, value in [*self.session.headers.items(), *(extra or {}).items()]:
+            if value and (name.lower() in self.secret_headers or SENSITIVE_HEADER.search(name)):
+                out.append(str(value))
+        return out
+
     def request(
         self,
         method: str,
@@ -274,25 +390,31 @@ class HttpClient:
         expect_json: bool = False,
     ) -> requests.Response:
         """Send one logical request, retrying transient failures; return the final 2xx response."""
+        secrets = self.secret_values(headers)
+        redaction.add_secrets(secrets)  # the sync's redaction scope now knows the exact values sent
+        host = self._host(url)
         last_error = "no attempt was made"
-        last_retry_after: float | None = None
+        attempt = 0
         for attempt in range(1, self.retry.max_attempts + 1):
-            retry_after: float | None = None
+            server_wait: float | None = None
+            rate_limited = False
             try:
                 response = self._send_following_redirects(method, url, params, headers, json_body, data)
             except ConnectorError:
-                raise  # the SSRF guard and redirect limits are not worth retrying
+                raise  # the SSRF guard, redirect limits and the size cap are not worth retrying
+            except DeadlineExceeded:
+                last_error = f"{host} did not send its whole response within {self.deadline:.0f}s"
             except requests.exceptions.SSLError:
                 raise ConnectorError(
-                    f"The TLS certificate of {self._host(url)} could not be verified for that name. "
+                    f"The TLS certificate of {host} could not be verified for that name. "
                     f"Check the host name in the URL; a self-hosted tool needs a certificate from a "
                     f"trusted authority.",
                     permanent=True,
                 ) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
-                last_error = f"{type(exc).__name__} talking to {self._host(url)}"
+                last_error = f"{type(exc).__name__} talking to {host}"
             except requests.exceptions.ChunkedEncodingError:
-                last_error = f"the response from {self._host(url)} ended early"
+                last_error = f"the response from {host} ended early"
             except requests.RequestException as exc:
                 raise ConnectorError(
                     f"The request to {redact_url(url)} could not be sent ({type(exc).__name__}). "
@@ -301,25 +423,42 @@ class HttpClient:
                 ) from None
             else:
                 status = response.status_code
-                if 200 <= status < 300:
+                kind = classify(response, self.rate_limited_if)
+                if kind == "ok":
                     if not expect_json or self._json_ok(response):
                         return response
-                    last_error = f"{self._host(url)} sent a truncated or malformed JSON body (HTTP {status})"
-                elif (
-                    status in TRANSIENT_CODES
-                    or _is_rate_limited_403(response)
-                    or (self.transient_if is not None and self.transient_if(response))
-                ):
-                    retry_after = self._retry_after(response)
-                    last_error = f"{self._host(url)} answered HTTP {status}"
+                    last_error = f"{host} sent a truncated or malformed JSON body (HTTP {status})"
+                elif kind == "rate_limit":
+                    rate_limited = True
+                    server_wait = self._rate_limit_wait(response)
+                    body = summarise_body(response, secrets, limit=160)
+                    last_error = f"{host} is rate-limiting this connection (HTTP {status}{': ' + body if body else ''})"
+                elif kind == "transient":
+                    # A 5xx is not a rate limit, whatever X-RateLimit-Reset says: back off from seconds.
+                    # Only an explicit Retry-After is honoured, and never beyond the backoff cap.
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    if retry_after is not None:
+                        server_wait = min(retry_after, self.retry.max_delay)
+                    last_error = f"{host} answered HTTP {status}"
                 else:
-                    raise self._permanent_error(response, url)
-            last_retry_after = retry_after
+                    raise self._permanent_error(response, url, secrets)
+            if rate_limited:
+                delay = max(
+                    server_wait if server_wait is not None else self._backoff(attempt),
+                    self.retry.rate_limit_floor,
+                )
+                if delay > self.retry.max_retry_after:
+                    raise ConnectorError(
+                        f"{last_error}; it asks to wait {_duration(delay)}. The sync resumes from where it "
+                        f"stopped once the limit resets.",
+                        permanent=False,
+                        retry_after=delay,
+                        rate_limited=True,
+                    )
+            else:
+                delay = max(self._backoff(attempt), server_wait or 0.0)
             if attempt >= self.retry.max_attempts:
                 break
-            if retry_after is not None and retry_after > self.retry.max_retry_after:
-                break
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
             logger.warning(
                 "http retry %s/%s after %.1fs: %s (%s %s)",
                 attempt,
@@ -331,11 +470,9 @@ class HttpClient:
             )
             self.sleep(delay)
         raise ConnectorError(
-            f"{last_error}; gave up after {attempt} attempt(s). This is usually temporary: the next "
-            f"scheduled "
-            f"sync retries it.",
+            f"{last_error}; gave up after {attempt} attempt(s). This is usually temporary: the sync "
+            f"tries again later.",
             permanent=False,
-            retry_after=last_retry_after,
         )
 
     # -- internals
@@ -353,6 +490,7 @@ class HttpClient:
         origin = _origin(url)
         extra = dict(headers or {})
         drop_secrets = False
+        deadline = time.monotonic() + self.deadline
         for hop in range(self.max_redirects + 1):
             request_headers: dict[str, str | None] = dict(extra)
             if drop_secrets:
@@ -361,6 +499,10 @@ class HttpClient:
                 for name in [*self.session.headers, *extra]:
                     if name.lower() in self.secret_headers or SENSITIVE_HEADER.search(name):
                         request_headers[name] = None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded()
+            connect, read = self.timeout
             response = self.session.request(
                 method,
                 url,
@@ -368,11 +510,14 @@ class HttpClient:
                 headers=request_headers,
                 json=json_body,
                 data=data,
-                timeout=self.timeout,
+                timeout=(min(connect, remaining), min(read, remaining)),
                 allow_redirects=False,
+                stream=True,
             )
             if response.status_code not in REDIRECT_CODES or "Location" not in response.headers:
+                self._read_body(response, url, deadline)
                 return response
+            response.close()
             if hop >= self.max_redirects:
                 break
             url = urljoin(response.url or url, response.headers["Location"])
@@ -382,9 +527,56 @@ class HttpClient:
                 method, json_body, data = "GET", None, None
             if _origin(url) != origin:
                 drop_secrets = True
-            response.close()
         raise ConnectorError(
             f"{self._host(url)} redirected more than {self.max_redirects} times. Check the URL.",
+            permanent=True,
+        )
+
+    def _read_body(self, response: requests.Response, url: str, deadline: float) -> None:
+        """Stream the body into memory under the deadline and the size cap, then close the stream.
+
+        Before each read the socket's timeout is cut to what is left of the deadline, so a server that
+        drips a byte at a time is stopped at the deadline, not one read timeout per byte later."""
+        cap = self.max_response_bytes
+        declared = _number(response.headers.get("Content-Length"))
+        if declared is not None and declared > cap:
+            response.close()
+            raise self._too_large(url, cap)
+        body = bytearray()
+        sock = _socket_of(response)
+        try:
+            chunks = response.iter_content(CHUNK)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded()
+                if sock is not None:
+                    sock.settimeout(min(self.timeout[1], remaining))
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except (requests.ConnectionError, requests.Timeout):
+                    if time.monotonic() >= deadline - 0.01:
+                        raise DeadlineExceeded() from None
+                    raise
+                body += chunk
+                if len(body) > cap:
+                    raise self._too_large(url, cap)
+        except BaseException:
+            response.close()
+            raise
+        response._content = bytes(body)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        release = getattr(response.raw, "release_conn", None)
+        if release is not None:
+            release()
+
+    def _too_large(self, url: str, cap: int) -> ConnectorError:
+        return ConnectorError(
+            f"{self._host(url)} sent more than {_size(cap)} in one response ({redact_url(url)}), the most "
+            f"CONNECTOR_MAX_RESPONSE_BYTES allows. Narrow the connection's scope or date range, or raise "
+            f"the limit if the source really pages that much at once.",
             permanent=True,
         )
 
@@ -397,25 +589,34 @@ class HttpClient:
             return False
         return True
 
-    def _retry_after(self, response: requests.Response) -> float | None:
+    def _rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Retry-After, else the reset of the exhausted window among the connector's reset headers
+        (the latest of them when none says which window is spent), else None."""
         value = parse_retry_after(response.headers.get("Retry-After"))
         if value is not None:
             return value
+        spent: list[float] = []
+        other: list[float] = []
         for name in self.reset_headers:
-            value = parse_reset_header(response.headers.get(name))
-            if value is not None:
-                return value
-        return None
+            wait = parse_reset_header(response.headers.get(name))
+            if wait is None:
+                continue
+            paired = _number(response.headers.get(_remaining_name(name)))
+            (spent if paired is not None and paired <= 0 else other).append(wait)
+        if spent:
+            return max(spent)
+        return max(other) if other else None
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter (AWS architecture blog): spread retries of many workers evenly over the window.
         ceiling = min(self.retry.max_delay, self.retry.base_delay * (2 ** (attempt - 1)))
         return float(self.rand() * ceiling)
 
-    def _permanent_error(self, response: requests.Response, url: str) -> ConnectorError:
+    def _permanent_error(
+        self, response: requests.Response, url: str, secrets: Sequence[str]
+    ) -> ConnectorError:
         status = response.status_code
         host = self._host(url)
-        secrets = [str(v) for k, v in self.session.headers.items() if k.lower() in self.secret_headers]
         body = summarise_body(response, secrets)
         if status in (401, 403):
             what = "refused the credentials" if status == 401 else "says the credentials lack permission"
@@ -442,12 +643,35 @@ class HttpClient:
             return "the server"
 
 
-def _is_rate_limited_403(response: requests.Response) -> bool:
-    """GitHub and others answer a rate limit with 403 plus Retry-After or X-RateLimit-Remaining: 0."""
-    if response.status_code != 403:
-        return False
-    headers = response.headers
-    return "Retry-After" in headers or headers.get("X-RateLimit-Remaining") == "0"
+def _setting(name: str, default: float) -> float:
+    from django.conf import settings
+
+    try:
+        return float(getattr(settings, name, default))
+    except Exception:  # settings not configured (a script using the client alone)
+        return default
+
+
+def _socket_of(response: requests.Response) -> Any:
+    connection = getattr(response.raw, "_connection", None)
+    return getattr(connection, "sock", None)
+
+
+def _remaining_name(reset_name: str) -> str:
+    """X-RateLimit-Requests-Reset -> X-RateLimit-Requests-Remaining (the window's own count)."""
+    return re.sub(r"reset$", "Remaining", reset_name, flags=re.I)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

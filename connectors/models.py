@@ -163,6 +163,14 @@ class SyncRun(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     full_refresh = models.BooleanField(default=False)
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="Celery node running the run; its heartbeat tells if it died."
+    )
+    worker_pid = models.IntegerField(
+        default=0, help_text="That worker's main process id when it claimed the run."
+    )
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="When a queued retry is due.")
+    rate_limited = models.BooleanField(default=False, help_text="The queued retry waits for a rate limit.")
     error_message = models.TextField(blank=True, help_text="What failed and what to do, for a user.")
     traceback = models.TextField(blank=True, help_text="For the lead.")
 

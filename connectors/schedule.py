@@ -103,6 +103,13 @@ def next_fire(expr: str, after: datetime) -> datetime:
 
 
 def next_run(connection: Connection) -> datetime | None:
+    """When beat will really enqueue this connection next; None if paused or manual.
+
+    django-celery-beat counts an interval from the PeriodicTask's last_run_at, or, before its first run,
+    from the task's date_changed (when the schedule was saved): a new 60-minute connection first runs
+    60 minutes after it is saved, not "now" (which is why saving a connection also queues its first sync
+    at once: connectors.services.start_first_sync). An overdue entry runs at beat's next tick.
+    """
     from .models import ScheduleKind
 
     if not connection.enabled or connection.schedule_kind == ScheduleKind.MANUAL:
@@ -114,7 +121,7 @@ def next_run(connection: Connection) -> datetime | None:
         except ValueError:
             return None
     task = connection.periodic_task
-    last = task.last_run_at if task is not None and task.last_run_at else None
-    if last is None:
-        return now
-    return max(now, last + timedelta(minutes=max(1, connection.interval_minutes)))
+    if task is None:
+        return None
+    base = task.last_run_at or task.date_changed or now
+    return max(now, base + timedelta(minutes=max(1, connection.interval_minutes)))

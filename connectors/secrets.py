@@ -69,7 +69,8 @@ def hint(value: str) -> str:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret value from text bound for an error message, a log line or a traceback."""
-    for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    return text
+    """Remove every secret value, in any form (see connectors.redaction), from text bound for an error
+    message, a log line or a traceback."""
+    from .redaction import redact as _redact
+
+    return _redact(text, secrets)

@@ -12,8 +12,9 @@ from django.db import transaction
 from .base import CheckResult, Connector, ConnectorError
 from .locks import lock_for
 from .models import Connection, RunStatus, SyncRun
+from .redaction import secret_scope
 from .secrets import redact
-from .sync import pause_for_attention, request_sync, resume
+from .sync import pause_for_attention, request_sync, resume, sync_now
 
 log = logging.getLogger(__name__)
 
@@ -24,26 +25,46 @@ __all__ = [
     "pause_for_attention",
     "request_sync",
     "resume",
+    "start_first_sync",
+    "sync_now",
     "test_connection",
 ]
+
+
+def start_first_sync(connection: Connection, connector: type[Connector]) -> bool:
+    """Queue a new connection's first sync as soon as its row commits, instead of one full interval
+    later (beat counts an interval from when it loads a schedule). Not for push-only sources (webhook,
+    CSV upload) or a paused connection. True if a run was queued."""
+    if not connection.enabled or not _pulls(connector, connection):
+        return False
+    return request_sync(connection, trigger="first") is not None
+
+
+def _pulls(connector: type[Connector], connection: Connection) -> bool:
+    try:
+        return bool(connector(connection.config, {}).streams())
+    except Exception:  # a connector that can't list streams without its secrets still pulls
+        return True
 
 
 def test_connection(
     connector: type[Connector], config: dict[str, Any], secrets: dict[str, str]
 ) -> CheckResult:
-    """Call check() and turn any failure into an answer the lead can act on (with no secret in it)."""
-    try:
-        result = connector(config, secrets).check()
-    except ConnectorError as exc:
-        return CheckResult(False, redact(exc.message, secrets.values()))
-    except Exception as exc:
-        log.warning("check() of %s raised %s", connector.kind, type(exc).__name__)
-        return CheckResult(
-            False,
-            f"The test failed unexpectedly ({type(exc).__name__}). Check the settings above; if they are "
-            "right, the connector itself may have a bug.",
-        )
-    return CheckResult(result.ok, redact(result.message, secrets.values()))
+    """Call check() and turn any failure into an answer the lead can act on (with no secret in it, in
+    any form: the scope also learns the exact credential headers the HTTP client sends)."""
+    with secret_scope(secrets.values()):
+        try:
+            result = connector(config, secrets).check()
+        except ConnectorError as exc:
+            return CheckResult(False, redact(exc.message, secrets.values()))
+        except Exception as exc:
+            log.warning("check() of %s raised %s", connector.kind, type(exc).__name__)
+            return CheckResult(
+                False,
+                f"The test failed unexpectedly ({type(exc).__name__}). Check the settings above; if they "
+                "are right, the connector itself may have a bug.",
+            )
+        return CheckResult(result.ok, redact(result.message, secrets.values()))
 
 
 def pause(connection: Connection, reason: str) -> None:

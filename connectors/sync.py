@@ -10,17 +10,30 @@ connection never syncs twice at once; the run that takes the lock adopts a queue
 
 Errors: a permanent ConnectorError pauses the connection, records a "connector needs attention"
 insight and e-mails the leads; a transient one asks the caller (the Celery task, or the CLI) to retry
-after `backoff_delay`, until CONNECTOR_MAX_ATTEMPTS, then fails the run.
+after `backoff_delay`, until CONNECTOR_MAX_ATTEMPTS, then fails the run. A source that asks to wait
+longer than CONNECTOR_RETRY_CAP (a huge Retry-After, a rate-limit reset hours away) fails the run with
+that reason at once, so nothing sits queued for hours and "Sync now" stays free; the next scheduled
+sync resumes from the saved cursor.
+
+Every message stored or sent (run history, the connection's last error, the attention insight and
+e-mail, logs) passes through connectors.redaction inside a `secret_scope` of the connection's secrets.
+
+Dead workers: a run records the Celery node and main process that claimed it. `recover_dead_runs`
+(called by every worker's watchdog thread and by the reaper) abandons a running run whose worker has no
+fresh heartbeat, or restarted since, and queues a new one, but only when it can take the connection's
+lock: a run whose lock is still held is still running somewhere and is left alone.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
@@ -38,7 +51,7 @@ from productops.signals.ingest import UpsertResult, upsert
 from .base import REGISTRY, Connector, ConnectorError, Page, Sibling, data_family
 from .locks import SyncLock, lock_for
 from .models import Connection, RunStatus, SyncRun
-from .secrets import redact
+from .redaction import redact, secret_scope
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +66,32 @@ def max_attempts() -> int:
     return int(getattr(settings, "CONNECTOR_MAX_ATTEMPTS", 5))
 
 
+def retry_cap() -> float:
+    return float(getattr(settings, "CONNECTOR_RETRY_CAP", 600))
+
+
 def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the source's Retry-After.
 
-    attempt 1 waits up to base, attempt 2 up to 2*base, ... capped at CONNECTOR_RETRY_CAP seconds.
+    attempt 1 waits up to base, attempt 2 up to 2*base, ...; never more than CONNECTOR_RETRY_CAP
+    seconds (a longer Retry-After fails the run instead: see _failed).
     """
     base = float(getattr(settings, "CONNECTOR_RETRY_BASE", 5))
-    cap = float(getattr(settings, "CONNECTOR_RETRY_CAP", 600))
+    cap = retry_cap()
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     delay = random.uniform(0, ceiling)
     if retry_after is not None:
         delay = max(delay, float(retry_after))
-    return delay
+    return min(delay, cap)
+
+
+def _when(seconds: float) -> str:
+    at = timezone.now() + timedelta(seconds=seconds)
+    if seconds < 120:
+        return f"in {seconds:.0f}s"
+    return (
+        f"at {at:%H:%M} UTC (in {seconds / 60:.0f} min)" if seconds < 86400 else f"at {at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 @dataclass
@@ -124,8 +151,13 @@ def run_sync(
     trigger: str = "schedule",
     full: bool = False,
     progress: Progress | None = None,
+    worker: str = "",
+    worker_pid: int = 0,
 ) -> SyncResult:
-    """One attempt at syncing a connection, under its lock. Safe to call from many workers at once."""
+    """One attempt at syncing a connection, under its lock. Safe to call from many workers at once.
+
+    `run_id` names the run a message was sent for; if that run has already finished (a message
+    redelivered after its worker died, once recovery has queued a new run), the message is dropped."""
     lock = lock_for(connection_id)
     if not lock.acquire():
         log.info("connection %s is already syncing; skipping (run %s)", connection_id, run_id)
@@ -134,6 +166,15 @@ def run_sync(
         connection = Connection.objects.filter(pk=connection_id).first()
         if connection is None:
             return SyncResult("skipped", message="The connection no longer exists.")
+        if run_id is not None:
+            named = SyncRun.objects.filter(pk=run_id).first()
+            if named is None or named.status not in ACTIVE:
+                log.info(
+                    "connection %s: run %s is no longer active; dropping a stale message",
+                    connection_id,
+                    run_id,
+                )
+                return SyncResult("skipped", run=named, message="That run has already finished.")
         if not connection.enabled and trigger != "cli":
             # A paused connection's beat entry is disabled; this is a message that was already queued.
             stale = SyncRun.objects.filter(connection=connection, status=RunStatus.QUEUED).first()
@@ -141,7 +182,7 @@ def run_sync(
                 _finish(stale, RunStatus.ABANDONED, "The connection is paused; resume it to sync again.")
             return SyncResult("skipped", run=stale, message="The connection is paused.")
         run = _claim_run(connection, trigger=trigger, full=full)
-        return _execute(connection, run, lock, progress)
+        return _execute(connection, run, lock, progress, worker=worker, worker_pid=worker_pid)
     finally:
         lock.release()
 
@@ -167,7 +208,34 @@ def _claim_run(connection: Connection, *, trigger: str, full: bool) -> SyncRun:
     raise RuntimeError(f"could not claim a run for connection {connection.pk}")
 
 
-def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Progress | None) -> SyncResult:
+def _execute(
+    connection: Connection,
+    run: SyncRun,
+    lock: SyncLock,
+    progress: Progress | None,
+    *,
+    worker: str = "",
+    worker_pid: int = 0,
+) -> SyncResult:
+    try:
+        secrets = list(connection.get_secrets().values())
+    except ImproperlyConfigured:
+        secrets = []  # reported below, when the connector asks for them
+    with secret_scope(secrets):
+        return _execute_scoped(connection, run, lock, progress, worker=worker, worker_pid=worker_pid)
+
+
+def _execute_scoped(
+    connection: Connection,
+    run: SyncRun,
+    lock: SyncLock,
+    progress: Progress | None,
+    *,
+    worker: str,
+    worker_pid: int,
+) -> SyncResult:
+    from celery.exceptions import SoftTimeLimitExceeded
+
     secret_values: list[str] = []
     stored = dict(connection.cursors or {})
     now = timezone.now()
@@ -177,9 +245,23 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
     run.attempts += 1
     run.cursor_before = {} if run.full_refresh else dict(stored)
     run.error_message = ""
+    run.worker, run.worker_pid = worker, worker_pid
+    run.retry_at, run.rate_limited = None, False
     run.save(
-        update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before", "error_message"]
+        update_fields=[
+            "status",
+            "started_at",
+            "heartbeat_at",
+            "attempts",
+            "cursor_before",
+            "error_message",
+            "worker",
+            "worker_pid",
+            "retry_at",
+            "rate_limited",
+        ]
     )
+    pages_before = run.pages
     total = PageWrite()
     try:
         cls = REGISTRY.get(connection.kind)
@@ -219,6 +301,19 @@ def _execute(connection: Connection, run: SyncRun, lock: SyncLock, progress: Pro
     except ConnectorError as exc:
         run.refresh_from_db()
         return _failed(connection, run, exc, redact(exc.message, secret_values), secret_values)
+    except SoftTimeLimitExceeded:
+        run.refresh_from_db()
+        limit = getattr(settings, "CONNECTOR_TASK_SOFT_TIME_LIMIT", 0)
+        if run.pages > pages_before:
+            # Progress was made: a long backfill continues in time-boxed slices from the saved cursor.
+            run.attempts = max(0, run.attempts - 1)
+            run.save(update_fields=["attempts"])
+        exc = ConnectorError(
+            f"This sync ran for the {limit}s that CONNECTOR_TASK_SOFT_TIME_LIMIT allows one attempt. Every "
+            "committed page is kept; the next attempt continues from the saved cursor.",
+            permanent=False,
+        )
+        return _failed(connection, run, exc, exc.message, secret_values)
     except ImproperlyConfigured as exc:  # e.g. FERNET_KEYS lost the key these secrets were written with
         run.refresh_from_db()
         return _fail_run(connection, run, str(exc), secret_values)
@@ -278,15 +373,26 @@ def _failed(
         pause_for_attention(connection, message)
         result.outcome = "paused"
         return result
+    cap = retry_cap()
+    if exc.retry_after is not None and exc.retry_after > cap:
+        final = (
+            f"{message} That is longer than the {cap:.0f}s CONNECTOR_RETRY_CAP allows a run to wait, so this "
+            "run stops here; every committed page is kept, and the next scheduled sync (or Sync now, once "
+            f"the limit has reset, {_when(exc.retry_after)}) resumes from the saved cursor."
+        )
+        return _fail_run(connection, run, final, secret_values)
     if run.attempts >= max_attempts():
         final = f"{message} Gave up after {run.attempts} attempts; the next scheduled sync will try again."
         return _fail_run(connection, run, final, secret_values)
     delay = backoff_delay(run.attempts, exc.retry_after)
     # Back to queued (not failed): the same run resumes from the committed cursor on the retry.
     run.status = RunStatus.QUEUED
-    run.error_message = f"Attempt {run.attempts} failed: {message} Retrying in {delay:.0f}s."
+    run.retry_at = timezone.now() + timedelta(seconds=delay)
+    run.rate_limited = exc.rate_limited
+    what = "Waiting for the rate limit" if exc.rate_limited else f"Attempt {run.attempts} failed"
+    run.error_message = f"{what}: {message} Retrying {_when(delay)}."
     run.traceback = redact(traceback.format_exc(), secret_values)
-    run.save(update_fields=["status", "error_message", "traceback"])
+    run.save(update_fields=["status", "error_message", "traceback", "retry_at", "rate_limited"])
     log.warning(
         "connection %s run %s attempt %s: %s; retry in %.1fs",
         connection.pk,
@@ -485,20 +591,29 @@ def resume(connection: Connection) -> None:
 
 
 def reap_stuck_runs() -> int:
-    """Mark runs stuck in running (no heartbeat for CONNECTOR_RUN_TIMEOUT) or queued too long as abandoned."""
-    from datetime import timedelta
-
+    """Abandon runs stuck in running (no heartbeat for CONNECTOR_RUN_TIMEOUT) whose lock is free, and runs
+    queued too long; then recover runs of dead workers. A run whose lock is held is still running (a
+    slow page, a long vendor wait) and is never marked abandoned under it."""
     now = timezone.now()
     timeout = timedelta(seconds=int(getattr(settings, "CONNECTOR_RUN_TIMEOUT", 3600)))
     running = SyncRun.objects.filter(status=RunStatus.RUNNING).filter(
         Q(heartbeat_at__lt=now - timeout) | Q(heartbeat_at__isnull=True, started_at__lt=now - timeout)
     )
+    reaped = 0
+    for run in running:
+        lock = lock_for(run.connection_id)
+        if not lock.acquire():
+            log.info("run %s has had no page for %s but still holds its lock; leaving it", run.pk, timeout)
+            continue
+        try:
+            reaped += SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.ABANDONED,
+                finished_at=now,
+                error_message=f"No progress for {timeout}; marked abandoned. {ABANDONED_MESSAGE}",
+            )
+        finally:
+            lock.release()
     queued = SyncRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=now - 6 * timeout)
-    reaped = running.update(
-        status=RunStatus.ABANDONED,
-        finished_at=now,
-        error_message=f"No progress for {timeout}; marked abandoned. {ABANDONED_MESSAGE}",
-    )
     reaped += queued.update(
         status=RunStatus.ABANDONED,
         finished_at=now,
@@ -506,4 +621,131 @@ def reap_stuck_runs() -> int:
     )
     if reaped:
         log.warning("reaper abandoned %s stuck sync runs", reaped)
+    reaped += len(recover_dead_runs())
     return reaped
+
+
+# --- Dead workers -----------------------------------------------------------------------------------
+
+
+def dead_worker_after() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "CONNECTOR_DEAD_WORKER_AFTER", 30)))
+
+
+def worker_is_dead(run: SyncRun, heartbeats: dict[str, tuple[Any, int]], now: Any) -> bool:
+    """No fresh heartbeat from the run's worker node, or the node restarted (another main process)."""
+    seen = heartbeats.get(run.worker)
+    if seen is None:
+        return True
+    last_seen, pid = seen
+    if last_seen < now - dead_worker_after():
+        return True
+    return bool(run.worker_pid) and pid != run.worker_pid
+
+
+def take_over(run: SyncRun, *, trigger: str = "recovery") -> SyncRun | None:
+    """Abandon a run whose worker is gone and queue its successor, if its lock is free. Else None."""
+    lock = lock_for(run.connection_id)
+    if not lock.acquire():
+        return None
+    try:
+        with transaction.atomic():
+            abandoned = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.ABANDONED,
+                finished_at=timezone.now(),
+                error_message=f"{ABANDONED_MESSAGE} A new run took over.",
+            )
+            if not abandoned:
+                return None
+            connection = Connection.objects.get(pk=run.connection_id)
+            return request_sync(connection, trigger=trigger, full=run.full_refresh)
+    finally:
+        lock.release()
+
+
+def recover_dead_runs() -> list[SyncRun]:
+    """Take over every running run whose worker stopped sending heartbeats (killed, OOM, host lost)."""
+    from productops.core.models import WorkerHeartbeat
+
+    now = timezone.now()
+    heartbeats = {
+        h: (seen, pid)
+        for h, seen, pid in WorkerHeartbeat.objects.values_list("hostname", "last_seen_at", "pid")
+    }
+    recovered = []
+    for run in SyncRun.objects.filter(status=RunStatus.RUNNING).exclude(worker=""):
+        if not worker_is_dead(run, heartbeats, now):
+            continue
+        successor = take_over(run)
+        if successor is not None:
+            log.warning(
+                "connection %s: worker %s of run %s is gone; run %s takes over",
+                run.connection_id,
+                run.worker,
+                run.pk,
+                successor.pk,
+            )
+            recovered.append(successor)
+    return recovered
+
+
+def sync_now(connection: Connection) -> tuple[SyncRun | None, str]:
+    """What "Sync now" does: queue a run, or take over an abandoned one, or say why it has to wait.
+
+    Returns (run, outcome): "queued"; "took_over" (the running run's worker is dead); "nudged" (a
+    retry waiting out a backoff, or a run queued so long its message was probably lost, is sent to the
+    workers again now; a duplicate message is harmless: the lock and the stale-run check drop it);
+    "already_queued", "running" or "rate_limited" (nothing to do; the message says why).
+    """
+    from .tasks import sync_connection
+
+    run = request_sync(connection, trigger="manual")
+    if run is not None:
+        return run, "queued"
+    active = SyncRun.objects.filter(connection=connection, status__in=ACTIVE).first()
+    if active is None:  # it finished in between
+        run = request_sync(connection, trigger="manual")
+        return run, "queued" if run is not None else "running"
+    if active.status == RunStatus.RUNNING:
+        from productops.core.models import WorkerHeartbeat
+
+        heartbeats = {
+            h: (seen, pid)
+            for h, seen, pid in WorkerHeartbeat.objects.values_list("hostname", "last_seen_at", "pid")
+        }
+        stalled = active.heartbeat_at is None or active.heartbeat_at < timezone.now() - dead_worker_after()
+        if (active.worker and worker_is_dead(active, heartbeats, timezone.now())) or (
+            not active.worker and stalled
+        ):
+            successor = take_over(active, trigger="manual")
+            if successor is not None:
+                return successor, "took_over"
+        return active, "running"
+    now = timezone.now()
+    if active.rate_limited and active.retry_at and active.retry_at > now:
+        return active, "rate_limited"
+    waiting_retry = active.retry_at is not None and active.retry_at > now
+    lost = active.retry_at is None and active.queued_at < now - 2 * dead_worker_after()
+    if not (waiting_retry or lost):
+        return active, "already_queued"
+    SyncRun.objects.filter(pk=active.pk).update(retry_at=None)
+    connection_id, run_id = connection.pk, active.pk
+    transaction.on_commit(lambda: sync_connection.delay(connection_id, run_id))
+    return active, "nudged"
+
+
+def current_worker() -> tuple[str, int]:
+    """(node name, main process id) of the Celery worker running this code, for SyncRun.worker."""
+    from celery import current_task
+
+    node = ""
+    task = current_task
+    if task is not None and task.request is not None:
+        node = task.request.hostname or ""
+    try:
+        from billiard.process import current_process
+
+        main = current_process().name == "MainProcess"
+    except Exception:
+        main = True
+    return node, os.getpid() if main else os.getppid()

@@ -54,15 +54,17 @@ def _form_page(
         else:
             target = form.apply(connection or Connection(created_by_id=request.user.pk))
             target.save()
+            first = connection is None and services.start_first_sync(target, connector)
             if connector.kind == "webhook":
                 new_secret = ensure_endpoint(target)
                 if new_secret:
                     # Rendered, not redirected: the secret is shown this once and stored nowhere in clear.
                     messages.success(request, f"“{target.name}” is saved. Copy its signing secret now.")
                     return _detail(request, target, new_secret=new_secret)
-            messages.success(
-                request, f"“{target.name}” is saved. Its first sync runs on schedule, or press Sync now."
-            )
+            if first:
+                messages.success(request, f"“{target.name}” is saved, and its first sync is queued now.")
+            else:
+                messages.success(request, f"“{target.name}” is saved.")
             return redirect("connectors:detail", pk=target.pk)
     return render(
         request,
@@ -118,10 +120,27 @@ def connection_sync(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(Connection, pk=pk)
     if not connection.enabled:
         messages.error(request, f"“{connection.name}” is paused. Resume it first, then sync.")
-    elif services.request_sync(connection, trigger="manual") is None:
-        messages.info(request, f"A sync of “{connection.name}” is already queued or running.")
+        return redirect("connectors:detail", pk=pk)
+    run, outcome = services.sync_now(connection)
+    name = connection.name
+    if outcome == "queued":
+        messages.success(request, f"Sync of “{name}” queued.")
+    elif outcome == "took_over":
+        messages.success(
+            request,
+            f"The worker running the last sync of “{name}” has stopped; a new sync took over and resumes "
+            "from the last committed page.",
+        )
+    elif outcome == "nudged":
+        messages.success(request, f"The queued sync of “{name}” was sent to the workers again, to run now.")
+    elif outcome == "rate_limited" and run is not None and run.retry_at is not None:
+        messages.info(
+            request,
+            f"“{name}” is waiting for the source's rate limit; its sync resumes at {run.retry_at:%H:%M} UTC. "
+            "Syncing sooner would only be refused again.",
+        )
     else:
-        messages.success(request, f"Sync of “{connection.name}” queued.")
+        messages.info(request, f"A sync of “{name}” is already queued or running.")
     return redirect("connectors:detail", pk=pk)
 
 

@@ -24,10 +24,12 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "recompute-all-nightly": {"task": "insights.tasks.recompute_all", "schedule": crontab(minute=15, hour=2)},
     # Hourly: each user's digest goes out in the first run after their local weekday and hour.
     "digests-send-due": {"task": "productops.digests.tasks.send_due_digests", "schedule": crontab(minute=1)},
-    # Runs left "running" by a dead worker, or queued with no worker, become "abandoned".
+    # Runs of a dead worker are taken over (a new run resumes from the cursor); runs stuck without a
+    # lock holder, or queued with no worker, become "abandoned". Each worker's watchdog does the first
+    # part every few seconds too; this covers the case where no worker survived.
     "connectors-reap-stuck-runs": {
         "task": "connectors.tasks.reap_stuck_runs",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
 }
 

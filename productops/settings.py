@@ -155,6 +155,15 @@ else:
     }
 
 # --- Celery -------------------------------------------------------------------------------------
+# One sync attempt: SoftTimeLimitExceeded after the soft limit (committed pages kept, the next attempt
+# continues from the cursor), the process killed at the hard limit (prefork pool; the solo pool can't
+# enforce time limits, and the HTTP client's per-request deadline bounds each call there).
+CONNECTOR_TASK_SOFT_TIME_LIMIT = env.int("CONNECTOR_TASK_SOFT_TIME_LIMIT", default=1800)
+CONNECTOR_TASK_TIME_LIMIT = env.int("CONNECTOR_TASK_TIME_LIMIT", default=1860)
+CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
+CELERY_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=int(CONNECTOR_TASK_TIME_LIMIT + CONNECTOR_RETRY_CAP + 300)
+)
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -167,7 +176,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis redelivers an unacknowledged message after this many seconds. It must exceed the longest a
+    # message can legitimately stay unacked: a retry's countdown (up to CONNECTOR_RETRY_CAP) plus the
+    # sync's hard time limit; otherwise a live sync would be handed to a second worker. A killed
+    # worker's sync doesn't wait for it: connectors.sync.recover_dead_runs takes over within about
+    # CONNECTOR_DEAD_WORKER_AFTER + CONNECTOR_WATCHDOG_INTERVAL seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered, not lost
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -319,7 +333,16 @@ CONNECTOR_RUN_TIMEOUT = env.int("CONNECTOR_RUN_TIMEOUT", default=3600)
 # Transient errors: attempts per run, and the backoff base and cap in seconds (full jitter).
 CONNECTOR_MAX_ATTEMPTS = env.int("CONNECTOR_MAX_ATTEMPTS", default=5)
 CONNECTOR_RETRY_BASE = env.float("CONNECTOR_RETRY_BASE", default=5.0)
-CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
+# (CONNECTOR_RETRY_CAP, the longest a run waits for a retry, is set with the Celery settings above: a
+# source asking to wait longer fails the run with its reason, and the next scheduled sync resumes.)
+# A running sync whose worker sent no heartbeat for this many seconds is taken over (see
+# connectors.sync.recover_dead_runs); each worker's watchdog checks every CONNECTOR_WATCHDOG_INTERVAL s.
+CONNECTOR_DEAD_WORKER_AFTER = env.int("CONNECTOR_DEAD_WORKER_AFTER", default=30)
+CONNECTOR_WATCHDOG_INTERVAL = env.float("CONNECTOR_WATCHDOG_INTERVAL", default=10.0)
+# One HTTP attempt (connect, headers, whole body) may take at most this many seconds, and its body at
+# most this many bytes (streamed; refused beyond it).
+CONNECTOR_REQUEST_DEADLINE = env.float("CONNECTOR_REQUEST_DEADLINE", default=120.0)
+CONNECTOR_MAX_RESPONSE_BYTES = env.int("CONNECTOR_MAX_RESPONSE_BYTES", default=100 * 1024 * 1024)
 # CIDR ranges that the SSRF guard lets through, e.g. an internal Jira on 10.0.0.0/8.
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
 # Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
@@ -342,7 +365,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Connection secrets are scrubbed from every record written during a sync (connectors.redaction).
+    "filters": {"redact_secrets": {"()": "connectors.redaction.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -56,16 +56,19 @@ def check_worker() -> str:
     return "ok"
 
 
-def write_heartbeat() -> None:
+def write_heartbeat(node: str | None = None) -> None:
+    """One row per worker node name ("celery@host"), so two workers on one host are told apart."""
     from .models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
-        hostname=socket.gethostname(), defaults={"pid": os.getpid(), "last_seen_at": timezone.now()}
+        hostname=node or socket.gethostname(), defaults={"pid": os.getpid(), "last_seen_at": timezone.now()}
     )
 
 
-def start_heartbeat_thread(stop: threading.Event) -> threading.Thread:
-    """Runs in the worker's main process (started from the worker_ready signal)."""
+def start_heartbeat_thread(stop: threading.Event, node: str | None = None) -> threading.Thread:
+    """Runs in the worker's main process (started from the worker_ready signal).
+
+    connectors.recovery reads these rows to tell a dead worker's sync runs from live ones."""
 
     def loop() -> None:
         import logging
@@ -76,7 +79,7 @@ def start_heartbeat_thread(stop: threading.Event) -> threading.Thread:
         while not stop.is_set():
             try:
                 close_old_connections()  # a long-lived thread must not keep a dead connection
-                write_heartbeat()
+                write_heartbeat(node)
             except Exception:
                 log.exception("could not write the worker heartbeat")
             stop.wait(HEARTBEAT_INTERVAL_SECONDS)

@@ -12,9 +12,9 @@ _stop = threading.Event()
 
 
 @worker_ready.connect
-def _start_heartbeat(**_: object) -> None:
+def _start_heartbeat(sender: object = None, **_: object) -> None:
     _stop.clear()
-    start_heartbeat_thread(_stop)
+    start_heartbeat_thread(_stop, getattr(sender, "hostname", None))
 
 
 @worker_shutdown.connect
