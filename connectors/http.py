@@ -329,6 +329,7 @@ class HttpClient:
         rate_limited_if: Callable[[requests.Response], bool] | None = None,
         deadline: float | None = None,
         max_response_bytes: int | None = None,
+        reset_only_when_exhausted: bool = False,
     ) -> None:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies or .netrc from the environment: they bypass the guard
@@ -340,6 +341,8 @@ class HttpClient:
             self.session.headers.update(headers)
         self.secret_headers = {h.lower() for h in secret_headers}
         self.reset_headers = tuple(reset_headers)
+        # GitHub: a reset header is the primary window's; a secondary limit (remaining > 0) ignores it.
+        self.reset_only_when_exhausted = reset_only_when_exhausted
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
@@ -443,10 +446,10 @@ class HttpClient:
                 else:
                     raise self._permanent_error(response, url, secrets)
             if rate_limited:
-                delay = max(
-                    server_wait if server_wait is not None else self._backoff(attempt),
-                    self.retry.rate_limit_floor,
-                )
+                if server_wait is None:  # no usable header: back off, but never below the vendor's floor
+                    delay = max(self._backoff(attempt), self.retry.rate_limit_floor)
+                else:
+                    delay = server_wait
                 if delay > self.retry.max_retry_after:
                     raise ConnectorError(
                         f"{last_error}; it asks to wait {_duration(delay)}. The sync resumes from where it "
@@ -605,6 +608,8 @@ class HttpClient:
             (spent if paired is not None and paired <= 0 else other).append(wait)
         if spent:
             return max(spent)
+        if self.reset_only_when_exhausted:
+            return None
         return max(other) if other else None
 
     def _backoff(self, attempt: int) -> float:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from django import forms
 
 from connectors.base import CheckResult, Connector, ConnectorError, Link, Page, Record, register
-from connectors.http import HttpClient, paginate_link
+from connectors.http import HttpClient, RetryPolicy, paginate_link
 from connectors.sources.tracker_mapping import (
     ItemBuilder,
     Mapper,
@@ -113,6 +113,10 @@ class GitHubConnector(Connector):
                     "X-GitHub-Api-Version": "2022-11-28",
                 },
                 reset_headers=("X-RateLimit-Reset",),
+                # GitHub: a secondary rate limit with no retry-after and no exhausted window means "wait
+                # at least one minute" (docs.github.com/rest/using-the-rest-api/best-practices...).
+                retry=RetryPolicy(rate_limit_floor=60.0),
+                reset_only_when_exhausted=True,
                 **kwargs,
             )
         return self._client
