@@ -536,10 +536,10 @@ class HttpClient:
         )
 
     def _read_body(self, response: requests.Response, url: str, deadline: float) -> None:
-        """Stream the body into memory under the deadline and the size cap, then close the stream.
+        """Stream the body into memory under the deadline and the size cap, then release the connection.
 
-        Before each read the socket's timeout is cut to what is left of the deadline, so a server that
-        drips a byte at a time is stopped at the deadline, not one read timeout per byte later."""
+        A buffered read keeps reading while bytes trickle in, so a per-read timeout never fires on a
+        server that drips a byte at a time: a timer shuts the socket down at the deadline instead."""
         cap = self.max_response_bytes
         declared = _number(response.headers.get("Content-Length"))
         if declared is not None and declared > cap:
@@ -547,28 +547,29 @@ class HttpClient:
             raise self._too_large(url, cap)
         body = bytearray()
         sock = _socket_of(response)
+        timer = None
+        if sock is not None:
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, args=(sock,))
+            timer.daemon = True
+            timer.start()
         try:
-            chunks = response.iter_content(CHUNK)
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DeadlineExceeded()
-                if sock is not None:
-                    sock.settimeout(min(self.timeout[1], remaining))
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    break
-                except (requests.ConnectionError, requests.Timeout):
-                    if time.monotonic() >= deadline - 0.01:
-                        raise DeadlineExceeded() from None
-                    raise
+            for chunk in response.iter_content(CHUNK):
                 body += chunk
                 if len(body) > cap:
                     raise self._too_large(url, cap)
-        except BaseException:
+                if time.monotonic() >= deadline:
+                    raise DeadlineExceeded()
+        except (ConnectorError, DeadlineExceeded):
             response.close()
             raise
+        except Exception:
+            response.close()
+            if time.monotonic() >= deadline - 0.05:
+                raise DeadlineExceeded() from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         response._content = bytes(body)
         response._content_consumed = True  # type: ignore[attr-defined]
         release = getattr(response.raw, "release_conn", None)
@@ -657,9 +658,23 @@ def _setting(name: str, default: float) -> float:
         return default
 
 
+def _shut(sock: Any) -> None:
+    import contextlib
+    import socket
+
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _socket_of(response: requests.Response) -> Any:
+    """The socket under a streamed response: the pooled connection's, or (when http.client has handed the
+    connection over to a response that closes it) the one behind the response's file object."""
     connection = getattr(response.raw, "_connection", None)
-    return getattr(connection, "sock", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        return sock
+    fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    return getattr(getattr(fp, "raw", None), "_sock", None)
 
 
 def _remaining_name(reset_name: str) -> str:

@@ -486,3 +486,63 @@ def test_github_502_with_reset_retries_within_seconds_through_the_connector() ->
 @pytest.mark.parametrize("kind", sorted({c[1] for c in CASES}))
 def test_every_vendor_is_covered(kind: str) -> None:
     assert kind in REGISTRY
+
+
+# --- The sync loop: Retry-After capped by CONNECTOR_RETRY_CAP -----------------------------------
+
+
+@pytest.fixture
+def desk(db: Any, fake_dns: Any) -> Any:
+    import tests.connectors.sources  # noqa: F401
+    from connectors.models import Connection
+
+    connection = Connection.objects.create(
+        name="Capped desk",
+        kind="zendesk_tickets_test",
+        schedule_kind="manual",
+        config={"subdomain": "acme", "email": "ops@acme.example"},
+    )
+    connection.set_secrets({"api_token": "tok-123456"})
+    connection.save()
+    return connection
+
+
+@responses.activate
+def test_a_retry_after_beyond_the_cap_fails_the_run_with_the_reason_and_frees_sync_now(
+    desk: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from connectors.models import RunStatus, SyncRun
+    from connectors.sync import run_sync, sync_now
+
+    settings.CONNECTOR_RETRY_CAP = 600
+    export = "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json"
+    responses.add(responses.GET, export, status=429, headers={"Retry-After": "100000"})
+    result = run_sync(desk.pk, trigger="cli")
+    assert result.outcome == "failed" and result.retry_in is None
+    run = SyncRun.objects.get(connection=desk)
+    assert run.status == RunStatus.FAILED and "CONNECTOR_RETRY_CAP" in run.error_message
+    assert "rate-limited" in run.error_message  # the source's reason is shown
+    desk.refresh_from_db()
+    assert desk.enabled  # not paused: the next scheduled sync tries again
+    with django_capture_on_commit_callbacks() as callbacks:
+        queued, outcome = sync_now(desk)  # nothing blocks "Sync now"
+    assert outcome == "queued" and queued is not None and len(callbacks) == 1
+
+
+@responses.activate
+def test_a_retry_after_within_the_cap_requeues_at_that_time_and_sync_now_says_why(
+    desk: Any, settings: Any
+) -> None:
+    from connectors.models import RunStatus, SyncRun
+    from connectors.sync import run_sync, sync_now
+
+    settings.CONNECTOR_RETRY_CAP = 600
+    export = "https://acme.zendesk.com/api/v2/incremental/tickets/cursor.json"
+    responses.add(responses.GET, export, status=429, headers={"Retry-After": "240"})
+    result = run_sync(desk.pk, trigger="cli")
+    assert result.outcome == "retry" and result.retry_in is not None and 240 <= result.retry_in <= 600
+    run = SyncRun.objects.get(connection=desk)
+    assert run.status == RunStatus.QUEUED and run.retry_at is not None
+    assert "Retrying at" in run.error_message
+    same, outcome = sync_now(desk)
+    assert same is not None and same.pk == run.pk and outcome in ("rate_limited", "nudged")

@@ -56,7 +56,9 @@ def test_the_client_redacts_a_bare_token_echoed_for_a_bearer_header() -> None:
         status=422,
         json={"message": "invalid token s3cr3t-abcdef-123456 in query access_token=s3cr3t-abcdef-123456"},
     )
-    client = HttpClient(headers={"Authorization": "Bearer s3cr3t-abcdef-123456"}, retry=RetryPolicy(max_attempts=1))
+    client = HttpClient(
+        headers={"Authorization": "Bearer s3cr3t-abcdef-123456"}, retry=RetryPolicy(max_attempts=1)
+    )
     with pytest.raises(Exception) as info:
         client.get_json("https://api.example.test/items")
     assert "s3cr3t-abcdef-123456" not in str(info.value) and "[redacted]" in str(info.value)
@@ -64,7 +66,9 @@ def test_the_client_redacts_a_bare_token_echoed_for_a_bearer_header() -> None:
 
 @responses.activate
 @pytest.mark.django_db
-def test_a_vendor_echo_of_the_credentials_leaks_nowhere(lead_user: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_vendor_echo_of_the_credentials_leaks_nowhere(
+    lead_user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     connection = Connection.objects.create(
         name="Echo desk",
         kind="zendesk",
@@ -89,7 +93,13 @@ def test_a_vendor_echo_of_the_credentials_leaks_nowhere(lead_user: Any, caplog: 
     from insights.models import Insight
 
     insight = Insight.objects.get(key=f"connection:{connection.pk}")
-    stored = [run.error_message, run.traceback, connection.last_error, connection.paused_reason, insight.summary]
+    stored = [
+        run.error_message,
+        run.traceback,
+        connection.last_error,
+        connection.paused_reason,
+        insight.summary,
+    ]
     assert "Couldn't authenticate you" in run.error_message  # positive control: the vendor's words stay
     assert len(mail.outbox) == 1
     sent = mail.outbox[0].body + str(mail.outbox[0].alternatives)
