@@ -161,3 +161,48 @@ def test_sigkill_mid_sync_then_resync_keeps_every_record_once(start_worker: Any)
     assert statuses == [RunStatus.ABANDONED] * KILLS + [RunStatus.SUCCEEDED]
     drain()
     forget_unacked("connectors.tasks.sync_connection")
+
+
+def test_kill_9_mid_sync_is_taken_over_by_a_live_worker_within_two_minutes(start_worker: Any) -> None:
+    """Issue 15 #7: no new message, no restart, no hand-run reaper. A standby worker's watchdog sees the
+    dead worker's heartbeat go stale, takes the run over, and the sync completes, every record once."""
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip(
+            "measured on the Redis broker (the filesystem transport is documented in docs/connectors.md)"
+        )
+    connection = Connection.objects.create(
+        name="takeover source",
+        kind="slow_counter_test",
+        schedule_kind="manual",
+        config={"total": TOTAL, "page_size": PAGE, "delay": 0.2},
+    )
+    drain()
+    first, standby = start_worker("victim"), start_worker("standby")
+    sync_connection.delay(connection.pk)
+    wait_for(lambda: committed_pages(connection) >= 2, "the first pages")
+    run = SyncRun.objects.get(connection=connection, status=RunStatus.RUNNING)
+    victim = first if run.worker.startswith("victim@") else standby
+    survivor = standby if victim is first else first
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    killed_at = time.monotonic()
+    wait_for(
+        lambda: SyncRun.objects.filter(connection=connection, status=RunStatus.SUCCEEDED).exists(),
+        "the sync to complete after the kill",
+        timeout=120,
+    )
+    recovery = time.monotonic() - killed_at
+    print(f"kill-9 recovery: sync completed {recovery:.1f}s after the worker was killed")
+    assert survivor.poll() is None
+    ids = list(
+        SupportTicket.objects.filter(source_key=connection.source_key).values_list("external_id", flat=True)
+    )
+    assert len(ids) == TOTAL and set(ids) == {f"t{i}" for i in range(TOTAL)}
+    statuses = list(
+        SyncRun.objects.filter(connection=connection).order_by("pk").values_list("status", flat=True)
+    )
+    assert statuses == [RunStatus.ABANDONED, RunStatus.SUCCEEDED]
+    assert recovery < 120
+    drain()
+    drain("insights")
+    forget_unacked("connectors.tasks.sync_connection")
