@@ -308,12 +308,12 @@ def _execute_scoped(
             # Progress was made: a long backfill continues in time-boxed slices from the saved cursor.
             run.attempts = max(0, run.attempts - 1)
             run.save(update_fields=["attempts"])
-        exc = ConnectorError(
+        timed_out = ConnectorError(
             f"This sync ran for the {limit}s that CONNECTOR_TASK_SOFT_TIME_LIMIT allows one attempt. Every "
             "committed page is kept; the next attempt continues from the saved cursor.",
             permanent=False,
         )
-        return _failed(connection, run, exc, exc.message, secret_values)
+        return _failed(connection, run, timed_out, timed_out.message, secret_values)
     except ImproperlyConfigured as exc:  # e.g. FERNET_KEYS lost the key these secrets were written with
         run.refresh_from_db()
         return _fail_run(connection, run, str(exc), secret_values)

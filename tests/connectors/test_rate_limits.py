@@ -57,7 +57,7 @@ def materialise(headers: dict[str, str]) -> dict[str, str]:
             form, seconds = value[1:].split(":")
             at = now + float(seconds)
             value = {
-                "epoch": str(int(round(at))),
+                "epoch": str(round(at)),
                 "ms": str(int(at * 1000)),
                 "iso": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(at)),
                 "http": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(at)),
@@ -423,7 +423,7 @@ def dns(fake_dns: Any) -> Any:
 
 def vendor_client(kind: str) -> Any:
     connector = REGISTRY[kind](dict(CONFIG), dict(SECRETS))
-    client = connector.client
+    client = connector.client  # type: ignore[attr-defined]
     client.sleep = Sleeps()
     client.rand = lambda: 0.5
     return client

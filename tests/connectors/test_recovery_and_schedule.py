@@ -17,7 +17,7 @@ import tests.connectors.sources  # noqa: F401
 from connectors.locks import ADVISORY_NAMESPACE
 from connectors.models import Connection, RunStatus, SyncRun
 from connectors.schedule import next_run
-from connectors.sync import recover_dead_runs, reap_stuck_runs
+from connectors.sync import reap_stuck_runs, recover_dead_runs
 from productops.core.models import WorkerHeartbeat
 
 

@@ -116,7 +116,7 @@ def test_the_log_filter_scrubs_records_written_inside_a_scope(caplog: pytest.Log
     log = logging.getLogger("productops.test.redaction")
     handler = logging.Handler()
     records: list[logging.LogRecord] = []
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
     handler.addFilter(RedactingFilter())
     log.addHandler(handler)
     try:
