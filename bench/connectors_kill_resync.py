@@ -11,7 +11,12 @@ every `--delay` seconds. Checks: the cursor always equals the committed rows, an
 record is present exactly once. Ends with the summary line:
     connectors_kill_resync: rounds=N records=R missing=0 duplicates=0 abandoned=N resume_s_median=S wall_s=W
 where resume_s is the time from a kill to the next worker's first committed page (worker start-up
-included). The bench connection and its rows are deleted at the end.
+included). Then, unless --no-takeover, one more round measures issue 15 #7: two workers run, the one
+syncing is SIGKILLed, and nothing else happens (no new message, no restart): the survivor's watchdog
+sees the dead worker's heartbeat go stale and takes the run over. The line then ends with
+    takeover_s=T takeover_missing=0 takeover_duplicates=0
+where takeover_s is the time from the kill to the sync's completion. The bench connection and its rows
+are deleted at the end.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400)
     parser.add_argument("--page-size", type=int, default=5)
     parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--no-takeover", dest="takeover", action="store_false")
     args = parser.parse_args()
 
     import django
@@ -148,6 +154,9 @@ def main() -> None:
         missing = len(expected - set(ids))
         duplicates = len(ids) - len(set(ids))
         abandoned = SyncRun.objects.filter(connection=connection, status=RunStatus.ABANDONED).count()
+        takeover = ""
+        if args.takeover:
+            takeover = measure_takeover(start, args)
     finally:
         drain()
         drain("insights")
@@ -159,8 +168,54 @@ def main() -> None:
     print(
         f"connectors_kill_resync: rounds={args.rounds} records={len(ids)} missing={missing} "
         f"duplicates={duplicates} abandoned={abandoned} resume_s_median={statistics.median(resume):.2f} "
-        f"wall_s={wall:.1f}"
+        f"wall_s={wall:.1f}{takeover}"
     )
+
+
+def measure_takeover(start: Callable[[str], subprocess.Popen[bytes]], args: argparse.Namespace) -> str:
+    from connectors.models import Connection, RunStatus, SyncRun
+    from connectors.services import delete_connection
+    from connectors.tasks import sync_connection
+    from productops.signals.models import SupportTicket
+
+    Connection.objects.filter(name="bench takeover").delete()
+    connection = Connection.objects.create(
+        name="bench takeover",
+        kind="slow_counter_test",
+        schedule_kind="manual",
+        config={"total": args.records, "page_size": args.page_size, "delay": args.delay},
+    )
+    workers = {"bench-a": start("bench-a"), "bench-b": start("bench-b")}
+    try:
+        sync_connection.delay(connection.pk)
+        wait_for(
+            lambda: sum(SyncRun.objects.filter(connection=connection).values_list("pages", flat=True)) >= 2,
+            "the takeover round's first pages",
+        )
+        run = SyncRun.objects.get(connection=connection, status=RunStatus.RUNNING)
+        victim = workers[run.worker.split("@")[0]]
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+        killed = time.monotonic()
+        wait_for(
+            lambda: SyncRun.objects.filter(connection=connection, status=RunStatus.SUCCEEDED).exists(),
+            "the takeover to complete the sync",
+        )
+        took = time.monotonic() - killed
+        ids = list(
+            SupportTicket.objects.filter(source_key=connection.source_key).values_list(
+                "external_id", flat=True
+            )
+        )
+        missing = len({f"t{i}" for i in range(args.records)} - set(ids))
+        duplicates = len(ids) - len(set(ids))
+    finally:
+        for proc in workers.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        delete_connection(Connection.objects.get(pk=connection.pk), purge=True)
+    return f" takeover_s={took:.1f} takeover_missing={missing} takeover_duplicates={duplicates}"
 
 
 if __name__ == "__main__":
