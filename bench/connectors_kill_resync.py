@@ -167,7 +167,7 @@ def main() -> None:
     print(f"rounds={args.rounds} records={len(ids)} expected={args.records} abandoned runs={abandoned}")
     print(
         f"connectors_kill_resync: rounds={args.rounds} records={len(ids)} missing={missing} "
-        f"duplicates={duplicates} abandoned={abandoned} resume_s_median={statistics.median(resume):.2f} "
+        f"duplicates={duplicates} abandoned={abandoned} resume_s_median={statistics.median(resume) if resume else 0:.2f} "
         f"wall_s={wall:.1f}{takeover}"
     )
 

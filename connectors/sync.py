@@ -161,7 +161,10 @@ def run_sync(
     lock = lock_for(connection_id)
     if not lock.acquire():
         log.info("connection %s is already syncing; skipping (run %s)", connection_id, run_id)
-        return SyncResult("skipped", message="Another sync of this connection is running.")
+        queued = run_id is not None and SyncRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).exists()
+        return SyncResult(
+            "locked" if queued else "skipped", message="Another sync of this connection is running."
+        )
     try:
         connection = Connection.objects.filter(pk=connection_id).first()
         if connection is None:
@@ -644,7 +647,11 @@ def worker_is_dead(run: SyncRun, heartbeats: dict[str, tuple[Any, int]], now: An
 
 
 def take_over(run: SyncRun, *, trigger: str = "recovery") -> SyncRun | None:
-    """Abandon a run whose worker is gone and queue its successor, if its lock is free. Else None."""
+    """Abandon a run whose worker is gone and queue its successor, if its lock is free. Else None.
+
+    The successor's task is sent only after the lock is released, so it can't find the lock taken."""
+    from .tasks import sync_connection
+
     lock = lock_for(run.connection_id)
     if not lock.acquire():
         return None
@@ -658,9 +665,13 @@ def take_over(run: SyncRun, *, trigger: str = "recovery") -> SyncRun | None:
             if not abandoned:
                 return None
             connection = Connection.objects.get(pk=run.connection_id)
-            return request_sync(connection, trigger=trigger, full=run.full_refresh)
+            successor = queue_run(connection, trigger=trigger, full=run.full_refresh)
     finally:
         lock.release()
+    if successor is not None:
+        connection_id, run_id = connection.pk, successor.pk
+        transaction.on_commit(lambda: sync_connection.delay(connection_id, run_id))
+    return successor
 
 
 def recover_dead_runs() -> list[SyncRun]:

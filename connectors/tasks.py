@@ -17,6 +17,8 @@ from django.conf import settings
 
 from . import sync
 
+LOCKED_RETRIES = 12
+
 
 @shared_task(
     bind=True,
@@ -42,6 +44,10 @@ def sync_connection(self: Any, connection_id: int, run_id: int | None = None) ->
     )
     if result.outcome == "retry" and result.run is not None:
         raise self.retry(args=[connection_id, result.run.pk], kwargs={}, countdown=result.retry_in)
+    if result.outcome == "locked" and run_id is not None and self.request.retries < LOCKED_RETRIES:
+        # The run this message names is queued but the lock is briefly held (a takeover releasing it):
+        # try again shortly instead of dropping the message and leaving the run queued.
+        raise self.retry(args=[connection_id, run_id], kwargs={}, countdown=5)
     return result.outcome
 
 
