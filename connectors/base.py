@@ -113,7 +113,10 @@ class Connector:
 
     kind: ClassVar[str]
     label: ClassVar[str]
-    family: ClassVar[str]  # metrics, nps, tickets, experiments, flags, mentions, kb or portfolio
+    family: ClassVar[str]  # metrics, nps, tickets, experiments, flags, mentions, kb, monitoring or portfolio
+    # Other signal families the connector writes besides its own (PostHog: experiments and flags beside
+    # metrics), so the post-sync recompute also runs the insights that read them.
+    also_fills: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     docs_url: ClassVar[str] = ""
     config_form: ClassVar[type[forms.Form]]
@@ -161,7 +164,18 @@ class Connector:
 
 # "generic" connectors (CSV/JSON over HTTP, the inbound webhook) fill whichever family the lead picks in
 # the connection's config["family"].
-FAMILIES = ("metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio", "generic")
+FAMILIES = (
+    "metrics",
+    "nps",
+    "tickets",
+    "experiments",
+    "flags",
+    "mentions",
+    "kb",
+    "monitoring",
+    "portfolio",
+    "generic",
+)
 FAMILY_LABELS = {
     "metrics": "Product analytics",
     "nps": "NPS and surveys",
@@ -170,6 +184,7 @@ FAMILY_LABELS = {
     "flags": "Feature flags",
     "mentions": "Social mentions",
     "kb": "Knowledge base",
+    "monitoring": "Monitoring and incidents",
     "portfolio": "Portfolio and planning",
     "generic": "Any tool: files, HTTP and webhooks",
 }

@@ -358,6 +358,7 @@ def _enqueue_recompute(connection: Connection, metric_ids: list[int]) -> None:
     cls = REGISTRY.get(connection.kind)
     family = data_family(cls, connection.config) if cls else None
     families = [family] if family else []
+    families += [f for f in (cls.also_fills if cls else ()) if f not in families]
     connection_id = connection.pk
 
     def enqueue() -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {"metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "portfolio"}
+FAMILIES = {"metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "monitoring", "portfolio"}
 
 
 @dataclass

@@ -324,6 +324,9 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.hackernews",
     "connectors.sources.reddit",
     "connectors.sources.zendesk_guide",
+    "connectors.sources.sentry",
+    "connectors.sources.pagerduty",
+    "connectors.sources.statsig",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).

@@ -156,3 +156,9 @@ def slug_key(*parts: str) -> str:
     text = "-".join(p for p in parts if p)
     slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")
     return slug[:200] or "metric"
+
+
+def web_url(value: Any) -> str:
+    """A vendor's link to a row, kept only when it is an http(s) URL (a page renders it as a link)."""
+    text = str(value or "").strip()
+    return text[:1000] if text.lower().startswith(("https://", "http://")) else ""

@@ -137,9 +137,9 @@ def drivers(total: Event, parts: pd.DataFrame, top: int = 3) -> list[dict[str, A
 
 @dataclass
 class Change:
-    """A discrete change in a product: a flag change, an experiment start, a release."""
+    """A discrete change in a product: a flag change, an experiment start, a release, an on-call incident."""
 
-    kind: str  # flag | experiment | release
+    kind: str  # flag | experiment | release | incident
     at: datetime
     label: str
     ref: str

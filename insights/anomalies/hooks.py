@@ -15,7 +15,7 @@ DERIVED_FAMILIES = {"tickets", "nps", "mentions", "kb"}
 
 @on_change(
     "anomalies",
-    {"metrics", "tickets", "nps", "mentions", "kb", "flags", "experiments", "portfolio"},
+    {"metrics", "tickets", "nps", "mentions", "kb", "flags", "experiments", "portfolio", "monitoring"},
     order=90,
 )
 def recompute_anomalies(scope: RecomputeScope) -> None:

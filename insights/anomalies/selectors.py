@@ -248,9 +248,10 @@ def _add_theme_volumes(
 
 
 def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
-    """Flag changes, experiment starts and releases, as (product id, Change) for incident evidence."""
+    """Flag changes, experiment starts, releases (tracker items done, Sentry deploys) and on-call
+    incidents (PagerDuty), as (product id, Change) for incident evidence."""
     from productops.portfolio.models import PortfolioItem
-    from productops.signals.models import Experiment
+    from productops.signals.models import Experiment, OpsIncident, Release
 
     from .events import Change
 
@@ -261,6 +262,8 @@ def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
     flags = FlagChange.objects.select_related("flag").filter(flag__product__isnull=False)
     exps = Experiment.objects.filter(product__isnull=False, started_at__isnull=False)
     items = PortfolioItem.objects.filter(product__isnull=False, done_at__isnull=False, is_gone=False)
+    releases = Release.objects.filter(product__isnull=False)
+    pages = OpsIncident.objects.filter(product__isnull=False)
     if product_ids is not None:
         ids = list(product_ids)
         flags, exps, items = (
@@ -268,6 +271,7 @@ def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
             exps.filter(product_id__in=ids),
             items.filter(product_id__in=ids),
         )
+        releases, pages = releases.filter(product_id__in=ids), pages.filter(product_id__in=ids)
     for fc in flags:
         label = f"Flag {fc.flag.key}: {fc.description or ('enabled' if fc.enabled else 'changed')}"
         out.append((fc.flag.product_id, Change("flag", naive(fc.changed_at), label, fc.flag.key)))
@@ -285,6 +289,15 @@ def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
                 Change("release", naive(item.done_at), f"Released: {item.title}", item.external_id),
             )
         )
+    for rel in releases.only("product_id", "released_at", "version", "project", "environment"):
+        where = " · ".join(part for part in (rel.project, rel.environment) if part)
+        label = f"Released: {rel.version}" + (f" ({where})" if where else "")
+        out.append((rel.product_id, Change("release", naive(rel.released_at), label, rel.version)))
+    for inc in pages.only("product_id", "opened_at", "number", "title", "urgency", "service_name"):
+        number = f" #{inc.number}" if inc.number else ""
+        urgency = f", {inc.urgency} urgency" if inc.urgency else ""
+        label = f"On-call incident{number}: {inc.title} ({inc.service_name or 'service'}{urgency})"
+        out.append((inc.product_id, Change("incident", naive(inc.opened_at), label, inc.external_id)))
     return out
 
 

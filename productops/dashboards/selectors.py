@@ -15,7 +15,7 @@ from django.utils import timezone
 from connectors.models import Connection
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory
-from productops.signals.models import Experiment, FlagChange, Metric, NpsResponse
+from productops.signals.models import Experiment, FlagChange, Metric, NpsResponse, OpsIncident, Release
 
 from .filters import Filters
 from .models import MetricDaily
@@ -207,6 +207,28 @@ def items_in_progress(product: Product, limit: int = 20) -> list[PortfolioItem]:
     )
 
 
+def operations(product: Product, filters: Filters, limit: int = 8) -> dict[str, list[Any]]:
+    """On-call incidents, new or regressed errors and releases of one product in the window (product page).
+
+    Three bounded queries whatever the data size: each list is capped at `limit`, newest first.
+    """
+    from productops.signals.models import ErrorIssue
+
+    start, end = filters.start, filters.end
+    incidents = OpsIncident.objects.filter(
+        product=product, opened_at__date__gte=start, opened_at__date__lte=end
+    ).order_by("-opened_at")[:limit]
+    errors = (
+        ErrorIssue.objects.filter(product=product, last_seen__date__gte=start, first_seen__date__lte=end)
+        .filter(Q(first_seen__date__gte=start) | Q(substatus="regressed"))
+        .order_by("-events", "-first_seen")[:limit]
+    )
+    releases = Release.objects.filter(
+        product=product, released_at__date__gte=start, released_at__date__lte=end
+    ).order_by("-released_at")[:limit]
+    return {"incidents": list(incidents), "errors": list(errors), "releases": list(releases)}
+
+
 def chart_annotations(
     metric_ids: list[int], product_ids: list[int], start: date, end: date
 ) -> list[dict[str, Any]]:
@@ -233,6 +255,10 @@ def chart_annotations(
         kind__in=["epic", "initiative"],
     ).values_list("done_at", "title")[:50]:
         notes.append({"day": timezone.localdate(done_at), "kind": "release", "text": f"Shipped: {title}"})
+    for released_at, version in Release.objects.filter(
+        product_id__in=product_ids, released_at__date__gte=start, released_at__date__lte=end
+    ).values_list("released_at", "version")[:50]:
+        notes.append({"day": timezone.localdate(released_at), "kind": "release", "text": f"Released: {version}"})
     return notes
 
 

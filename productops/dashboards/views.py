@@ -96,6 +96,7 @@ def product_page(request: HttpRequest, slug: str) -> HttpResponse:
         context["product"] = product
         context["teams"] = list(product.teams.all())
         context["in_progress"] = selectors.items_in_progress(product)
+        context["ops"] = selectors.operations(product, context["filters"])
         return context
 
     return _cached_page(

@@ -322,3 +322,99 @@ class CsvMapping(models.Model):
 
     def __str__(self) -> str:
         return f"CSV mapping for {self.kind}"
+
+
+# --- Monitoring: releases, error issues, on-call incidents ------------------------------------------
+
+
+class Release(SourcedModel):
+    """A deploy of a product: an annotation on its charts and evidence for incidents.
+
+    Sentry sends one per (project, version); `released_at` is the last deploy's finish time, else the
+    release's own release date, else its creation. Crash-free rates are 0-1, left empty where the
+    organisation has no session data.
+    """
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    version = models.CharField(max_length=250)
+    project = models.CharField(max_length=200, blank=True, help_text="The tool's project (Sentry slug).")
+    environment = models.CharField(max_length=64, blank=True)
+    released_at = models.DateTimeField()
+    new_issues = models.IntegerField(default=0)
+    crash_free_sessions = models.FloatField(null=True, blank=True)
+    crash_free_users = models.FloatField(null=True, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta(SourcedModel.Meta):
+        indexes = [models.Index(fields=["product", "released_at"])]
+
+    def __str__(self) -> str:
+        return self.version
+
+    @staticmethod
+    def _rate(value: float | None) -> str:
+        return "–" if value is None else f"{value * 100:.2f}%"
+
+    @property
+    def crash_free_sessions_text(self) -> str:
+        return self._rate(self.crash_free_sessions)
+
+    @property
+    def crash_free_users_text(self) -> str:
+        return self._rate(self.crash_free_users)
+
+
+class ErrorIssue(SourcedModel):
+    """An error-tracker issue (a group of like errors). New and regressed ones are events on the product
+    page; their volume per day is a metric of its own (so anomalies see spikes)."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    project = models.CharField(max_length=200, blank=True)
+    short_id = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=500)
+    culprit = models.CharField(max_length=500, blank=True)
+    level = models.CharField(max_length=16, blank=True, help_text="fatal, error, warning, info, debug")
+    status = models.CharField(max_length=32, blank=True, help_text="unresolved, resolved, ignored")
+    substatus = models.CharField(max_length=32, blank=True, help_text="new, regressed, ongoing, escalating")
+    release = models.CharField(max_length=250, blank=True, help_text="The release it was first seen in.")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    events = models.BigIntegerField(default=0)
+    users = models.BigIntegerField(default=0)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta(SourcedModel.Meta):
+        indexes = [models.Index(fields=["product", "first_seen"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class OpsIncidentStatus(models.TextChoices):
+    TRIGGERED = "triggered", "Triggered"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class OpsIncident(SourcedModel):
+    """An on-call incident (PagerDuty): an outage a product's users felt, joined to product incidents."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    number = models.IntegerField(null=True, blank=True)
+    title = models.CharField(max_length=500)
+    service_id = models.CharField(max_length=64, blank=True)
+    service_name = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=16, choices=OpsIncidentStatus.choices, default=OpsIncidentStatus.TRIGGERED
+    )
+    urgency = models.CharField(max_length=16, blank=True, help_text="high or low")
+    priority = models.CharField(max_length=64, blank=True)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+
+    class Meta(SourcedModel.Meta):
+        indexes = [models.Index(fields=["product", "opened_at"])]
+
+    def __str__(self) -> str:
+        return self.title
