@@ -1,5 +1,5 @@
-"""PostHog (cloud or self-hosted): daily trends per event, experiments with their variants, and
-feature flags with their change history, from the project API (personal API key, Bearer).
+"""PostHog (cloud or self-hosted): daily trends per event, experiments with their variants and results,
+and feature flags with their change history, from the project API (personal API key, Bearer).
 
 - trends: POST /api/projects/{id}/query/ with a TrendsQuery (one event, ``interval: day``,
   ``dateRange``, optional ``breakdownFilter``); each result row has ``days`` and ``data`` and, with a
@@ -8,12 +8,23 @@ feature flags with their change history, from the project API (personal API key,
 - experiments: GET /api/projects/{id}/experiments/ — list pages (``count``, ``next``, ``results``),
   variants from ``parameters.feature_flag_variants``. The list has no "changed since" filter: it is
   read whole each sync (it is small) and the upsert leaves unchanged rows alone.
+- experiment results: for each metric of the new experiment engine (``metrics`` and
+  ``metrics_secondary`` entries of kind ``ExperimentMetric``, ``metric_type`` funnel or mean), POST
+  /api/projects/{id}/query/ with ``{"kind": "ExperimentQuery", "experiment_id", "metric"}``; the answer
+  has ``baseline`` and ``variant_results[]``, each with ``key``, ``number_of_samples``, ``sum`` and
+  ``sum_squares`` (PostHog's ExperimentStatsBase), stored as one cumulative ExperimentResult per
+  variant, metric and day (funnel: conversions = sum; mean: sum and sum of squares). Ratio and
+  retention metrics, and legacy ``ExperimentTrendsQuery``/``ExperimentFunnelsQuery`` metrics, are
+  skipped: the verdict engine has no denominator column for them. Results are asked for experiments
+  running now and for any updated since the last sync (cursor: the newest ``updated_at`` seen).
 - flags: GET /api/projects/{id}/feature_flags/ (same paging) and the flags' activity log
   GET /api/projects/{id}/feature_flags/activity (newest first): read until the newest entry the last
   sync saw, so only new changes are fetched; each change becomes a FlagChange of its flag.
 - rate limits: 240/minute and 1200/hour on analytics endpoints (query), 480/minute on CRUD lists;
   a 429 carries Retry-After, which the HTTP client honours.
-Docs: https://posthog.com/docs/api (queries, experiments, feature-flags)
+Docs: https://posthog.com/docs/api (queries, experiments, feature-flags),
+https://posthog.com/docs/api/queries (the query endpoint), https://posthog.com/docs/experiments/metrics
+(metric types), https://posthog.com/docs/api#rate-limiting.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.utils import timezone
 
-from connectors.base import CheckResult, Connector, ConnectorError, Page, Record, register
+from connectors.base import CheckResult, Connector, ConnectorError, Page, Record, Sibling, register
 from connectors.http import HttpClient
 from connectors.sources.normalise import day_start, resolve_products, slug_key, utc, with_product
 
@@ -74,12 +85,13 @@ class PostHogConnector(Connector):
     label = "PostHog"
     family = "metrics"
     description = (
-        "Daily trends per event (with a breakdown), experiments with their variants, and feature flags "
-        "with their change history; cloud or self-hosted."
+        "Daily trends per event (with a breakdown), experiments with their variants and results (funnel "
+        "and mean metrics), and feature flags with their change history; cloud or self-hosted."
     )
     docs_url = "https://posthog.com/docs/api"
     config_form = PostHogConfigForm
     secret_fields = ("api_key",)
+    also_fills = ("experiments", "flags")
 
     @property
     def client(self) -> HttpClient:
@@ -135,7 +147,7 @@ class PostHogConnector(Connector):
             return {"start": since.isoformat()}
         if stream == "flags":
             return {"activity_until": datetime.combine(since, time.min, tzinfo=UTC).isoformat()}
-        return None  # experiments are read whole every time
+        return None  # experiments are read whole every time, with results for every started one
 
     def read(self, stream: str, cursor: Any) -> Iterator[Page]:
         product = resolve_products({"project": self.config.get("project_product") or ""}).get("project")
@@ -143,7 +155,7 @@ class PostHogConnector(Connector):
         if stream == "trends":
             yield from self._trends(state, product)
         elif stream == "experiments":
-            yield from self._experiments(product)
+            yield from self._experiments(state, product)
         elif stream == "flags":
             yield from self._flags(state, product)
         else:
@@ -223,15 +235,77 @@ class PostHogConnector(Connector):
 
     # -- experiments
 
-    def _experiments(self, product: int | None) -> Iterator[Page]:
+    def _experiments(self, state: dict[str, Any], product: int | None) -> Iterator[Page]:
+        watermark = utc(state.get("watermark"))
+        high = watermark
         pages = list(self._list("/experiments/", {"limit": 100}))
         for number, payload in enumerate(pages, start=1):
-            records = [
-                self._experiment(e, product) for e in payload.get("results") or [] if not e.get("deleted")
-            ]
-            yield Page(records, None, done=number == len(pages))
+            records = []
+            for raw in payload.get("results") or []:
+                if raw.get("deleted"):
+                    continue
+                updated = utc(raw.get("updated_at"))
+                changed = watermark is None or (updated is not None and updated > watermark)
+                results: list[dict[str, Any]] = []
+                if raw.get("start_date") and (not raw.get("end_date") or changed):
+                    results = self._experiment_results(raw)
+                records.append(self._experiment(raw, product, results))
+                if updated is not None and (high is None or updated > high):
+                    high = updated
+            done = number == len(pages)
+            cursor = {"watermark": high.isoformat() if high else None} if done else (state or None)
+            yield Page(records, cursor, done=done)
 
-    def _experiment(self, raw: dict[str, Any], product: int | None) -> Record:
+    def _experiment_results(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """Cumulative results per variant for each funnel or mean metric, as of today (or the end)."""
+        variants = {str(v["key"]) for v in (raw.get("parameters") or {}).get("feature_flag_variants") or []}
+        ended = utc(raw.get("end_date"))
+        now = timezone.now()
+        day = (ended if ended is not None and ended < now else now).date()
+        metrics = [*(raw.get("metrics") or []), *(raw.get("metrics_secondary") or [])]
+        rows: list[dict[str, Any]] = []
+        for index, metric in enumerate(metrics):
+            kind = metric.get("metric_type")
+            if metric.get("kind") != "ExperimentMetric" or kind not in ("funnel", "mean"):
+                continue
+            query = {"kind": "ExperimentQuery", "experiment_id": raw["id"], "metric": metric}
+            try:
+                payload = self.client.request(
+                    "POST",
+                    f"{self.base}/query/",
+                    json_body={"query": query},
+                    headers=self._headers(),
+                    expect_json=True,
+                ).json()
+            except ConnectorError as exc:
+                if exc.permanent and "HTTP 400" in exc.message:  # e.g. no exposures yet
+                    continue
+                raise
+            stats = [payload.get("baseline"), *(payload.get("variant_results") or [])] if payload.get(
+                "baseline"
+            ) else list(payload.get("variants") or [])
+            key = str(metric.get("name") or metric.get("uuid") or f"metric-{index + 1}")[:200]
+            for stat in stats:
+                if not isinstance(stat, dict) or str(stat.get("key")) not in variants:
+                    continue
+                n = int(stat.get("number_of_samples") or 0)
+                total, squares = float(stat.get("sum") or 0), float(stat.get("sum_squares") or 0)
+                funnel = kind == "funnel"
+                rows.append(
+                    {
+                        "variant_id": Sibling("key", str(stat["key"])[:100]),
+                        "metric_key": key,
+                        "kind": "conversion" if funnel else "continuous",
+                        "date": day,
+                        "exposures": n,
+                        "conversions": round(total) if funnel else None,
+                        "value_sum": None if funnel else total,
+                        "value_sum_squares": None if funnel else squares,
+                    }
+                )
+        return rows
+
+    def _experiment(self, raw: dict[str, Any], product: int | None, results: list[dict[str, Any]]) -> Record:
         started, ended = utc(raw.get("start_date")), utc(raw.get("end_date"))
         status = "draft" if started is None else ("finished" if ended else "running")
         if raw.get("archived") and status == "running":
@@ -257,12 +331,10 @@ class PostHogConnector(Connector):
             }
             for v in variants
         ]
-        return Record(
-            "signals.Experiment",
-            str(raw["id"]),
-            with_product(values, product),
-            [("signals.Variant", children, "experiment")],
-        )
+        kids: list[tuple[str, list[dict[str, Any]], str]] = [("signals.Variant", children, "experiment")]
+        if results:
+            kids.append(("signals.ExperimentResult", results, "experiment"))
+        return Record("signals.Experiment", str(raw["id"]), with_product(values, product), kids)
 
     # -- flags
 

@@ -17,7 +17,16 @@ from connectors.sources.posthog import PostHogConnector
 from productops.dashboards.rollups import refresh_all
 from productops.dashboards.selectors import daily_frame, recent_experiments
 from productops.dashboards.tables import TABLES, table_queryset
-from productops.signals.models import Experiment, FeatureFlag, FlagChange, Metric, MetricPoint, Variant
+from insights.feedback.experiments import build_reports
+from productops.signals.models import (
+    Experiment,
+    ExperimentResult,
+    FeatureFlag,
+    FlagChange,
+    Metric,
+    MetricPoint,
+    Variant,
+)
 
 from .signal_helpers import connection, load, product, query, sync, window
 
@@ -62,7 +71,26 @@ def serve_trends(start: str, end: str, pageview: str, signed_up: str) -> None:
         )
 
 
+CHECKOUT_QUERY = {
+    "query": {
+        "kind": "ExperimentQuery",
+        "experiment_id": 11,
+        "metric": {"kind": "ExperimentMetric", "metric_type": "funnel", "name": "checkout completed", "series": []},
+    }
+}
+
+
+def serve_experiment_query(name: str = "query_experiment_checkout.json", status: int = 200) -> None:
+    responses.post(
+        f"{H}/query/",
+        json=load("posthog", name),
+        status=status,
+        match=[matchers.json_params_matcher(CHECKOUT_QUERY), BEARER],
+    )
+
+
 def serve_lists(flags: str, activity: list[str]) -> None:
+    serve_experiment_query()
     responses.get(
         f"{H}/experiments/",
         json=load("posthog", "experiments_page1.json"),
@@ -128,6 +156,17 @@ def test_trends_experiments_flags_then_incremental_then_idempotent_through_sync_
         for v in Variant.objects.filter(experiment=experiments["pricing-copy"])
     }
     assert variants == {("control", True, 0.34), ("short", False, 0.33), ("shorter", False, 0.33)}
+    # Experiment results from the query API: one cumulative row per variant and metric for the day.
+    results = {
+        r.variant.key: r for r in ExperimentResult.objects.filter(experiment=checkout).select_related("variant")
+    }
+    assert {k: (r.metric_key, r.kind, r.date, r.exposures, r.conversions) for k, r in results.items()} == {
+        "control": ("checkout completed", "conversion", date(2026, 3, 6), 1520, 182),
+        "test": ("checkout completed", "conversion", date(2026, 3, 6), 1498, 231),
+    }
+    report = build_reports([checkout])[0]
+    assert report.primary is not None and report.primary.metric_key == "checkout completed"
+    assert report.primary.treatment_mean == pytest.approx(231 / 1498)
 
     flags = {f.key: f for f in FeatureFlag.objects.filter(source_key=conn.source_key)}
     assert (flags["dark-mode"].enabled, flags["dark-mode"].rollout_pct) == (True, 25.0)
@@ -152,10 +191,11 @@ def test_trends_experiments_flags_then_incremental_then_idempotent_through_sync_
     with time_machine.travel(datetime(2026, 3, 7, 9, 0, tzinfo=UTC), tick=True):
         sync(conn)
     calls = responses.calls[before:]
-    bodies = [
-        json.loads(c.request.body or "{}")["query"]["dateRange"] for c in calls if c.request.method == "POST"
-    ]
+    posted = [json.loads(c.request.body or "{}")["query"] for c in calls if c.request.method == "POST"]
+    bodies = [q["dateRange"] for q in posted if q["kind"] == "TrendsQuery"]
     assert bodies == [{"date_from": "2026-03-04", "date_to": "2026-03-06"}] * 2
+    # Results again for the running experiment only; the finished one has not changed since.
+    assert [q["experiment_id"] for q in posted if q["kind"] == "ExperimentQuery"] == [11]
     activity = [query(c) for c in calls if "activity" in (c.request.url or "")]
     assert activity == [
         {"limit": "100"},
@@ -208,10 +248,12 @@ def test_429_honours_retry_after_and_5xx_is_retried() -> None:
     responses.get(f"{H}/experiments/", json=load("posthog", "experiments_page1.json"))
     responses.get(f"{H}/experiments/", status=503, body="upstream connect error")
     responses.get(f"{H}/experiments/", json=load("posthog", "experiments_page2.json"))
+    serve_experiment_query("query_experiment_no_exposures.json", status=400)  # no exposures yet: no rows
     sleeps: list[float] = []
     pages = list(reader(sleeps).read("experiments", None))
     assert sleeps == [8.0, 0.5]
     assert [len(p.records) for p in pages] == [2, 1]
+    assert [label for label, _, _ in pages[0].records[0].children] == ["signals.Variant"]
 
 
 @responses.activate
@@ -237,3 +279,4 @@ def test_check_names_the_project() -> None:
 def test_in_the_gallery() -> None:
     cls = REGISTRY["posthog"]
     assert cls.family == "metrics" and "experiments" in cls.description and "flags" in cls.description
+    assert cls.also_fills == ("experiments", "flags")  # so verdicts recompute after a sync
