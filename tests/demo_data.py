@@ -11,6 +11,7 @@ from insights.models import Insight
 from productops.portfolio.models import PortfolioItem, Product, Team
 from productops.signals.demo import world
 from productops.signals.models import (
+    ErrorIssue,
     Experiment,
     FeatureFlag,
     KbArticle,
@@ -18,10 +19,24 @@ from productops.signals.models import (
     Mention,
     Metric,
     NpsResponse,
+    OpsIncident,
+    Release,
     SupportTicket,
 )
 
-DEMO_TABLES = (Metric, NpsResponse, SupportTicket, Experiment, FeatureFlag, Mention, KbArticle, KbSearch)
+DEMO_TABLES = (
+    Metric,
+    NpsResponse,
+    SupportTicket,
+    Experiment,
+    FeatureFlag,
+    Mention,
+    KbArticle,
+    KbSearch,
+    Release,
+    ErrorIssue,
+    OpsIncident,
+)
 
 
 def wipe_demo() -> None:

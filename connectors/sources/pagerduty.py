@@ -138,7 +138,15 @@ class PagerDutyConnector(Connector):
                 records.append(self._record(incident, products))
                 if incident.get("status") == "resolved":
                     still_open.discard(incident_id)
-            yield Page(records, {"since": since.isoformat(), "until": until.isoformat(), "open": sorted(still_open), "offset": 0})
+            yield Page(
+                records,
+                {
+                    "since": since.isoformat(),
+                    "until": until.isoformat(),
+                    "open": sorted(still_open),
+                    "offset": 0,
+                },
+            )
 
         offset = int(state.get("offset") or 0)
         while True:
@@ -167,13 +175,26 @@ class PagerDutyConnector(Connector):
                 if offset + PAGE_SIZE > MAX_OFFSET:
                     # Past PagerDuty's offset ceiling: start a new listing at the last creation time.
                     since, offset = utc(incidents[-1].get("created_at")) or since, 0
-                state_next = {"since": since.isoformat(), "until": until.isoformat(), "open": sorted(still_open), "offset": offset}
+                state_next = {
+                    "since": since.isoformat(),
+                    "until": until.isoformat(),
+                    "open": sorted(still_open),
+                    "offset": offset,
+                }
                 yield Page(records, state_next)
                 continue
             if until < now:
                 # The next six-month window of a long backfill.
                 since, until, offset = until, min(now, until + WINDOW), 0
-                yield Page(records, {"since": since.isoformat(), "until": until.isoformat(), "open": sorted(still_open), "offset": 0})
+                yield Page(
+                    records,
+                    {
+                        "since": since.isoformat(),
+                        "until": until.isoformat(),
+                        "open": sorted(still_open),
+                        "offset": 0,
+                    },
+                )
                 continue
             done = {"since": max(first, now - OVERLAP).isoformat(), "open": sorted(still_open)}
             yield Page(records, done, done=True)

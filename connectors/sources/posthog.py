@@ -281,9 +281,11 @@ class PostHogConnector(Connector):
                 if exc.permanent and "HTTP 400" in exc.message:  # e.g. no exposures yet
                     continue
                 raise
-            stats = [payload.get("baseline"), *(payload.get("variant_results") or [])] if payload.get(
-                "baseline"
-            ) else list(payload.get("variants") or [])
+            stats = (
+                [payload.get("baseline"), *(payload.get("variant_results") or [])]
+                if payload.get("baseline")
+                else list(payload.get("variants") or [])
+            )
             key = str(metric.get("name") or metric.get("uuid") or f"metric-{index + 1}")[:200]
             for stat in stats:
                 if not isinstance(stat, dict) or str(stat.get("key")) not in variants:

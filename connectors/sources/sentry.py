@@ -72,7 +72,9 @@ class SentryConfigForm(forms.Form):
             "self-hosted Sentry's address. A private address must be allowed in CONNECTOR_ALLOWED_NETWORKS."
         ),
     )
-    organization = forms.SlugField(help_text="The organization slug, as in https://sentry.io/organizations/<slug>/.")
+    organization = forms.SlugField(
+        help_text="The organization slug, as in https://sentry.io/organizations/<slug>/."
+    )
     auth_token = forms.CharField(
         required=False,
         help_text=(
@@ -142,7 +144,9 @@ class SentryConnector(Connector):
     def _get(self, url: str, params: Any = None) -> Any:
         return self.client.request("GET", url, params=params, headers=self._headers(), expect_json=True)
 
-    def _pages(self, url: str, params: Any = None, start: str | None = None) -> Iterator[tuple[Any, str | None]]:
+    def _pages(
+        self, url: str, params: Any = None, start: str | None = None
+    ) -> Iterator[tuple[Any, str | None]]:
         """(payload, next page URL or None) per page, following rel="next" while results="true"."""
         next_url: str | None = start or url
         query = None if start else params
@@ -194,7 +198,9 @@ class SentryConnector(Connector):
                     f"(or the token can't see it). Projects it can see: {', '.join(sorted(by_slug)) or 'none'}.",
                     permanent=True,
                 )
-            self._projects = [by_slug[s] for s in wanted] if wanted else sorted(found, key=lambda p: p["slug"])
+            self._projects = (
+                [by_slug[s] for s in wanted] if wanted else sorted(found, key=lambda p: p["slug"])
+            )
         return self._projects
 
     def _scope(self) -> dict[str, Any]:
@@ -281,7 +287,11 @@ class SentryConnector(Connector):
         if not version:
             return []
         deploy = release.get("lastDeploy") or {}
-        when = utc(deploy.get("dateFinished")) or utc(release.get("dateReleased")) or utc(release.get("dateCreated"))
+        when = (
+            utc(deploy.get("dateFinished"))
+            or utc(release.get("dateReleased"))
+            or utc(release.get("dateCreated"))
+        )
         if when is None:
             return []
         ids = {str(p["slug"]): str(p["id"]) for p in self.projects()}
@@ -301,7 +311,9 @@ class SentryConnector(Connector):
                 "crash_free_users": rates.get("users"),
                 "url": web_url(release.get("url")),
             }
-            records.append(Record("signals.Release", f"{slug}@{version}"[:255], with_product(values, products.get(slug))))
+            records.append(
+                Record("signals.Release", f"{slug}@{version}"[:255], with_product(values, products.get(slug)))
+            )
         return records
 
     # -- error events per day

@@ -91,10 +91,13 @@ class StatsigConnector(Connector):
         key = self.secrets.get("api_key", "")
         if not key:
             raise ConnectorError(
-                "No Statsig Console API key is stored. Paste one in the connection's settings.", permanent=True
+                "No Statsig Console API key is stored. Paste one in the connection's settings.",
+                permanent=True,
             )
         headers = {"STATSIG-API-KEY": key, "STATSIG-API-VERSION": API_VERSION}
-        return self.client.request("GET", f"{API}{path}", params=params, headers=headers, expect_json=True).json()
+        return self.client.request(
+            "GET", f"{API}{path}", params=params, headers=headers, expect_json=True
+        ).json()
 
     def check(self) -> CheckResult:
         try:
@@ -151,7 +154,8 @@ class StatsigConnector(Connector):
                 continue
             try:
                 payload = self._get(
-                    f"/experiments/{experiment['id']}/pulse_results", {"control": control, "test": group["id"]}
+                    f"/experiments/{experiment['id']}/pulse_results",
+                    {"control": control, "test": group["id"]},
                 )
             except ConnectorError as exc:
                 if "HTTP 404" in exc.message or "HTTP 400" in exc.message:  # no Pulse computed yet
@@ -192,14 +196,18 @@ class StatsigConnector(Connector):
             "primary_metric": _metric_id(primary[0] or {}) if primary else "",
             "traffic_split": {v["key"]: v["weight"] for v in variants},
         }
-        children: list[tuple[str, list[dict[str, Any]], str]] = [("signals.Variant", variants, "experiment_id")]
+        children: list[tuple[str, list[dict[str, Any]], str]] = [
+            ("signals.Variant", variants, "experiment_id")
+        ]
         control = next((g for g in groups if control_id and g.get("id") == control_id), None)
         rows = self._result_rows(control, results) if control is not None else []
         if rows:
             children.append(("signals.ExperimentResult", rows, "experiment_id"))
         owner = experiment.get("team")  # Enterprise projects: the owning team, as a name or an object
         team = str((owner.get("name") if isinstance(owner, dict) else owner) or "")
-        return Record("signals.Experiment", str(experiment["id"]), with_product(values, products.get(team)), children)
+        return Record(
+            "signals.Experiment", str(experiment["id"]), with_product(values, products.get(team)), children
+        )
 
     @staticmethod
     def _result_rows(

@@ -35,6 +35,7 @@ SIGNAL_LABELS = {
     "mentions": "Mentions",
     "kb": "Knowledge base",
     "themes": "Feedback themes",
+    "incident": "On-call incident",
 }
 
 

@@ -293,6 +293,27 @@ def support_chart_or_none(
     )
 
 
+def experiment_sources(request: HttpRequest) -> dict[str, Any]:
+    """What can fill this page, said exactly: the installed connectors that write experiment results,
+    and the CSV kind for them when the import offers one (Optimizely and in-house tools export to it)."""
+    from connectors.base import REGISTRY
+    from productops.accounts.roles import Role, has_role
+    from productops.signals.csv_import import KINDS
+    from productops.signals.models import ExperimentResult
+
+    connectors = sorted(
+        c.label for c in REGISTRY.values() if c.family == "experiments" or "experiments" in c.also_fills
+    )
+    csv_kind = next(
+        (k for k in KINDS.values() if getattr(k, "model", None) in (Experiment, ExperimentResult)), None
+    )
+    return {
+        "experiment_connectors": connectors,
+        "experiment_csv_label": f"CSV: {csv_kind.label[:1].lower()}{csv_kind.label[1:]}" if csv_kind else "",
+        "can_connect": has_role(request.user, Role.LEAD),
+    }
+
+
 @pm_required
 def experiments_page(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
@@ -311,6 +332,7 @@ def experiments_page(request: HttpRequest) -> HttpResponse:
     by_id = {id(r.primary): r for r in reports if r.primary}
     ctx.update(
         {
+            **experiment_sources(request),
             "running": [r for r in reports if r.experiment.status == ExperimentStatus.RUNNING],
             "finished": [r for r in reports if r.experiment.status != ExperimentStatus.RUNNING],
             "colours": VERDICT_COLOURS,

@@ -258,7 +258,9 @@ def chart_annotations(
     for released_at, version in Release.objects.filter(
         product_id__in=product_ids, released_at__date__gte=start, released_at__date__lte=end
     ).values_list("released_at", "version")[:50]:
-        notes.append({"day": timezone.localdate(released_at), "kind": "release", "text": f"Released: {version}"})
+        notes.append(
+            {"day": timezone.localdate(released_at), "kind": "release", "text": f"Released: {version}"}
+        )
     return notes
 
 

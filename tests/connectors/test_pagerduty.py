@@ -50,8 +50,12 @@ def calls_to(path: str, since: int = 0) -> list[Any]:
 def test_incidents_then_open_ones_resolve_through_sync_connection() -> None:
     pulse = product("pulse")
     conn = connection("pagerduty", CONFIG, SECRETS)
-    responses.get(f"{API}/incidents", json=load("pagerduty", "incidents_page1.json"), headers=RATE, match=[HEADERS])
-    responses.get(f"{API}/incidents", json=load("pagerduty", "incidents_page2.json"), headers=RATE, match=[HEADERS])
+    responses.get(
+        f"{API}/incidents", json=load("pagerduty", "incidents_page1.json"), headers=RATE, match=[HEADERS]
+    )
+    responses.get(
+        f"{API}/incidents", json=load("pagerduty", "incidents_page2.json"), headers=RATE, match=[HEADERS]
+    )
 
     with time_machine.travel(datetime(2026, 3, 13, 6, 0, tzinfo=UTC), tick=False):
         sync(conn)
@@ -67,7 +71,7 @@ def test_incidents_then_open_ones_resolve_through_sync_connection() -> None:
         "100",
     )
     rows = {i.number: i for i in OpsIncident.objects.filter(source_key=conn.source_key)}
-    assert sorted(rows) == [1234, 1235, 1236]
+    assert sorted(n or 0 for n in rows) == [1234, 1235, 1236]
     outage = rows[1234]
     assert (outage.product_id, outage.service_name, outage.urgency, outage.priority, outage.status) == (
         pulse.pk,
@@ -79,7 +83,11 @@ def test_incidents_then_open_ones_resolve_through_sync_connection() -> None:
     assert outage.opened_at == datetime(2026, 3, 10, 10, 2, 17, tzinfo=UTC)
     assert outage.resolved_at == datetime(2026, 3, 10, 13, 41, 9, tzinfo=UTC)
     assert outage.url == "https://acme.pagerduty.com/incidents/Q1R2DLCB21K7TY"
-    assert rows[1235].product_id is None and rows[1235].status == "acknowledged" and rows[1235].resolved_at is None
+    assert (
+        rows[1235].product_id is None
+        and rows[1235].status == "acknowledged"
+        and rows[1235].resolved_at is None
+    )
     assert conn.cursors["incidents"] == {
         "since": "2026-03-13T05:00:00+00:00",
         "open": ["Q0ZNH7TDW0RN1D", "Q3S0W1ZB5GQ0MN"],
@@ -96,7 +104,10 @@ def test_incidents_then_open_ones_resolve_through_sync_connection() -> None:
     # Next sync: the open ones are re-read by id (one resolved, one merged away), then new ones listed.
     before = len(responses.calls)
     responses.get(
-        f"{API}/incidents/Q0ZNH7TDW0RN1D", status=404, json=load("pagerduty", "error_404.json"), match=[HEADERS]
+        f"{API}/incidents/Q0ZNH7TDW0RN1D",
+        status=404,
+        json=load("pagerduty", "error_404.json"),
+        match=[HEADERS],
     )
     responses.get(
         f"{API}/incidents/Q3S0W1ZB5GQ0MN",
@@ -160,7 +171,9 @@ def test_a_bad_key_pauses_the_connection() -> None:
     with pytest.raises(CommandError):
         sync(conn)
     conn.refresh_from_db()
-    assert not conn.enabled and "Authentication failed" in conn.paused_reason and KEY not in conn.paused_reason
+    assert (
+        not conn.enabled and "Authentication failed" in conn.paused_reason and KEY not in conn.paused_reason
+    )
 
 
 @pytest.mark.django_db

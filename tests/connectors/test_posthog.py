@@ -14,10 +14,10 @@ from responses import matchers
 from connectors.base import REGISTRY, ConnectorError
 from connectors.http import HttpClient, RetryPolicy
 from connectors.sources.posthog import PostHogConnector
+from insights.feedback.experiments import build_reports
 from productops.dashboards.rollups import refresh_all
 from productops.dashboards.selectors import daily_frame, recent_experiments
 from productops.dashboards.tables import TABLES, table_queryset
-from insights.feedback.experiments import build_reports
 from productops.signals.models import (
     Experiment,
     ExperimentResult,
@@ -75,7 +75,12 @@ CHECKOUT_QUERY = {
     "query": {
         "kind": "ExperimentQuery",
         "experiment_id": 11,
-        "metric": {"kind": "ExperimentMetric", "metric_type": "funnel", "name": "checkout completed", "series": []},
+        "metric": {
+            "kind": "ExperimentMetric",
+            "metric_type": "funnel",
+            "name": "checkout completed",
+            "series": [],
+        },
     }
 }
 
@@ -158,7 +163,8 @@ def test_trends_experiments_flags_then_incremental_then_idempotent_through_sync_
     assert variants == {("control", True, 0.34), ("short", False, 0.33), ("shorter", False, 0.33)}
     # Experiment results from the query API: one cumulative row per variant and metric for the day.
     results = {
-        r.variant.key: r for r in ExperimentResult.objects.filter(experiment=checkout).select_related("variant")
+        r.variant.key: r
+        for r in ExperimentResult.objects.filter(experiment=checkout).select_related("variant")
     }
     assert {k: (r.metric_key, r.kind, r.date, r.exposures, r.conversions) for k, r in results.items()} == {
         "control": ("checkout completed", "conversion", date(2026, 3, 6), 1520, 182),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from connectors.base import REGISTRY, ConnectorError
 from connectors.http import RetryPolicy
 from connectors.sources.sentry import SentryConnector
 from insights.anomalies.selectors import changes
+from productops.dashboards.selectors import chart_annotations
 from productops.signals.models import ErrorIssue, Metric, MetricPoint, Release
 
 from .signal_helpers import connection, load, product, query, sync
@@ -185,7 +186,9 @@ def test_releases_errors_and_issues_through_sync_connection() -> None:
     assert conn.cursors["issues"] == {"since": "2026-03-13T05:00:00+00:00"}
     assert conn.cursors["releases"] == {"since": "2026-03-13T06:00:00+00:00"}
 
-    # Releases are incident evidence, beside tracker releases, for their product.
+    # Releases are chart annotations and incident evidence, beside tracker releases, for their product.
+    notes = chart_annotations([], [pulse.pk], date(2026, 3, 1), date(2026, 3, 31))
+    assert {"day": date(2026, 3, 10), "kind": "release", "text": "Released: pulse@4.2.0"} in notes
     evidence = [(pid, c.kind, c.label) for pid, c in changes([pulse.pk])]
     assert (pulse.pk, "release", "Released: pulse@4.2.0 (pulse-web · production)") in evidence
 
@@ -217,7 +220,9 @@ def test_releases_errors_and_issues_through_sync_connection() -> None:
     # released at its release date as it has no deploy; the January one is still too old.
     assert Release.objects.count() == 3 and ErrorIssue.objects.count() == 3
     older = Release.objects.get(external_id="pulse-web@pulse@4.1.3")
-    assert older.released_at == datetime(2026, 3, 3, 14, 30, tzinfo=UTC) and older.crash_free_sessions == 0.9981
+    assert (
+        older.released_at == datetime(2026, 3, 3, 14, 30, tzinfo=UTC) and older.crash_free_sessions == 0.9981
+    )
 
 
 def reader(sleeps: list[float], **config: Any) -> SentryConnector:
@@ -261,7 +266,9 @@ def test_an_unknown_project_names_the_ones_the_token_can_see() -> None:
     with pytest.raises(ConnectorError) as info:
         list(reader([], projects="pulse-web, pulse-mobile").read("events", None))
     assert info.value.permanent
-    assert "pulse-mobile" in info.value.message and "internal-tools, pulse-api, pulse-web" in info.value.message
+    assert (
+        "pulse-mobile" in info.value.message and "internal-tools, pulse-api, pulse-web" in info.value.message
+    )
 
 
 @pytest.mark.django_db

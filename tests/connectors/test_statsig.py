@@ -113,7 +113,9 @@ def test_experiments_and_pulse_results_get_a_verdict_through_sync_connection() -
 
     rows = {
         (r.variant.key, r.metric_key): r
-        for r in ExperimentResult.objects.filter(experiment=cta, date=date(2026, 3, 12)).select_related("variant")
+        for r in ExperimentResult.objects.filter(experiment=cta, date=date(2026, 3, 12)).select_related(
+            "variant"
+        )
     }
     assert sorted(rows) == [
         ("Control", "purchase::event_count"),

@@ -27,9 +27,12 @@ benchmarks, and only the three core products carry planted events.
 - "overlaps": [{"a", "b", "kind": duplicate|related|conflict|hidden_dependency}] (portfolio external ids).
 - "dependencies": [{"from", "to", "kind": blocks|relates}]: the Dependency rows that do exist.
 - "themes": [{"phrase", "product", "source"}] planted recurring topics (tickets or NPS comments).
+- "monitoring": {"product", "metric", "release", "released_at", "spike_start", "spike_end", "issue",
+  "pagerduty_incident"}: the Sentry release before the Pulse incident, its error spike (also listed in
+  "anomalies"), the issue it introduced and the PagerDuty incident number, all in the incident's window.
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
 
-`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments; products
+`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring; products
 and teams always) and returns only their keys: handy for a test that needs the portfolio in a second.
 """
 
@@ -47,7 +50,7 @@ from . import world
 __all__ = ["seed", "seed_with_stats"]
 
 
-SECTIONS = ("metrics", "portfolio", "feedback", "experiments")
+SECTIONS = ("metrics", "portfolio", "feedback", "experiments", "monitoring")
 
 
 def seed(seed: int = 7, scale: int = 1, only: Collection[str] | None = None) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def seed_with_stats(
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
-    from . import experiments, feedback, metrics, portfolio
+    from . import experiments, feedback, metrics, monitoring, portfolio
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -107,5 +110,12 @@ def seed_with_stats(
         stats.update(feedback.seed_feedback(products, teams, specs, seed, scale, truth))
     if "experiments" in sections:
         stats.update(experiments.seed_experiments(products, teams, seed, truth))
+    if "monitoring" in sections:
+        # Sentry's error metric counts with the other metrics and points.
+        for table, result in monitoring.seed_monitoring(products, seed, truth).items():
+            if table in stats:
+                stats[table] += result
+            else:
+                stats[table] = result
     truth["counts"] = {table: result.total for table, result in stats.items()}
     return truth, stats

@@ -183,6 +183,7 @@ STREAMS = {
     "mentions": 6,
     "kb": 7,
     "portfolio": 8,
+    "monitoring": 9,
 }
 
 
