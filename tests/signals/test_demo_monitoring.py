@@ -10,6 +10,7 @@ from django.test import Client
 
 from insights.anomalies.services import run_detection
 from insights.models import Insight, InsightKind
+from productops.dashboards.rollups import refresh_all
 from productops.portfolio.models import Product
 from productops.signals.demo import seed, seed_with_stats
 from productops.signals.models import ErrorIssue, MetricPoint, OpsIncident, Release
@@ -75,6 +76,7 @@ def test_the_pulse_incident_joins_the_release_error_spike_and_page(pm_client: Cl
     assert planted["spike_start"] == truth["incident"]["start"]
 
     # The product page shows the page, the new error and the release in that window.
+    refresh_all()  # the rollups the KPI tiles read, as the post-sync and nightly recompute build them
     html = pm_client.get("/products/pulse/?start=2026-09-01&end=2026-09-10").content.decode()
     operations = html.split("<h2>Operations</h2>", 1)[1].split("</section>", 1)[0]
     assert "#412 Pulse messaging: send failures above 5%" in operations
