@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -74,3 +76,17 @@ def test_experiments_empty_state_names_what_exists(pm_client: Client, lead_clien
     assert "Sentry" not in sentence and "Open the connector gallery" not in html  # a PM can't connect
     lead = lead_client.get(reverse("feedback:experiments")).content.decode()
     assert reverse("connectors:add") in lead
+
+
+@pytest.mark.parametrize(
+    ("kind", "stream", "cursor"),
+    [
+        ("sentry", "events", {"start": "2026-02-01"}),
+        ("sentry", "issues", {"since": "2026-02-01T00:00:00+00:00"}),
+        ("sentry", "releases", {"since": "2026-02-01T00:00:00+00:00"}),
+        ("pagerduty", "incidents", {"since": "2026-02-01T00:00:00+00:00"}),
+        ("statsig", "experiments", None),
+    ],
+)
+def test_backfill_cursor_starts_each_source_at_the_date(kind: str, stream: str, cursor: object) -> None:
+    assert REGISTRY[kind]({}, {}).cursor_for_date(stream, date(2026, 2, 1)) == cursor
