@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_ndtr, ndtri_exp
 
 SENSITIVITY_Z = {"low": 5.5, "medium": 4.0, "high": 3.0}
 DIRECTIONS = ("up", "down", "both")
@@ -47,6 +48,20 @@ YOUNG_GAIN_N = 8
 YOUNG = 14.0  # seasons (or pairs of points); the band is sqrt(1 + YOUNG * period / n) wider after n points
 LONGER_PERIOD_MARGIN = 0.1  # a longer season must explain clearly more to be chosen
 SCORE_HALF = 4.0  # |z| that scores 0.5
+MIN_POINTS = 5  # points seen before the first verdict (with a wide band)
+YOUNG_POINTS = 20.0  # before the model: the band is sqrt(1 + YOUNG_POINTS / n) wider after n points
+DRIFT_DEV = 1.001  # a drift's deviation, as a multiple of the threshold
+Z_CAP_N = 3.0
+SHIFT_Z = 3.5  # |z| that counts towards a level shift's run
+SHIFT_RUN_FINE = 6  # same-side points that make a level shift at sub-daily steps
+# Tail calibration: per side, how often each |z| level was exceeded, shrunk towards the Gaussian tail.
+TAIL_LEVELS = np.array([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 15.0, 20.0, 30.0, 50.0])
+TAIL_PRIOR = 100.0  # pseudo-points of prior behaviour a young series is assumed to have shown
+_LEVELS0 = np.concatenate([[1.0], TAIL_LEVELS])
+_PRIOR_TAIL = np.maximum(np.exp(log_ndtr(-TAIL_LEVELS)), 1e-300)
+_LOG_LEVELS0 = np.log(_LEVELS0)
+_LOG_STEPS = np.diff(_LOG_LEVELS0)
+_LOG_P1 = float(log_ndtr(-1.0))
 
 
 @dataclass(frozen=True)
@@ -67,10 +82,13 @@ def plan_for(step: pd.Timedelta) -> Plan:
     candidates = tuple(
         round(p) for p in (per_day, 7 * per_day) if p >= 2 and abs(p - round(p)) < 1e-6 and p <= MAX_PERIOD
     )
-    warmup = max(MIN_HISTORY, 3 * max(candidates, default=0))
-    # A week of points for daily data; a few hours for finer steps; three points for weekly data.
+    # Three cycles of the shortest season: a day of hours needs three days, not three weeks. A longer
+    # candidate is only tried where the warm-up holds two of its cycles (daily data: the week).
+    candidates = tuple(p for i, p in enumerate(candidates) if i == 0 or 2 * p <= 3 * candidates[0])
+    warmup = max(MIN_HISTORY, 3 * min(candidates, default=0))
+    # A week of points for daily data; a handful of points for finer steps; three for weekly data.
     if per_day > 1:
-        shift_run = int(min(max(6, round(per_day / 4)), 48))
+        shift_run = SHIFT_RUN_FINE
     elif per_day == 1:
         shift_run = 7
     else:
@@ -78,16 +96,36 @@ def plan_for(step: pd.Timedelta) -> Plan:
     return Plan(step=step, candidates=candidates, warmup=warmup, shift_run=shift_run)
 
 
+NICE_STEPS = tuple(
+    pd.Timedelta(s)
+    for s in ("1min", "5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D", "7D")
+)
+REGULAR_SHARE = 0.5  # the most common gap is the step when at least this share of gaps has it
+
+
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The regular step of an index: its most common difference (tolerates missing points)."""
+    """The dominant step of an index.
+
+    Regular data (missing points allowed): the most common gap. Irregular, event-like timestamps (no gap
+    holds REGULAR_SHARE of them): the median gap, snapped to the nearest common step (1 min .. 7 days).
+    """
     if len(index) < 2:
         return pd.Timedelta(days=1)
-    diffs = np.diff(index.as_unit("ns").asi8)
-    diffs = diffs[diffs > 0]
+    diffs = np.diff(np.unique(index.as_unit("ns").asi8))
     if diffs.size == 0:
         return pd.Timedelta(days=1)
     values, counts = np.unique(diffs, return_counts=True)
-    return pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
+    if counts.max() >= REGULAR_SHARE * diffs.size:
+        return pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
+    median = float(np.median(diffs))
+    nice = np.array([s.value for s in NICE_STEPS], dtype=float)
+    return NICE_STEPS[int(np.argmin(np.abs(np.log(nice / median))))]
+
+
+def buckets(index: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
+    """Each timestamp's slot on the regular grid of `step` (counted from the epoch, so any batch of
+    series agrees on it): points between grid lines fall into the slot they are in, none is dropped."""
+    return np.floor_divide(index.as_unit("ns").asi8, step.value)
 
 
 def _per_row(
@@ -190,6 +228,45 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
     }
 
 
+def _young_stats(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, robust scale and count of each row's points seen so far (before the model is ready)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(window, axis=1)
+        dev = np.abs(window - med[:, None])
+        # The MAD is 0 when most points are equal; the mean absolute deviation still sees the rest.
+        mad = np.maximum(np.nanmedian(dev, axis=1) * 1.4826, np.nanmean(dev, axis=1) * 1.2533)
+    return med, np.nan_to_num(mad), np.isfinite(window).sum(axis=1)
+
+
+def _calibrate(z: np.ndarray, counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Gaussian-equivalent surprise of each signed z, given the series' own record of past tails.
+
+    ``counts`` (n, 2, K) holds, per side, how many past points went beyond each TAIL_LEVELS value;
+    ``seen`` how many points were judged. The tail probability at each level is the observed rate
+    shrunk towards the Gaussian one (TAIL_PRIOR pseudo-points), interpolated in log space between
+    levels, and turned back into the z a Gaussian would need for the same rarity. So a series whose
+    normal life has many 6-sigma blips scores them low, and scores stay comparable across series.
+    """
+    az = np.abs(z)
+    out = az.copy()  # within one sigma nothing is surprising: the Gaussian reading stands
+    rows = np.flatnonzero(az >= 1.0)
+    if rows.size:
+        a = az[rows]
+        c = counts[rows, (z[rows] < 0).astype(np.int64)]  # (m, K)
+        logp = np.log((c + TAIL_PRIOR * _PRIOR_TAIL[None, :]) / (seen[rows, None] + TAIL_PRIOR))
+        logp = np.concatenate([np.full((rows.size, 1), _LOG_P1), logp], axis=1)
+        logp = np.minimum.accumulate(logp, axis=1)
+        # Piecewise linear in log-log: a power-law tail between levels, and beyond the last one.
+        k = np.clip(np.searchsorted(_LEVELS0, a, side="right"), 1, _LEVELS0.size - 1)
+        sub = np.arange(rows.size)
+        slope = (logp[sub, k] - logp[sub, k - 1]) / _LOG_STEPS[k - 1]
+        lp = np.minimum(logp[sub, k - 1] + slope * (np.log(a) - _LOG_LEVELS0[k - 1]), _LOG_P1)
+        # Calibration only ever discounts: a clean record does not make a deviation rarer than Gaussian.
+        out[rows] = np.minimum(-ndtri_exp(lp), a)
+    return np.copysign(out, z)
+
+
 def detect_matrix(
     values: np.ndarray,
     step: pd.Timedelta,
@@ -209,56 +286,69 @@ def detect_matrix(
         "score": np.zeros((n, t_len)),
         "is_anomaly": np.zeros((n, t_len), dtype=bool),
     }
-    finite_any = np.isfinite(y)
-    start = np.where(finite_any.any(axis=1), finite_any.argmax(axis=1), t_len)
-    stop = np.where(finite_any.any(axis=1), t_len - finite_any[:, ::-1].argmax(axis=1), 0)
+    finite = np.isfinite(y)
+    n_finite = finite.sum(axis=1)
+    start = np.where(finite.any(axis=1), finite.argmax(axis=1), t_len)
     ready_at = start + w
-    # Judged on the series' own span, so a batch says the same as detect() on the series alone.
-    enough_len = ready_at < stop
-    if not enough_len.any():
-        out["not_enough_history"] = np.ones(n, dtype=bool)
+    # Scored from the MIN_POINTS-th point on (wide band while young); the model proper starts at ready_at.
+    first_young = np.full(n, t_len)
+    if t_len:
+        nth = np.cumsum(finite, axis=1) >= MIN_POINTS
+        first_young = np.where(nth.any(axis=1), nth.argmax(axis=1) + 1, t_len)
+    out["not_enough_history"] = n_finite <= MIN_POINTS
+    if (first_young >= t_len).all():
         return out
 
-    rows = np.flatnonzero(enough_len)
-    idx = ready_at[rows, None] - w + np.arange(w)[None, :]
-    st = _init_state(y[rows[:, None], idx], plan)
-    enough = np.zeros(n, dtype=bool)
-    enough[rows] = st["enough"]
-    rows = rows[st["enough"]]
-    not_enough = ~enough
-    if rows.size == 0:
-        out["not_enough_history"] = not_enough
-        return out
+    thr = np.asarray(thresholds, dtype=float)
+    up_ok, down_ok = np.asarray(allow_up, dtype=bool), np.asarray(allow_down, dtype=bool)
+    ar = np.arange(n)
+    pmax = max(plan.candidates, default=1)
+    period = np.ones(n, dtype=np.int64)
+    season = np.zeros((n, pmax))
+    level = np.zeros(n)
+    trend = np.zeros(n)
+    scale = np.zeros(n)
+    is_count = np.zeros(n, dtype=bool)
+    nonneg = np.zeros(n, dtype=bool)
+    model = np.zeros(n, dtype=bool)  # the Holt-Winters state is initialised
+    gamma = np.zeros(n)
+    young_w = np.full(n, YOUNG * 2.0)
+    run = np.zeros(n, dtype=np.int64)
+    ring = np.full((n, plan.shift_run), np.nan)
+    cpos = np.zeros(n)
+    cneg = np.zeros(n)
+    shift_z = np.minimum(thr, SHIFT_Z)
+    tails = np.zeros((n, 2, TAIL_LEVELS.size))
+    level_prev = np.zeros((n, 2), dtype=np.int64)
+    young_nonneg = np.zeros(n, dtype=bool)
+    ypad = np.concatenate([np.full((n, w), np.nan), y], axis=1)
+    seen = np.zeros(n)
+    res = out
 
-    keep = st["enough"]
-    period = st["period"][keep]
-    season = st["season"][keep]
-    level = st["level"][keep]
-    trend = st["trend"][keep]
-    scale = st["scale"][keep]
-    is_count = st["is_count"][keep]
-    nonneg = st["nonneg"][keep]
-    thr = thresholds[rows]
-    up_ok, down_ok = allow_up[rows], allow_down[rows]
-    first_t = ready_at[rows]
-    origin = start[rows]
-    gamma = np.where(period > 1, GAMMA, 0.0)
-    young = YOUNG * np.where(period > 1, period, 2)
-
-    m = len(rows)
-    ar = np.arange(m)
-    run = np.zeros(m, dtype=np.int64)
-    ring = np.full((m, plan.shift_run), np.nan)
-    cpos = np.zeros(m)
-    cneg = np.zeros(m)
-    shift_z = np.minimum(thr, 3.5)
-    yy = y[rows]
-    res = {k: out[k][rows] for k in ("expected", "lower", "upper", "score", "is_anomaly")}
-
-    for t in range(int(first_t.min()), t_len):
-        active = first_t <= t
-        yt = yy[:, t]
-        ph = (t - origin) % period
+    for t in range(int(first_young.min()), t_len):
+        starting = ready_at == t
+        if starting.any():
+            rows = np.flatnonzero(starting)
+            st = _init_state(y[rows, t - w : t], plan)
+            good = rows[st["enough"]]
+            sel = st["enough"]
+            period[good] = st["period"][sel]
+            season[good] = st["season"][sel]
+            level[good] = st["level"][sel]
+            trend[good] = st["trend"][sel]
+            scale[good] = st["scale"][sel]
+            is_count[good] = st["is_count"][sel]
+            nonneg[good] = st["nonneg"][sel]
+            model[good] = True
+            gamma[good] = np.where(period[good] > 1, GAMMA, 0.0)
+            young_w[good] = YOUNG * np.where(period[good] > 1, period[good], 2)
+            run[rows] = 0
+            cpos[rows] = 0.0
+            cneg[rows] = 0.0
+        active = model & (ready_at <= t)
+        young = ~active & (first_young <= t)
+        yt = y[:, t]
+        ph = (t - start) % period
         s_t = season[ar, ph]
         trend = np.where(active, trend * PHI, trend)
         exp = level + trend + s_t
@@ -266,51 +356,87 @@ def detect_matrix(
         floor = np.maximum(np.abs(exp) * 0.01, 1e-9)
         floor = np.where(is_count, np.maximum(floor, np.sqrt(np.maximum(exp, 1.0))), floor)
         # Young models know their scale and season poorly: widen the band like a small-sample t.
-        seen = np.maximum(t - origin + 1, 1)
-        sig = np.maximum(scale, floor) * np.sqrt(1.0 + young / seen)
+        age = np.maximum(t - start + 1, 1)
+        sig = np.maximum(scale, floor) * np.sqrt(1.0 + young_w / age)
+        if young.any():
+            # Before the model: the median and MAD of every point so far, with a band that starts wide.
+            yr = np.flatnonzero(young)
+            past = ypad[yr, t : t + w]  # the w points before t (NaN before the series began)
+            med, mad, cnt = _young_stats(past)
+            whole = np.all(
+                ~np.isfinite(past) | ((past >= 0) & (np.abs(past - np.round(past)) < 1e-9)), axis=1
+            )
+            yfloor = np.maximum(np.abs(med) * 0.01, 1e-9)
+            yfloor = np.where(whole, np.maximum(yfloor, np.sqrt(np.maximum(med, 1.0))), yfloor)
+            exp[yr] = med
+            young_nonneg[yr] = np.all(~np.isfinite(past) | (past >= 0), axis=1)
+            sig[yr] = np.maximum(mad, yfloor) * np.sqrt(1.0 + YOUNG_POINTS / np.maximum(cnt, 1))
         r = yt - exp
-        ok = np.isfinite(yt) & active
+        ok = np.isfinite(yt) & (active | young)
         z = np.where(ok, r / sig, 0.0)
         if is_count.any():
             # Small counts have a long right tail: judge them on the Anscombe (variance-stabilised)
             # scale as well, so 6 tickets on a day that expects 1 is unusual but not an alarm.
             anscombe = 2.0 * (np.sqrt(np.maximum(yt, 0.0) + 0.375) - np.sqrt(np.maximum(exp, 0.0) + 0.375))
-            z = np.where(is_count & ok, np.sign(z) * np.minimum(np.abs(z), np.abs(anscombe)), z)
+            z = np.where(is_count & ok & active, np.sign(z) * np.minimum(np.abs(z), np.abs(anscombe)), z)
 
         zc = np.clip(z, -CUSUM_CLIP, CUSUM_CLIP)
-        cpos = np.where(ok, np.minimum(np.maximum(0.0, cpos + zc - CUSUM_K), 2 * CUSUM_H), cpos)
-        cneg = np.where(ok, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
-        dev_up = np.maximum(np.maximum(z, 0.0), thr * cpos / CUSUM_H)
-        dev_down = np.maximum(np.maximum(-z, 0.0), thr * cneg / CUSUM_H)
+        on = ok & active
+        cpos = np.where(on, np.minimum(np.maximum(0.0, cpos + zc - CUSUM_K), 2 * CUSUM_H), cpos)
+        cneg = np.where(on, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
+        # A handful of points cannot vouch for a tail: |z| beyond Z_CAP_N * sqrt(points seen) says no more.
+        z = np.clip(z, -Z_CAP_N * np.sqrt(seen + 1.0), Z_CAP_N * np.sqrt(seen + 1.0))
+        zcal = _calibrate(z, tails, seen)
+        # A drift scores just past the threshold when its CUSUM crosses CUSUM_H, and only then (the
+        # statistic restarts below): it is one finding, never a long run of alerts.
+        drift_up = np.where(cpos >= CUSUM_H, thr * DRIFT_DEV + 0.1 * np.abs(zcal), 0.0)
+        drift_down = np.where(cneg >= CUSUM_H, thr * DRIFT_DEV + 0.1 * np.abs(zcal), 0.0)
+        dev_up = np.maximum(np.maximum(zcal, 0.0), drift_up)
+        dev_down = np.maximum(np.maximum(-zcal, 0.0), drift_down)
         dev_up = np.where(up_ok, dev_up, 0.0)
         dev_down = np.where(down_ok, dev_down, 0.0)
         dev = np.where(ok, np.maximum(dev_up, dev_down), 0.0)
+        # The past tails this series has shown (both sides), for the next points' calibration.
+        # Episodes, not points, counted when they end: a run beyond a level counts once, after it is
+        # over, so a 3-day dip does not teach the series that its own third day is normal, and a level
+        # shift counts as one tail event. `level_now` is how many levels each side is beyond.
+        level_now = np.zeros((n, 2), dtype=np.int64)
+        level_now[ar, (z < 0).astype(np.int64)] = np.searchsorted(TAIL_LEVELS, np.abs(z), side="right")
+        level_now = np.where(ok[:, None], level_now, level_prev)  # a missing point ends nothing
+        ended = np.flatnonzero((level_prev > level_now).any(axis=1))
+        if ended.size:
+            k_idx = np.arange(TAIL_LEVELS.size)[None, None, :]
+            tails[ended] += (k_idx >= level_now[ended, :, None]) & (k_idx < level_prev[ended, :, None])
+        level_prev = level_now
+        seen += ok
 
+        shown = active | young
         lo = exp - thr * sig
-        if nonneg.any():
-            lo = np.where(nonneg, np.maximum(lo, 0.0), lo)
-        res["expected"][:, t] = np.where(active, exp, np.nan)
-        res["lower"][:, t] = np.where(active, lo, np.nan)
-        res["upper"][:, t] = np.where(active, exp + thr * sig, np.nan)
+        lo = np.where(np.where(active, nonneg, young_nonneg), np.maximum(lo, 0.0), lo)
+        res["expected"][:, t] = np.where(shown, exp, np.nan)
+        res["lower"][:, t] = np.where(shown, lo, np.nan)
+        res["upper"][:, t] = np.where(shown, exp + thr * sig, np.nan)
         res["score"][:, t] = score_from_z(dev)
         res["is_anomaly"][:, t] = dev > thr
+        if not active.any():
+            continue
 
         # Level shifts: count consecutive big residuals on one side; after shift_run, re-anchor.
-        side = np.where(ok & (np.abs(z) > shift_z), np.sign(z), 0).astype(np.int64)
-        run = np.where(ok, np.where((side != 0) & (np.sign(run) == side), run + side, side), run)
-        ring[:, t % plan.shift_run] = np.where(ok, yt - s_t, np.nan)
+        side = np.where(on & (np.abs(z) > shift_z), np.sign(z), 0).astype(np.int64)
+        run = np.where(on, np.where((side != 0) & (np.sign(run) == side), run + side, side), run)
+        ring[:, t % plan.shift_run] = np.where(on, yt - s_t, np.nan)
 
         # Huber-clipped error-correction updates (missing points only advance the trend).
-        e = np.where(ok, np.clip(r, -HUBER_C * sig, HUBER_C * sig), 0.0)
+        e = np.where(on, np.clip(r, -HUBER_C * sig, HUBER_C * sig), 0.0)
         # A young level learns like a running mean (gain 1/n), then settles to ALPHA: an imprecise
         # warm-up estimate must not look like a drift to the CUSUM.
-        gain = np.maximum(ALPHA, 1.0 / np.maximum(t - first_t + YOUNG_GAIN_N, YOUNG_GAIN_N))
+        gain = np.maximum(ALPHA, 1.0 / np.maximum(t - ready_at + YOUNG_GAIN_N, YOUNG_GAIN_N))
         level = np.where(active, level + trend + gain * e, level)
-        trend = trend + ALPHA * BETA * e
-        season[ar, ph] = s_t + gamma * (1 - ALPHA) * e
-        scale = np.where(ok, np.sqrt((1 - LAMBDA) * scale**2 + LAMBDA * np.square(e)), scale)
+        trend = np.where(active, trend + ALPHA * BETA * e, trend)
+        season[ar, ph] = np.where(active, s_t + gamma * (1 - ALPHA) * e, s_t)
+        scale = np.where(on, np.sqrt((1 - LAMBDA) * scale**2 + LAMBDA * np.square(e)), scale)
 
-        shifted = np.abs(run) >= plan.shift_run
+        shifted = (np.abs(run) >= plan.shift_run) | (cpos >= CUSUM_H) | (cneg >= CUSUM_H)
         if shifted.any():
             sr = np.flatnonzero(shifted)
             level[sr] = _nanmedian_rows(ring[sr])
@@ -318,11 +444,7 @@ def detect_matrix(
             run[sr] = 0
             cpos[sr] = 0.0
             cneg[sr] = 0.0
-        # A drift flagged long enough is the new normal too: let the CUSUM forget once the level caught up.
 
-    for k, v in res.items():
-        out[k][rows] = v
-    out["not_enough_history"] = not_enough
     return out
 
 
@@ -334,38 +456,44 @@ def _thresholds(sens: list[str], dirs: list[str]) -> tuple[np.ndarray, np.ndarra
 
 
 def detect(series: pd.Series, *, sensitivity: str = "medium", direction: str = "both") -> pd.DataFrame:
-    """Score one series. Columns: expected, lower, upper, score (0-1), is_anomaly.
+    """Score one series. Columns: expected, lower, upper, score (0-1), is_anomaly; one row per input row.
 
-    The index must be a DatetimeIndex with a regular step (gaps are missing points). A series too short
-    to learn from flags nothing, and ``result.attrs["not_enough_history"]`` is True.
+    The index must be a DatetimeIndex. The values go onto a grid of the dominant step (``infer_step``):
+    several points in one slot are averaged, slots with no point are missing, and every input row gets
+    its slot's verdict. Scoring starts at the MIN_POINTS-th point with a wide band that narrows as the
+    series grows; ``result.attrs["not_enough_history"]`` is True only for a series shorter than that.
     """
     if not isinstance(series.index, pd.DatetimeIndex):
         raise TypeError("detect() needs a series indexed by a DatetimeIndex (one value per time step)")
-    s = series.astype(float).sort_index()
-    s = s[~s.index.duplicated(keep="last")]
+    columns = ("expected", "lower", "upper", "score", "is_anomaly")
+    s = pd.Series(pd.to_numeric(series, errors="coerce").to_numpy(dtype=float), index=series.index)
+    s = s[s.index.notna()]
     if len(s) == 0:
         empty = pd.DataFrame(
-            {"expected": [], "lower": [], "upper": [], "score": [], "is_anomaly": pd.Series([], dtype=bool)},
+            {"expected": np.nan, "lower": np.nan, "upper": np.nan, "score": 0.0, "is_anomaly": False},
             index=series.index,
         )
         empty.attrs["not_enough_history"] = True
+        empty.attrs["history_needed"] = MIN_POINTS + 1
         return empty
-    step = infer_step(s.index)
-    grid = pd.date_range(s.index[0], s.index[-1], freq=step)
-    values = s.reindex(grid).to_numpy()[None, :]
+    step = infer_step(pd.DatetimeIndex(s.index))
+    slot = buckets(pd.DatetimeIndex(s.index), step)
+    grid_values = pd.Series(s.to_numpy(), index=slot).groupby(level=0).mean()
+    first = int(grid_values.index.min())
+    values = grid_values.reindex(np.arange(first, int(grid_values.index.max()) + 1)).to_numpy()[None, :]
     thr, up, down = _thresholds(
         _per_row(sensitivity, [0], "medium", tuple(SENSITIVITY_Z)),
         _per_row(direction, [0], "both", DIRECTIONS),
     )
     res = detect_matrix(values, step, thr, up, down)
-    frame = pd.DataFrame(
-        {k: res[k][0] for k in ("expected", "lower", "upper", "score", "is_anomaly")}, index=grid
-    )
-    frame = frame.reindex(series.index)
-    frame["score"] = frame["score"].fillna(0.0)
-    frame["is_anomaly"] = frame["is_anomaly"].fillna(False).astype(bool)
+    all_slots = buckets(pd.DatetimeIndex(series.index.fillna(s.index[0])), step) - first
+    frame = pd.DataFrame({k: res[k][0][all_slots] for k in columns}, index=series.index)
+    if series.index.hasnans:
+        frame.loc[series.index.isna(), ["expected", "lower", "upper"]] = np.nan
+        frame.loc[series.index.isna(), ["score", "is_anomaly"]] = [0.0, False]
+    frame["is_anomaly"] = frame["is_anomaly"].astype(bool) & np.isfinite(series.to_numpy(dtype=float))
     frame.attrs["not_enough_history"] = bool(res["not_enough_history"][0])
-    frame.attrs["history_needed"] = plan_for(step).warmup
+    frame.attrs["history_needed"] = MIN_POINTS + 1
     return frame
 
 
@@ -379,49 +507,49 @@ def detect_many(
 
     ``frame`` is either long (columns series_id, ts, value) or wide (a DatetimeIndex, one column per
     series). Sensitivity and direction may be one value or a mapping series_id -> value. Returns a long
-    frame: series_id, ts, value, expected, lower, upper, score, is_anomaly, in the input's row set; its
-    ``attrs["not_enough_history"]`` lists the series too short to score.
+    frame: series_id, ts, value, expected, lower, upper, score, is_anomaly, one row per input point (for
+    a wide frame: per non-missing cell); its ``attrs["not_enough_history"]`` lists the series too short
+    to score. All series go onto one grid, of the dominant step of their timestamps together.
     """
+    columns = ["expected", "lower", "upper", "score", "is_anomaly"]
     if {"series_id", "ts", "value"} <= set(frame.columns):
         long = frame[["series_id", "ts", "value"]].copy()
         long["ts"] = pd.to_datetime(long["ts"])
-        wide = long.pivot_table(index="ts", columns="series_id", values="value", aggfunc="last", dropna=False)
     elif isinstance(frame.index, pd.DatetimeIndex):
-        wide = frame
-        long = None
+        long = (
+            frame.rename_axis("ts").reset_index().melt(id_vars="ts", var_name="series_id", value_name="value")
+        )
+        long = long[np.isfinite(long["value"].to_numpy(dtype=float))][["series_id", "ts", "value"]]
+        long = long.reset_index(drop=True)
     else:
         raise ValueError(
             "detect_many needs a long frame (series_id, ts, value) or a wide frame with a DatetimeIndex"
         )
-    wide = wide.sort_index()
-    ids = list(wide.columns)
-    if wide.empty or not ids:
-        result = pd.DataFrame(
-            columns=["series_id", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly"]
-        )
-        result.attrs["not_enough_history"] = ids
+    ids = list(pd.unique(long["series_id"])) if len(long) else list(getattr(frame, "columns", []))
+    if long.empty:
+        result = pd.DataFrame(columns=["series_id", "ts", "value", *columns])
+        result.attrs["not_enough_history"] = [i for i in ids if i not in ("ts",)]
         return result
-    step = infer_step(pd.DatetimeIndex(wide.index))
-    grid = pd.date_range(wide.index[0], wide.index[-1], freq=step)
-    mat = wide.reindex(grid).to_numpy(dtype=float).T
+    ids = sorted(ids, key=str)
+    step = infer_step(pd.DatetimeIndex(long["ts"]))
+    slot = buckets(pd.DatetimeIndex(long["ts"]), step)
+    first = int(slot.min())
+    long["_slot"] = slot - first
+    wide = long.pivot_table(index="_slot", columns="series_id", values="value", aggfunc="mean", dropna=False)
+    wide = wide.reindex(index=np.arange(int(long["_slot"].max()) + 1), columns=ids)
+    mat = wide.to_numpy(dtype=float).T
     thr, up, down = _thresholds(
         _per_row(sensitivity, ids, "medium", tuple(SENSITIVITY_Z)),
         _per_row(direction, ids, "both", DIRECTIONS),
     )
     res = detect_matrix(mat, step, thr, up, down)
-    n, t_len = mat.shape
-    out = pd.DataFrame(
-        {
-            "series_id": np.repeat(np.array(ids, dtype=object), t_len),
-            "ts": np.tile(grid.to_numpy(), n),
-            "value": mat.ravel(),
-            **{k: res[k].ravel() for k in ("expected", "lower", "upper", "score", "is_anomaly")},
-        }
-    )
-    if long is not None:
-        out = long[["series_id", "ts"]].merge(out, on=["series_id", "ts"], how="left")
-    else:
-        out = out[np.isfinite(out["value"].to_numpy())].reset_index(drop=True)
+    row_of = {sid: i for i, sid in enumerate(ids)}
+    r = long["series_id"].map(row_of).to_numpy(dtype=np.int64)
+    c = long["_slot"].to_numpy(dtype=np.int64)
+    out = long[["series_id", "ts", "value"]].copy()
+    for k in columns:
+        out[k] = res[k][r, c]
+    out["is_anomaly"] = out["is_anomaly"].astype(bool) & np.isfinite(out["value"].to_numpy(dtype=float))
     out.attrs["not_enough_history"] = [
         i for i, flag in zip(ids, res["not_enough_history"], strict=True) if flag
     ]

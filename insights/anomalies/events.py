@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .detect import SCORE_HALF
+from .detect import SCORE_HALF, infer_step
 
 # Points flagged with at most this many normal steps between them belong to one event.
 MERGE_GAP = 1
@@ -30,6 +30,7 @@ class Event:
     score: float
     points: int
     drivers: list[dict[str, Any]] = field(default_factory=list)
+    step: timedelta = timedelta(days=1)  # the series' sampling step
 
 
 def z_from_score(score: np.ndarray | float) -> np.ndarray:
@@ -48,6 +49,10 @@ def find_events(scored: pd.DataFrame) -> list[Event]:
     gap = hits["pos"].diff().fillna(0) > MERGE_GAP + 1
     hits["event"] = (new_series | gap).cumsum()
     hits["dev"] = hits["value"] - hits["expected"]
+    steps = {
+        sid: infer_step(pd.DatetimeIndex(g["ts"]))
+        for sid, g in frame[frame["series_id"].isin(hits["series_id"].unique())].groupby("series_id")
+    }
     events = []
     for _, g in hits.groupby("event", sort=False):
         peak_row = g.loc[g["score"].idxmax()]
@@ -67,6 +72,7 @@ def find_events(scored: pd.DataFrame) -> list[Event]:
                 peak_z=float(z_from_score(float(peak_row["score"]))),
                 score=float(g["score"].max()),
                 points=len(g),
+                step=steps[g["series_id"].iloc[0]].to_pytimedelta(),
             )
         )
     return events
@@ -150,49 +156,88 @@ class Incident:
     product_id: int
     start: pd.Timestamp
     end: pd.Timestamp
-    events: list[tuple[str, Event]]  # (signal type, event)
-    changes: list[Change]
+    events: list[tuple[str, Event]]  # (signal type, event), the story's lead first
+    changes: list[Change]  # shown: shortly before the onset, best first
+    more_changes: list[Change] = field(default_factory=list)  # also near the onset, behind a link
 
     @property
     def signal_types(self) -> list[str]:
         return sorted({s for s, _ in self.events} | {c.kind for c in self.changes})
 
 
+# Onsets this close belong to one story: days for daily (or coarser) series, hours for finer ones.
+ONSET_WINDOW_DAILY = timedelta(days=3)
+ONSET_WINDOW_FINE = timedelta(hours=6)
+# Changes this long before an onset can explain it (a daily point covers its whole day, so one step after).
+CHANGE_LEAD_DAILY = timedelta(days=2)
+CHANGE_LEAD_FINE = timedelta(hours=6)
+MAX_INCIDENT_SPAN = timedelta(days=14)
+
+
+def onset_window(step: timedelta) -> timedelta:
+    return max(step, ONSET_WINDOW_DAILY) if step >= timedelta(days=1) else ONSET_WINDOW_FINE
+
+
+def _dimension(series_id: str) -> str:
+    """The dimension part of a series id ("platform=android", "tag=billing"), "" for a total."""
+    return series_id.rsplit(":", 1)[-1] if series_id.count(":") >= 2 else ""
+
+
 def group_incidents(
     events: list[tuple[int, str, Event]],
     changes: list[tuple[int, Change]],
-    slack: timedelta = timedelta(days=2),
-    lead: timedelta = timedelta(days=3),
+    max_shown: int = 4,
 ) -> list[Incident]:
-    """Group events of one product that overlap in time (within ``slack``) across signal types.
+    """Group events of one product whose onsets fall close together, across at least two signal types.
 
-    An incident needs anomalies of at least two signal types (a metric dip and a ticket spike, say);
-    changes that happened from ``lead`` before its start to its end are attached as evidence.
+    Each group is anchored on its first onset: a later event joins only if it starts within the onset
+    window of that anchor (never of the group's last member), so neither a chain of events nor a long or
+    open-ended event can stretch an incident; its span is capped at MAX_INCIDENT_SPAN. Evidence: the lead
+    event first, then events on the same dimension value, then the rest by score; and the changes that
+    happened shortly before the onset (``evidence.select_changes``), at most ``max_shown`` of them.
     """
+    from .evidence import select_changes
+
     by_product: dict[int, list[tuple[str, Event]]] = {}
     for product_id, signal, event in events:
         by_product.setdefault(product_id, []).append((signal, event))
+    changes_of: dict[int, list[Change]] = {}
+    for product_id, change in changes:
+        changes_of.setdefault(product_id, []).append(change)
     incidents = []
     for product_id, items in by_product.items():
-        items.sort(key=lambda item: item[1].start)
+        items.sort(key=lambda item: (item[1].start, -item[1].score))
         clusters: list[list[tuple[str, Event]]] = []
-        cluster_end: pd.Timestamp | None = None
         for signal, event in items:
-            if clusters and cluster_end is not None and event.start <= cluster_end + slack:
-                clusters[-1].append((signal, event))
-                cluster_end = max(cluster_end, event.end)
-            else:
-                clusters.append([(signal, event)])
-                cluster_end = event.end
+            if clusters:
+                anchor = clusters[-1][0][1]
+                window = max(onset_window(anchor.step), onset_window(event.step))
+                if event.start - anchor.start <= window:
+                    clusters[-1].append((signal, event))
+                    continue
+            clusters.append([(signal, event)])
         for cluster in clusters:
             if len({s for s, _ in cluster}) < 2:
                 continue
-            start = min(e.start for _, e in cluster)
-            end = max(e.end for _, e in cluster)
-            attached = [
-                c
-                for pid, c in changes
-                if pid == product_id and start - lead <= pd.Timestamp(c.at) <= end + timedelta(days=1)
-            ]
-            incidents.append(Incident(product_id, start, end, cluster, sorted(attached, key=lambda c: c.at)))
+            anchor = cluster[0][1]
+            start = anchor.start
+            end = min(max(e.end for _, e in cluster), start + MAX_INCIDENT_SPAN)
+            lead = max(cluster, key=lambda item: (item[1].score, -item[1].start.value))
+            lead_dim = _dimension(lead[1].series_id)
+
+            def rank(item: tuple[str, Event], lead: tuple[str, Event] = lead, dim: str = lead_dim) -> tuple:
+                if item is lead:
+                    return (0, 0.0)
+                same = bool(dim) and _dimension(item[1].series_id) == dim
+                return (1 if same else 2, -item[1].score)
+
+            fine = anchor.step < timedelta(days=1)
+            shown, more = select_changes(
+                changes_of.get(product_id, []),
+                start,
+                lead=CHANGE_LEAD_FINE if fine else CHANGE_LEAD_DAILY,
+                after=min(anchor.step, timedelta(days=1)),
+                limit=max_shown,
+            )
+            incidents.append(Incident(product_id, start, end, sorted(cluster, key=rank), shown, more))
     return incidents

@@ -18,7 +18,6 @@ from django.db.models import QuerySet
 from insights.models import Insight, InsightKind
 from productops.signals.models import (
     Aggregation,
-    FlagChange,
     KbSearch,
     Mention,
     Metric,
@@ -248,57 +247,11 @@ def _add_theme_volumes(
 
 
 def changes(product_ids: Iterable[int] | None = None) -> list[tuple[int, Any]]:
-    """Flag changes, experiment starts, releases (tracker items done, Sentry deploys) and on-call
-    incidents (PagerDuty), as (product id, Change) for incident evidence."""
-    from productops.portfolio.models import PortfolioItem
-    from productops.signals.models import Experiment, OpsIncident, Release
+    """Every evidence source's changes (flag changes, experiment starts, releases from trackers and
+    Sentry deploys, PagerDuty incidents): see evidence.py."""
+    from .evidence import collect
 
-    from .events import Change
-
-    def naive(value: Any) -> pd.Timestamp:
-        return pd.Timestamp(value).tz_convert(None) if pd.Timestamp(value).tzinfo else pd.Timestamp(value)
-
-    out: list[tuple[Any, Any]] = []  # product ids are never null: the querysets filter them
-    flags = FlagChange.objects.select_related("flag").filter(flag__product__isnull=False)
-    exps = Experiment.objects.filter(product__isnull=False, started_at__isnull=False)
-    items = PortfolioItem.objects.filter(product__isnull=False, done_at__isnull=False, is_gone=False)
-    releases = Release.objects.filter(product__isnull=False)
-    pages = OpsIncident.objects.filter(product__isnull=False)
-    if product_ids is not None:
-        ids = list(product_ids)
-        flags, exps, items = (
-            flags.filter(flag__product_id__in=ids),
-            exps.filter(product_id__in=ids),
-            items.filter(product_id__in=ids),
-        )
-        releases, pages = releases.filter(product_id__in=ids), pages.filter(product_id__in=ids)
-    for fc in flags:
-        label = f"Flag {fc.flag.key}: {fc.description or ('enabled' if fc.enabled else 'changed')}"
-        out.append((fc.flag.product_id, Change("flag", naive(fc.changed_at), label, fc.flag.key)))
-    for exp in exps:
-        out.append(
-            (
-                exp.product_id,
-                Change("experiment", naive(exp.started_at), f"Experiment {exp.name} started", exp.key),
-            )
-        )
-    for item in items:
-        out.append(
-            (
-                item.product_id,
-                Change("release", naive(item.done_at), f"Released: {item.title}", item.external_id),
-            )
-        )
-    for rel in releases.only("product_id", "released_at", "version", "project", "environment"):
-        where = " · ".join(part for part in (rel.project, rel.environment) if part)
-        label = f"Released: {rel.version}" + (f" ({where})" if where else "")
-        out.append((rel.product_id, Change("release", naive(rel.released_at), label, rel.version)))
-    for inc in pages.only("product_id", "opened_at", "number", "title", "urgency", "service_name"):
-        number = f" #{inc.number}" if inc.number else ""
-        urgency = f", {inc.urgency} urgency" if inc.urgency else ""
-        label = f"On-call incident{number}: {inc.title} ({inc.service_name or 'service'}{urgency})"
-        out.append((inc.product_id, Change("incident", naive(inc.opened_at), label, inc.external_id)))
-    return out
+    return collect(product_ids)
 
 
 def anomaly_insights() -> QuerySet[Insight]:

@@ -19,7 +19,7 @@ from productops.portfolio.models import Product
 from . import selectors
 from .bands import store_bands
 from .detect import detect_many, infer_step
-from .events import Event, drivers, find_events, group_incidents, severity
+from .events import Event, Incident, drivers, find_events, group_incidents, severity
 from .models import SeriesMute
 from .selectors import SeriesInfo
 
@@ -293,7 +293,7 @@ def _write_incidents(
             f"{infos[e.series_id].label} {change_text(infos[e.series_id], e)}" for _, e in incident.events
         )
         if incident.changes:
-            story += "; around " + ", ".join(c.label for c in incident.changes[:3])
+            story += "; shortly after " + ", ".join(c.label for c in incident.changes[:3])
         key = f"incident:{incident.product_id}:{incident.start:%Y-%m-%d}"
         level = max(severity(e, infos[e.series_id].bad_direction) for _, e in incident.events)
         upsert_insight(
@@ -308,10 +308,28 @@ def _write_incidents(
             team_id=teams.get(incident.product_id),
             starts_at=_aware(incident.start),
             ends_at=_aware(incident.end),
-            payload={"evidence": evidence, "signal_types": incident.signal_types},
+            payload={
+                "evidence": evidence,
+                "signal_types": incident.signal_types,
+                "more_changes": _more_changes(incident),
+            },
         )
         keys.append(key)
     return keys
+
+
+def _more_changes(incident: Incident) -> dict[str, Any]:
+    """The near-onset changes not shown, as a count by kind and the window to list them all in."""
+    kinds: dict[str, int] = {}
+    for change in incident.more_changes:
+        kinds[change.kind] = kinds.get(change.kind, 0) + 1
+    window = [pd.Timestamp(c.at) for c in incident.changes + incident.more_changes]
+    return {
+        "count": len(incident.more_changes),
+        "by_kind": kinds,
+        "from": f"{min(window):%Y-%m-%d}" if window else "",
+        "to": f"{max(window):%Y-%m-%d}" if window else "",
+    }
 
 
 def mute(insight: Insight, user: Any, comment: str, until: datetime | None, whole_metric: bool) -> None:

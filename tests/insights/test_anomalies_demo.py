@@ -75,3 +75,44 @@ def test_demo_ground_truth_precision_recall_false_alarms_and_incident(capsys: An
     assert {"metric", "tickets", "flag"} <= set(incident.payload["signal_types"])
     labels = " ".join(e["label"] for e in incident.payload["evidence"])
     assert planted["flag"] in labels and planted["ticket_tag"] in labels
+
+    # One story, bounded: every incident spans at most 14 days, shows at most a handful of changes (all
+    # from shortly before its onset), and never joins two unrelated planted events.
+    from datetime import date, timedelta
+
+    from insights.anomalies.evidence import MAX_SHOWN
+
+    assert incident.ends_at - incident.starts_at <= timedelta(days=14)
+    assert incident.starts_at.date() <= date.fromisoformat(planted["start"]) + timedelta(days=1)
+    plants = {}
+    for entry in truth["anomalies"]:
+        if not entry["dimension_key"]:
+            plants.setdefault(entry["product"], []).append(entry)
+    all_incidents = list(Insight.objects.filter(kind=InsightKind.INCIDENT).select_related("product"))
+    assert all_incidents
+    for found in all_incidents:
+        span = found.ends_at - found.starts_at
+        assert span <= timedelta(days=14), (found.title, found.starts_at, found.ends_at)
+        changes = [e for e in found.payload["evidence"] if e["type"] != "anomaly"]
+        assert len(changes) <= MAX_SHOWN, found.payload["evidence"]
+        for change in changes:
+            at = date.fromisoformat(change["at"][:10])
+            assert (
+                found.starts_at.date() - timedelta(days=2) <= at <= found.starts_at.date() + timedelta(days=1)
+            )
+        touched = {
+            entry["start"]
+            for entry in plants.get(found.product.slug, [])
+            if date.fromisoformat(entry["start"]) <= found.ends_at.date()
+            and date.fromisoformat(entry["end"]) >= found.starts_at.date()
+            and entry["kind"] in ("spike", "dip")
+        }
+        assert len(touched) <= 1, (found.title, found.starts_at, found.ends_at, touched)
+    # The planted story's onset lies months after Pulse's App Store spike: never one incident.
+    pulse = [i for i in all_incidents if i.product.slug == planted["product"]]
+    spike = next(e for e in plants["pulse"] if e["kind"] == "spike")
+    assert not any(
+        i.starts_at.date() <= date.fromisoformat(spike["end"])
+        and i.ends_at.date() >= date.fromisoformat(planted["start"])
+        for i in pulse
+    )

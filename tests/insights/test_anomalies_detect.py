@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,14 +112,19 @@ def test_missing_points_are_skipped_not_flagged() -> None:
     assert result["expected"].iloc[100:110].notna().all()
 
 
-def test_short_history_says_so_and_flags_nothing() -> None:
+def test_short_history_is_scored_with_a_wide_band_and_tiny_ones_say_so() -> None:
+    # Three weeks of data: no "not enough history", a wide band, and a fivefold jump is still news.
     s = seasonal(seed=9, days=18)
     s.iloc[-1] *= 5
     result = detect(s)
-    assert result.attrs["not_enough_history"] is True
-    assert result.attrs["history_needed"] > 18
-    assert not result["is_anomaly"].any()
-    assert (result["score"] == 0).all()
+    assert result.attrs["not_enough_history"] is False
+    assert flagged_days(result) == [17]
+    # A young series' normal days stay inside the band.
+    assert not result["is_anomaly"].iloc[:-1].any()
+    # Four points cannot say anything.
+    tiny = detect(s.iloc[:4])
+    assert tiny.attrs["not_enough_history"] is True
+    assert not tiny["is_anomaly"].any() and (tiny["score"] == 0).all()
 
 
 def test_small_poisson_counts_and_zeros() -> None:
@@ -182,7 +189,7 @@ def test_detect_many_matches_detect_per_series() -> None:
         if i % 4 == 0:
             s = s.iloc[i * 5 :]  # series start on different days
         frames.append(pd.DataFrame({"series_id": f"s{i}", "ts": s.index, "value": s.to_numpy()}))
-    frames.append(pd.DataFrame({"series_id": "short", "ts": index[:10], "value": np.arange(10.0)}))
+    frames.append(pd.DataFrame({"series_id": "short", "ts": index[:4], "value": np.arange(4.0)}))
     long = pd.concat(frames, ignore_index=True)
     sens = {"s1": "high", "s2": "low"}
     many = detect_many(long, sensitivity=sens)
@@ -258,3 +265,65 @@ def test_drivers_name_the_disproportionate_part_only() -> None:
     # Both platforms fell in proportion to their size: an outage of everything, no driver to name.
     proportional = drivers(total, parts(-118, -182))
     assert not any(d["notable"] for d in proportional)
+
+
+def _event(series_id: str, start: str, end: str, score: float = 0.8) -> Any:
+    from insights.anomalies.events import Event
+
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    return Event(series_id, s, e, s, "down", -10.0, -0.2, 40.0, 50.0, 6.0, score, (e - s).days + 1)
+
+
+def test_incidents_group_by_onset_without_chaining_and_rank_their_evidence() -> None:
+    from datetime import datetime
+
+    from insights.anomalies.events import Change, group_incidents
+
+    events = [
+        (1, "metric", _event("metric:1:", "2026-03-01", "2026-03-02")),
+        (1, "tickets", _event("tickets:1:tag=login", "2026-03-03", "2026-03-03")),
+        # Close to the previous event but 5 days after the first onset: a new story, not a chain.
+        (1, "metric", _event("metric:2:", "2026-03-06", "2026-03-06")),
+        (1, "nps", _event("nps:1:", "2026-03-07", "2026-03-07")),
+        # A long event cannot pull a later one into its incident.
+        (2, "metric", _event("metric:3:", "2026-03-01", "2026-05-30")),
+        (2, "tickets", _event("tickets:2:", "2026-04-10", "2026-04-10")),
+        (2, "nps", _event("nps:2:", "2026-03-02", "2026-03-02")),
+    ]
+    releases = [
+        (1, Change("release", datetime(2026, 2, 28, 9 + i), f"Released: item {i}", f"r{i}")) for i in range(8)
+    ]
+    changes = [
+        *releases,
+        (1, Change("flag", datetime(2026, 2, 28, 15), "Flag sync-v2: 50%", "sync-v2")),
+        (1, Change("release", datetime(2026, 2, 10), "Released: long ago", "old")),
+    ]
+    incidents = group_incidents(events, changes)
+    spans = sorted((i.product_id, str(i.start.date()), str(i.end.date())) for i in incidents)
+    assert spans == [
+        (1, "2026-03-01", "2026-03-03"),
+        (1, "2026-03-06", "2026-03-07"),
+        (2, "2026-03-01", "2026-03-15"),  # the long event is capped at 14 days and joins nothing later
+    ]
+    first = next(i for i in incidents if i.product_id == 1 and i.start == pd.Timestamp("2026-03-01"))
+    assert [c.kind for c in first.changes][0] == "flag"  # a flag flip explains more than a release note
+    assert len(first.changes) == 4 and len(first.more_changes) == 5
+    assert all(c.label != "Released: long ago" for c in first.changes + first.more_changes)
+    second = next(i for i in incidents if i.product_id == 1 and i.start == pd.Timestamp("2026-03-06"))
+    assert second.changes == []  # nothing happened shortly before this onset
+    # The lead (highest score) first, then the same dimension value before other signals.
+    mixed = group_incidents(
+        [
+            (3, "metric", _event("metric:5:", "2026-03-01", "2026-03-01", 0.6)),
+            (3, "metric", _event("metric:4:platform=android", "2026-03-01", "2026-03-01", 0.9)),
+            (3, "tickets", _event("tickets:3:tag=android", "2026-03-01", "2026-03-01", 0.7)),
+            (3, "metric", _event("metric:6:platform=android", "2026-03-02", "2026-03-02", 0.5)),
+        ],
+        [],
+    )[0]
+    assert [e.series_id for _, e in mixed.events] == [
+        "metric:4:platform=android",
+        "metric:6:platform=android",
+        "tickets:3:tag=android",
+        "metric:5:",
+    ]
