@@ -79,8 +79,8 @@ def main() -> None:
     scorer = _scorer(corpus)
     extra = ["--series", args.series] if args.series else []
     ours = _summary(scorer, Path(__file__).resolve(), extra)
-    z = _summary(scorer, corpus / "baselines" / "rolling_zscore.py", extra + ["--causal-check", "none"])
-    mad = _summary(scorer, corpus / "baselines" / "rolling_mad.py", extra + ["--causal-check", "none"])
+    z = _summary(scorer, corpus / "baselines" / "rolling_zscore.py", [*extra, "--causal-check", "none"])
+    mad = _summary(scorer, corpus / "baselines" / "rolling_mad.py", [*extra, "--causal-check", "none"])
     data = sorted((corpus / "data").glob("*.csv*"))
     name = data[0].name.split(".")[0] if data else corpus.name
     print(

@@ -50,6 +50,7 @@ LONGER_PERIOD_MARGIN = 0.1  # a longer season must explain clearly more to be ch
 SCORE_HALF = 4.0  # |z| that scores 0.5
 MIN_POINTS = 5  # points seen before the first verdict (with a wide band)
 YOUNG_POINTS = 20.0  # before the model: the band is sqrt(1 + YOUNG_POINTS / n) wider after n points
+AC_LAMBDA = 0.01  # memory of the residuals' lag-1 autocorrelation
 DRIFT_DEV = 1.001  # a drift's deviation, as a multiple of the threshold
 Z_CAP_N = 3.0
 SHIFT_Z = 3.5  # |z| that counts towards a level shift's run
@@ -239,7 +240,7 @@ def _young_stats(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return med, np.nan_to_num(mad), np.isfinite(window).sum(axis=1)
 
 
-def _calibrate(z: np.ndarray, counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
+def _calibrate(z: np.ndarray, counts: np.ndarray, seen: np.ndarray, per_day_log: float = 0.0) -> np.ndarray:
     """Gaussian-equivalent surprise of each signed z, given the series' own record of past tails.
 
     ``counts`` (n, 2, K) holds, per side, how many past points went beyond each TAIL_LEVELS value;
@@ -262,6 +263,9 @@ def _calibrate(z: np.ndarray, counts: np.ndarray, seen: np.ndarray) -> np.ndarra
         sub = np.arange(rows.size)
         slope = (logp[sub, k] - logp[sub, k - 1]) / _LOG_STEPS[k - 1]
         lp = np.minimum(logp[sub, k - 1] + slope * (np.log(a) - _LOG_LEVELS0[k - 1]), _LOG_P1)
+        # Rarity per day, not per point: a 1-in-10,000 minute happens every week; a 1-in-10,000 day
+        # does not. So finer steps need rarer points for the same score.
+        lp = np.minimum(lp + per_day_log, _LOG_P1)
         # Calibration only ever discounts: a clean record does not make a deviation rarer than Gaussian.
         out[rows] = np.minimum(-ndtri_exp(lp), a)
     return np.copysign(out, z)
@@ -319,7 +323,9 @@ def detect_matrix(
     cneg = np.zeros(n)
     shift_z = np.minimum(thr, SHIFT_Z)
     tails = np.zeros((n, 2, TAIL_LEVELS.size))
+    per_day_log = float(np.log(max(1.0, pd.Timedelta(days=1) / step)))
     level_prev = np.zeros((n, 2), dtype=np.int64)
+    ac_num, ac_den, zc_prev = np.zeros(n), np.zeros(n), np.zeros(n)
     young_nonneg = np.zeros(n, dtype=bool)
     ypad = np.concatenate([np.full((n, w), np.nan), y], axis=1)
     seen = np.zeros(n)
@@ -382,15 +388,24 @@ def detect_matrix(
 
         zc = np.clip(z, -CUSUM_CLIP, CUSUM_CLIP)
         on = ok & active
+        # The CUSUM assumes independent residuals. Residuals that follow each other (minute data, a
+        # wandering level) add up faster than noise should: shrink them by the AR(1) variance factor.
+        # (Learnt only while no drift is building up: a drift's own residuals must not explain it away.)
+        learn = on & (np.maximum(cpos, cneg) < CUSUM_H / 3)
+        ac_num = np.where(learn, (1 - AC_LAMBDA) * ac_num + AC_LAMBDA * zc * zc_prev, ac_num)
+        ac_den = np.where(learn, (1 - AC_LAMBDA) * ac_den + AC_LAMBDA * zc * zc, ac_den)
+        zc_prev = np.where(on, zc, zc_prev)
+        rho = np.clip(np.divide(ac_num, ac_den, out=np.zeros(n), where=ac_den > 0), 0.0, 0.95)
+        zc = zc * np.sqrt((1 - rho) / (1 + rho))
         cpos = np.where(on, np.minimum(np.maximum(0.0, cpos + zc - CUSUM_K), 2 * CUSUM_H), cpos)
         cneg = np.where(on, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
         # A handful of points cannot vouch for a tail: |z| beyond Z_CAP_N * sqrt(points seen) says no more.
         z = np.clip(z, -Z_CAP_N * np.sqrt(seen + 1.0), Z_CAP_N * np.sqrt(seen + 1.0))
-        zcal = _calibrate(z, tails, seen)
+        zcal = _calibrate(z, tails, seen, per_day_log)
         # A drift scores just past the threshold when its CUSUM crosses CUSUM_H, and only then (the
         # statistic restarts below): it is one finding, never a long run of alerts.
-        drift_up = np.where(cpos >= CUSUM_H, thr * DRIFT_DEV + 0.1 * np.abs(zcal), 0.0)
-        drift_down = np.where(cneg >= CUSUM_H, thr * DRIFT_DEV + 0.1 * np.abs(zcal), 0.0)
+        drift_up = np.where(cpos >= CUSUM_H, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
+        drift_down = np.where(cneg >= CUSUM_H, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
         dev_up = np.maximum(np.maximum(zcal, 0.0), drift_up)
         dev_down = np.maximum(np.maximum(-zcal, 0.0), drift_down)
         dev_up = np.where(up_ok, dev_up, 0.0)

@@ -39,7 +39,7 @@ def flag_changes(product_ids: Iterable[int] | None) -> list[tuple[int, Change]]:
     out = []
     for fc in qs:
         label = f"Flag {fc.flag.key}: {fc.description or ('enabled' if fc.enabled else 'changed')}"
-        out.append((int(fc.flag.product_id), Change("flag", _naive(fc.changed_at), label, fc.flag.key)))
+        out.append((int(fc.flag.product_id or 0), Change("flag", _naive(fc.changed_at), label, fc.flag.key)))
     return out
 
 
@@ -51,7 +51,7 @@ def experiment_starts(product_ids: Iterable[int] | None) -> list[tuple[int, Chan
         qs = qs.filter(product_id__in=list(product_ids))
     return [
         (
-            int(exp.product_id),
+            int(exp.product_id or 0),
             Change("experiment", _naive(exp.started_at), f"Experiment {exp.name} started", exp.key),
         )
         for exp in qs
@@ -66,7 +66,7 @@ def releases(product_ids: Iterable[int] | None) -> list[tuple[int, Change]]:
         qs = qs.filter(product_id__in=list(product_ids))
     return [
         (
-            int(item.product_id),
+            int(item.product_id or 0),
             Change("release", _naive(item.done_at), f"Released: {item.title}", item.external_id),
         )
         for item in qs

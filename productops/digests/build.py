@@ -24,7 +24,7 @@ from productops.accounts.roles import Role, role_of
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory, Team
 from productops.signals.models import Metric, MetricPoint
 
-from . import charts, links
+from . import charts, links, novelty
 from .charts import Chart
 from .schedule import scheduled_moment, week_label
 from .selectors import subscription_for
@@ -82,6 +82,7 @@ class DigestItem:
     status: str = ""
     chart: Chart | None = None
     insight: Insight | None = field(default=None, repr=False, compare=False)
+    novelty: str = ""  # "New", "Severity up from High", "Still open since 12 Nov" (novelty.py)
 
     @property
     def severity_label(self) -> str:
@@ -472,7 +473,7 @@ def build_digest(
     is_lead = role_of(user) == Role.LEAD
 
     kind_names = [k for _, _, ks in SECTIONS for k in ks] + (list(LEAD_KINDS) if is_lead else [])
-    items = _insights(scope, period, kind_names)
+    items = novelty.apply(user, week, _insights(scope, period, kind_names), now)
     sections = [Section(key, title, [i for i in items if i.kind in ks]) for key, title, ks in SECTIONS]
     connector_items = [i for i in items if i.kind in LEAD_KINDS] + (_connectors(period) if is_lead else [])
     top = [i for i in items if i.kind not in LEAD_KINDS][:MAX_TOP]

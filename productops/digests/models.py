@@ -125,3 +125,26 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.week} ({self.status})"
+
+
+class DigestMention(models.Model):
+    """An insight a sent digest reported to a user, as it was then: next week's digest says only what
+    is new or changed (productops/digests/novelty.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    insight = models.ForeignKey("insights.Insight", on_delete=models.CASCADE, related_name="+")
+    week = models.CharField(max_length=8, help_text="ISO week of the digest, e.g. 2026-W48.")
+    reported_at = models.DateTimeField(default=timezone.now)
+    severity = models.SmallIntegerField(default=0)
+    magnitude = models.FloatField(default=0.0, help_text="Events of an incident, size of an anomaly.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "insight", "week"], name="digests_mention_user_insight_week"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "insight", "week"])]
+
+    def __str__(self) -> str:
+        return f"{self.insight_id} in {self.user_id}'s {self.week} digest"

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from productops.accounts.models import Profile
 
+from . import novelty
 from .models import Delivery, DeliveryStatus, DigestDefaults, Subscription, TeamMembership
 from .selectors import claim_timeout
 
@@ -202,7 +203,8 @@ def deliver_digest(user_id: int, week: str) -> str:
     except (smtplib.SMTPException, OSError) as exc:
         mark_failed(delivery, f"The mail server refused or dropped the message: {exc}. It will be retried.")
         raise DeliveryFailed(f"digest for user {user_id}, {week}: {exc}") from exc
-    mark_sent(delivery, str(message.subject), digest.item_count)
+    if mark_sent(delivery, str(message.subject), digest.item_count):
+        novelty.remember(user, week, digest, timezone.now())
     return "sent"
 
 

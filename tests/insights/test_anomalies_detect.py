@@ -306,7 +306,7 @@ def test_incidents_group_by_onset_without_chaining_and_rank_their_evidence() -> 
         (2, "2026-03-01", "2026-03-15"),  # the long event is capped at 14 days and joins nothing later
     ]
     first = next(i for i in incidents if i.product_id == 1 and i.start == pd.Timestamp("2026-03-01"))
-    assert [c.kind for c in first.changes][0] == "flag"  # a flag flip explains more than a release note
+    assert next(c.kind for c in first.changes) == "flag"  # a flag flip explains more than a release note
     assert len(first.changes) == 4 and len(first.more_changes) == 5
     assert all(c.label != "Released: long ago" for c in first.changes + first.more_changes)
     second = next(i for i in incidents if i.product_id == 1 and i.start == pd.Timestamp("2026-03-06"))
