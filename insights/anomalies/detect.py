@@ -1,20 +1,33 @@
-"""Causal anomaly detection for regular time series, vectorised across series.
+"""Causal anomaly detection for time series, vectorised across series.
 
 The model is a robust, self-anchoring Holt-Winters filter run for every series at once:
 
-* **Warm-up.** The first ``warmup`` points of each series (three cycles of the longest candidate
-  season, at least 14 points) only initialise the state; they are never scored. A series shorter than
-  that is reported as "not enough history" and flags nothing.
-* **Season, detected.** The candidate periods follow from the sampling step (a day and a week of
-  points). The autocorrelation of the differenced warm-up window at each candidate lag picks the
-  period; none above ``ACF_MIN`` means no seasonality.
+* **Grid.** Timestamps go onto a grid of the dominant step (``infer_step``; irregular, event-like
+  timestamps snap to the nearest common step). Points sharing a slot are averaged; empty slots are
+  missing values, never dropped rows: every input row gets its slot's verdict.
+* **Young series are scored too.** From the MIN_POINTS-th point on, before the model has its warm-up,
+  a point is judged against the median and MAD of the points so far, with a band that starts wide
+  (``sqrt(1 + YOUNG_POINTS / n)``) and narrows as points arrive. "Not enough history" means fewer than
+  MIN_POINTS points.
+* **Warm-up.** Three cycles of the shortest candidate season (a day of points; a week for daily
+  data; at least 14 points) initialise level, trend, season and scale. The autocorrelation of the
+  differenced warm-up window at each candidate lag picks the period; none above ``ACF_MIN`` means no
+  seasonality.
 * **Level, trend, season and scale** move with Huber-clipped residuals, so one spike cannot drag
   the baseline. The scale has a Poisson floor for count series (``sqrt(expected)``) and a small
   relative floor, so zeros and near-constant ratios do not divide by nothing.
+* **Scores are calibrated on the series' own tails** (``_calibrate``): per side, the rate of past
+  excursions beyond each |z| level (counted once per episode, when it ends), shrunk towards the
+  Gaussian rate, gives the tail probability of the current point; it is expressed per day (finer steps
+  need rarer points) and turned back into a Gaussian-equivalent z. A series whose normal life has
+  6-sigma blips scores them low; a clean record never makes a deviation rarer than Gaussian. So the
+  score is monotone in surprise and comparable across series and steps.
 * **Level shifts become normal.** After ``shift_run`` consecutive points on the same side of the
-  band, the level re-anchors on the median of those points: the shift is reported once, not forever.
+  band (7 for daily data, 6 for finer steps, 3 for weekly), the level re-anchors on the median of
+  those points: the shift is one short event.
 * **Slow drifts** that stay inside the band accumulate in a two-sided CUSUM of the standardised
-  residuals and are flagged when it crosses ``CUSUM_H``.
+  residuals (discounted by their lag-1 autocorrelation). Crossing ``CUSUM_H`` flags one point and
+  re-anchors: a drift is reported once when it becomes significant, not continuously.
 
 Why a loop over time steps: re-anchoring and CUSUM make the state at ``t`` depend on decisions taken
 at ``t-1``, so the model is a recursion by nature (which is also what makes it causal: nothing at
@@ -50,6 +63,8 @@ LONGER_PERIOD_MARGIN = 0.1  # a longer season must explain clearly more to be ch
 SCORE_HALF = 4.0  # |z| that scores 0.5
 MIN_POINTS = 5  # points seen before the first verdict (with a wide band)
 YOUNG_POINTS = 20.0  # before the model: the band is sqrt(1 + YOUNG_POINTS / n) wider after n points
+PER_DAY_WEIGHT = 1.0  # how far rarity is judged per day rather than per point (0: per point, 1: per day)
+TIE_BREAK = 0.02  # at most this much z is added by raw size (tie-breaking among equal tail rates)
 AC_LAMBDA = 0.01  # memory of the residuals' lag-1 autocorrelation
 DRIFT_DEV = 1.001  # a drift's deviation, as a multiple of the threshold
 Z_CAP_N = 3.0
@@ -323,7 +338,7 @@ def detect_matrix(
     cneg = np.zeros(n)
     shift_z = np.minimum(thr, SHIFT_Z)
     tails = np.zeros((n, 2, TAIL_LEVELS.size))
-    per_day_log = float(np.log(max(1.0, pd.Timedelta(days=1) / step)))
+    per_day_log = PER_DAY_WEIGHT * float(np.log(max(1.0, pd.Timedelta(days=1) / step)))
     level_prev = np.zeros((n, 2), dtype=np.int64)
     ac_num, ac_den, zc_prev = np.zeros(n), np.zeros(n), np.zeros(n)
     young_nonneg = np.zeros(n, dtype=bool)
@@ -411,6 +426,10 @@ def detect_matrix(
         dev_up = np.where(up_ok, dev_up, 0.0)
         dev_down = np.where(down_ok, dev_down, 0.0)
         dev = np.where(ok, np.maximum(dev_up, dev_down), 0.0)
+        # Points the calibration finds equally unsurprising still differ in raw size: keep the score
+        # strictly monotone in |z| so the biggest of them ranks first.
+        tie = TIE_BREAK * np.abs(z) / (1.0 + np.abs(z))
+        dev = dev + np.where(ok & (up_ok & (z > 0) | down_ok & (z < 0)), tie, 0.0)
         # The past tails this series has shown (both sides), for the next points' calibration.
         # Episodes, not points, counted when they end: a run beyond a level counts once, after it is
         # over, so a 3-day dip does not teach the series that its own third day is normal, and a level

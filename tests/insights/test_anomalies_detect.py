@@ -327,3 +327,29 @@ def test_incidents_group_by_onset_without_chaining_and_rank_their_evidence() -> 
         "tickets:3:tag=android",
         "metric:5:",
     ]
+
+
+def test_irregular_timestamps_are_bucketed_to_the_dominant_step_and_every_row_is_judged() -> None:
+    rng = np.random.default_rng(21)
+    hours = 24 * 20
+    # Event-like timestamps: about one reading an hour at a random minute, some hours missing, some twice.
+    base = pd.Timestamp("2025-03-01")
+    stamps = [base + pd.Timedelta(hours=h, minutes=int(rng.integers(0, 60))) for h in range(hours) if h % 17]
+    stamps += [base + pd.Timedelta(hours=h, minutes=59) for h in range(5, hours, 31)]
+    stamps.sort()
+    t = np.array([(s - base) / pd.Timedelta(hours=1) for s in stamps])
+    values = 100 * (1 + 0.4 * np.sin(2 * np.pi * t / 24)) * (1 + rng.normal(0, 0.03, len(t)))
+    spike = len(t) - 40
+    values[spike] *= 3
+    s = pd.Series(values, index=pd.DatetimeIndex(stamps))
+    from insights.anomalies.detect import infer_step
+
+    assert infer_step(pd.DatetimeIndex(stamps)) == pd.Timedelta(hours=1)
+    result = detect(s)
+    assert len(result) == len(s) and result.index.equals(s.index)
+    assert result.attrs["not_enough_history"] is False
+    assert result["expected"].iloc[100:].notna().all()  # every row judged, none dropped
+    assert result["is_anomaly"].iloc[spike]
+    assert result["is_anomaly"].sum() <= 3
+    many = detect_many(pd.DataFrame({"series_id": "x", "ts": s.index, "value": s.to_numpy()}))
+    assert np.array_equal(many["score"].to_numpy(), result["score"].to_numpy())
