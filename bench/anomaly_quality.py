@@ -47,6 +47,7 @@ def _scorer(corpus: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {corpus / 'score.py'}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -71,11 +72,13 @@ def main() -> None:
     candidates = (args.corpus,) if args.corpus else CORPUS_CANDIDATES
     corpus = next((c for c in candidates if c is not None and (c / "score.py").is_file()), None)
     if corpus is None:
-        raise SystemExit(
-            "anomaly_quality: the labelled corpus was not found; expected score.py in "
+        # Said plainly, exit 0: `make bench` goes on to the other benchmarks on a machine without it.
+        print(
+            "anomaly_quality: skipped, the labelled corpus was not found; expected score.py in "
             + " or ".join(str(c) for c in candidates if c is not None)
             + " (the shared benchmarks directory next to the repository), or pass --corpus DIR"
         )
+        return
     scorer = _scorer(corpus)
     extra = ["--series", args.series] if args.series else []
     ours = _summary(scorer, Path(__file__).resolve(), extra)
