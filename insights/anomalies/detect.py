@@ -489,6 +489,20 @@ def _thresholds(sens: list[str], dirs: list[str]) -> tuple[np.ndarray, np.ndarra
     return thr, up, down
 
 
+def _grid(codes: np.ndarray, slots: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """(n, T) matrix of slot means (NaN where a slot has no finite value) and the first slot."""
+    first = int(slots.min())
+    rel = slots - first
+    t_len = int(rel.max()) + 1
+    flat = codes.astype(np.int64) * t_len + rel
+    finite = np.isfinite(values)
+    sums = np.bincount(flat, weights=np.where(finite, values, 0.0), minlength=n * t_len)
+    counts = np.bincount(flat, weights=finite.astype(float), minlength=n * t_len)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mat = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
+    return mat.reshape(n, t_len), first
+
+
 def detect(series: pd.Series, *, sensitivity: str = "medium", direction: str = "both") -> pd.DataFrame:
     """Score one series. Columns: expected, lower, upper, score (0-1), is_anomaly; one row per input row.
 
@@ -512,9 +526,7 @@ def detect(series: pd.Series, *, sensitivity: str = "medium", direction: str = "
         return empty
     step = infer_step(pd.DatetimeIndex(s.index))
     slot = buckets(pd.DatetimeIndex(s.index), step)
-    grid_values = pd.Series(s.to_numpy(), index=slot).groupby(level=0).mean()
-    first = int(grid_values.index.min())
-    values = grid_values.reindex(np.arange(first, int(grid_values.index.max()) + 1)).to_numpy()[None, :]
+    values, first = _grid(np.zeros(len(s), dtype=np.int64), slot, s.to_numpy(dtype=float), 1)
     thr, up, down = _thresholds(
         _per_row(sensitivity, [0], "medium", tuple(SENSITIVITY_Z)),
         _per_row(direction, [0], "both", DIRECTIONS),
@@ -547,43 +559,43 @@ def detect_many(
     """
     columns = ["expected", "lower", "upper", "score", "is_anomaly"]
     if {"series_id", "ts", "value"} <= set(frame.columns):
-        long = frame[["series_id", "ts", "value"]].copy()
-        long["ts"] = pd.to_datetime(long["ts"])
+        out = frame[["series_id", "ts", "value"]].copy()
+        out["ts"] = pd.to_datetime(out["ts"])
+        codes, uniques = pd.factorize(out["series_id"], sort=True)
+        ids = list(uniques)
+        ts = pd.DatetimeIndex(out["ts"])
+        values = out["value"].to_numpy(dtype=float)
     elif isinstance(frame.index, pd.DatetimeIndex):
-        long = (
-            frame.rename_axis("ts").reset_index().melt(id_vars="ts", var_name="series_id", value_name="value")
-        )
-        long = long[np.isfinite(long["value"].to_numpy(dtype=float))][["series_id", "ts", "value"]]
-        long = long.reset_index(drop=True)
+        wide = frame.sort_index()
+        ids = list(wide.columns)
+        cells = wide.to_numpy(dtype=float).T  # (series, rows), series in column order
+        keep_r, keep_c = np.nonzero(np.isfinite(cells))
+        codes = keep_r
+        ts = pd.DatetimeIndex(wide.index[keep_c])
+        values = cells[keep_r, keep_c]
+        out = pd.DataFrame({"series_id": np.array(ids, dtype=object)[keep_r], "ts": ts, "value": values})
     else:
         raise ValueError(
             "detect_many needs a long frame (series_id, ts, value) or a wide frame with a DatetimeIndex"
         )
-    ids = list(pd.unique(long["series_id"])) if len(long) else list(getattr(frame, "columns", []))
-    if long.empty:
+    if len(out) == 0:
         result = pd.DataFrame(columns=["series_id", "ts", "value", *columns])
-        result.attrs["not_enough_history"] = [i for i in ids if i not in ("ts",)]
+        result.attrs["not_enough_history"] = list(ids)
         return result
-    ids = sorted(ids, key=str)
-    step = infer_step(pd.DatetimeIndex(long["ts"]))
-    slot = buckets(pd.DatetimeIndex(long["ts"]), step)
-    first = int(slot.min())
-    long["_slot"] = slot - first
-    wide = long.pivot_table(index="_slot", columns="series_id", values="value", aggfunc="mean", dropna=False)
-    wide = wide.reindex(index=np.arange(int(long["_slot"].max()) + 1), columns=ids)
-    mat = wide.to_numpy(dtype=float).T
+    step = infer_step(ts)
+    slot = buckets(ts, step)
+    mat, first = _grid(codes, slot, values, len(ids))
     thr, up, down = _thresholds(
         _per_row(sensitivity, ids, "medium", tuple(SENSITIVITY_Z)),
         _per_row(direction, ids, "both", DIRECTIONS),
     )
     res = detect_matrix(mat, step, thr, up, down)
-    row_of = {sid: i for i, sid in enumerate(ids)}
-    r = long["series_id"].map(row_of).to_numpy(dtype=np.int64)
-    c = long["_slot"].to_numpy(dtype=np.int64)
-    out = long[["series_id", "ts", "value"]].copy()
+    r = np.asarray(codes, dtype=np.int64)
+    c = slot - first
+    out = out.reset_index(drop=True)
     for k in columns:
         out[k] = res[k][r, c]
-    out["is_anomaly"] = out["is_anomaly"].astype(bool) & np.isfinite(out["value"].to_numpy(dtype=float))
+    out["is_anomaly"] = out["is_anomaly"].astype(bool) & np.isfinite(values)
     out.attrs["not_enough_history"] = [
         i for i, flag in zip(ids, res["not_enough_history"], strict=True) if flag
     ]
