@@ -24,6 +24,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import re
 import secrets
 import time
 import uuid
@@ -49,10 +51,18 @@ TOLERANCE_SECONDS = 5 * 60
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 SECRET_FIELD = "signing_secret"  # noqa: S105 - a field name
 TOKEN_FIELD = "webhook_token"  # noqa: S105 - a config key
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
+# Limits on a JSON body, checked before anything reaches the schema or the database.
+MAX_JSON_DEPTH = 32
+MAX_JSON_NUMBER = 2**53  # the largest integer a float (and a JavaScript sender) holds exactly
 
 
 class WebhookVerificationError(Exception):
     """The request is not authentic; the message says which check failed (never the secret)."""
+
+
+class WebhookHeaderError(WebhookVerificationError):
+    """A signature header is malformed (not merely wrong): the request gets a 400, not a 401."""
 
 
 # --- Signing ------------------------------------------------------------------------------------
@@ -96,8 +106,12 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float |
         raise WebhookVerificationError(f"missing header(s): {', '.join(missing)}")
     if len(webhook_id) > 255:
         raise WebhookVerificationError("webhook-id is longer than 255 characters")
-    if not timestamp.isdigit():
-        raise WebhookVerificationError("webhook-timestamp must be an integer number of Unix seconds")
+    # ASCII digits only, and few of them: str.isdigit() passes "²" and other scripts' digits, which
+    # int() then refuses, and int() refuses more than 4,300 digits outright.
+    if not TIMESTAMP_RE.fullmatch(timestamp):
+        raise WebhookHeaderError(
+            "webhook-timestamp must be an integer number of Unix seconds (ASCII digits, at most 12)"
+        )
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         raise WebhookVerificationError(
@@ -113,6 +127,79 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, now: float |
     if not matched:
         raise WebhookVerificationError("no webhook-signature matches this body and this connection's secret")
     return webhook_id
+
+
+# --- The body -----------------------------------------------------------------------------------
+
+
+class UnsafeJson(ValueError):
+    """A JSON body that parses but holds a value no table can store; the message says where."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnsafeJson(f"{name} is not a number JSON allows; send a finite number or null")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse and check a JSON body; raise UnsafeJson with the reason for anything unsafe to store.
+
+    Refused: invalid UTF-8 or JSON, nesting deeper than MAX_JSON_DEPTH (the parser itself recurses),
+    NaN/Infinity, numbers beyond ±2^53 (1e300 overflows every integer column and most arithmetic),
+    and strings or keys with a NUL (PostgreSQL text refuses it) or a lone surrogate (not encodable).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnsafeJson(f"The body is not valid JSON: it is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise UnsafeJson(f"The body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except UnsafeJson:
+        raise
+    except ValueError as exc:  # JSONDecodeError, and int() refusing more than 4,300 digits
+        raise UnsafeJson(f"The body is not valid JSON ({exc})") from None
+    _check_values(payload)
+    return payload
+
+
+def _check_values(payload: Any) -> None:
+    # Iterative, so a deep body cannot exhaust the stack here either.
+    stack: list[tuple[Any, str, int]] = [(payload, "$", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise UnsafeJson(f"The body is nested more than {MAX_JSON_DEPTH} levels deep (at {where})")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"{where} key {key[:40]!r}")
+                stack.append((item, f"{where}.{key[:40]}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UnsafeJson(f"The number at {where} is not finite")
+            if abs(value) > MAX_JSON_NUMBER:
+                shown = f"{value:.3g}" if isinstance(value, float) else f"a {len(str(abs(value)))}-digit integer"
+                raise UnsafeJson(
+                    f"The number at {where} ({shown}) is out of range: numbers must be within ±2^53"
+                )
+
+
+def _check_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise UnsafeJson(f"The text at {where} contains a NUL character (\\u0000), which cannot be stored")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeJson(
+            f"The text at {where} contains a lone surrogate (an unpaired \\ud800-\\udfff escape), "
+            "which is not valid Unicode"
+        ) from None
 
 
 # --- Endpoint services --------------------------------------------------------------------------
@@ -199,6 +286,9 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
         return _error(409, "This connection has no signing secret yet. Open it and generate one.")
     try:
         webhook_id = verify(secret, request.headers, body)
+    except WebhookHeaderError as exc:
+        logger.info("webhook refused for connection %s: %s", connection.pk, exc)
+        return _error(400, f"Malformed webhook headers: {exc}.")
     except WebhookVerificationError as exc:
         logger.info("webhook refused for connection %s: %s", connection.pk, exc)
         return _error(401, f"Signature check failed: {exc}.")
@@ -208,9 +298,9 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
 
     family = str(connection.config.get("family", ""))
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _error(400, f"The body is not valid JSON ({exc}).")
+        payload = parse_json(body)
+    except UnsafeJson as exc:
+        return _error(400, f"{exc}.")
     try:
         rows = coerce_payload(family, payload)
     except RecordError as exc:
