@@ -38,7 +38,6 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
@@ -542,14 +541,10 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
 
 
 def leads_emails() -> list[str]:
-    from productops.accounts.roles import LEAD_GROUP
+    from productops.accounts.roles import Role
+    from productops.accounts.services import users_with_role
 
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(Q(is_superuser=True) | Q(groups__name=LEAD_GROUP))
-    )
-    return sorted({u.email for u in users.distinct() if u.email})
+    return sorted({u.email for u in users_with_role(Role.LEAD) if u.email})
 
 
 def pause_for_attention(connection: Connection, message: str) -> None:

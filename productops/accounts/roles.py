@@ -34,17 +34,19 @@ PUBLIC = "public"
 
 
 def role_of(user: Any) -> Role | None:
+    """The user's role: membership of the lead or PM group, and nothing else.
+
+    Django's `is_superuser` and `is_staff` are a separate fact (who may use /admin, granted only by
+    `manage.py createsuperuser`); they never give a role, so demoting a lead takes effect on the very
+    next request. The answer is memoised on the user object, which Django loads afresh per request.
+    """
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     if hasattr(user, "_productops_role"):
         cached: Role | None = user._productops_role
         return cached
-    role: Role | None
-    if user.is_superuser:
-        role = Role.LEAD
-    else:
-        names = set(user.groups.values_list("name", flat=True))
-        role = Role.LEAD if LEAD_GROUP in names else Role.PM if PM_GROUP in names else None
+    names = set(user.groups.values_list("name", flat=True))
+    role = Role.LEAD if LEAD_GROUP in names else Role.PM if PM_GROUP in names else None
     user._productops_role = role
     return role
 

@@ -224,15 +224,10 @@ def send_test_digest(user_id: int) -> bool:
 
 def ensure_all_subscriptions() -> int:
     """Give every user with a role a subscription from the lead's defaults (so new users get digests)."""
-    from productops.accounts.roles import LEAD_GROUP, PM_GROUP
+    from productops.accounts.roles import Role
+    from productops.accounts.services import users_with_role
 
-    missing = (
-        get_user_model()
-        .objects.filter(is_active=True, digest__isnull=True)
-        .filter(Q(is_superuser=True) | Q(groups__name__in=[LEAD_GROUP, PM_GROUP]))
-        .exclude(email="")
-        .distinct()
-    )
+    missing = users_with_role(Role.LEAD, Role.PM).filter(digest__isnull=True).exclude(email="")
     created = 0
     for user in missing:
         ensure_subscription(user)
