@@ -121,6 +121,13 @@ class Connector:
     docs_url: ClassVar[str] = ""
     config_form: ClassVar[type[forms.Form]]
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Config fields that decide where requests, and so the stored secrets, are sent. None (the default)
+    # means: every URLField, and every field named like a URL, host, subdomain, region or header name
+    # (connectors.forms.destination_fields). Changing one requires re-entering the secrets.
+    destination_fields: ClassVar[tuple[str, ...] | None] = None
+    # Secrets that only check inbound calls (a webhook signing secret) and are never sent anywhere,
+    # so a new destination does not ask for them again.
+    inbound_secret_fields: ClassVar[tuple[str, ...]] = ("hook_secret",)
     # Templates get connector classes (the gallery, the form page); don't let them instantiate one.
     do_not_call_in_templates: ClassVar[bool] = True
 

@@ -1,7 +1,10 @@
 """The connection form: common fields (name, mapping, schedule) + the connector's own config_form.
 
 Secret fields are write-only. They render empty (PasswordInput never echoes a value), their help text
-says whether a value is stored ("set, ends in …abcd"), and leaving one blank keeps the stored value.
+says whether a value is stored ("set, ends in …abcd"), and leaving one blank keeps the stored value,
+unless the edit changes where requests go (a URL, host, subdomain, region or header name): then every
+stored outbound secret must be typed again, for Save and for Test alike, so a token is only ever sent
+to the address it was entered for.
 
 A secret typed into a form that then fails validation (or only ran "Test connection") is not lost:
 the page carries it back encrypted (Fernet, FERNET_KEYS) in a hidden `<name>__kept` field, bound to this
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from datetime import date
 from typing import Any
@@ -30,6 +34,30 @@ from .secrets import decrypt, encrypt, hint
 
 KEPT_SUFFIX = "__kept"
 KEPT_MAX_AGE = 3600  # seconds a typed secret rides along in the page
+
+
+# Config field names that say where requests go (matched at the end of the name: api_url, site_url,
+# api_host, subdomain, auth_header_name, region, ...). URLFields count whatever their name.
+DESTINATION_NAME = re.compile(
+    r"(?:^|_)(?:url|uri|host|hostname|domain|subdomain|site|endpoint|server|region|header_name)$"
+)
+
+
+def destination_fields(connector: type[Connector]) -> list[str]:
+    """The connector's config fields that decide which host its secrets are sent to."""
+    if connector.destination_fields is not None:
+        return list(connector.destination_fields)
+    return [
+        name
+        for name, field in connector.config_form.base_fields.items()
+        if name not in connector.secret_fields
+        and (isinstance(field, forms.URLField) or DESTINATION_NAME.search(name))
+    ]
+
+
+def _comparable(value: Any) -> Any:
+    value = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    return value.strip() if isinstance(value, str) else value
 
 
 class CommonFields(forms.Form):
@@ -107,11 +135,11 @@ class ConnectionFormMixin(forms.Form):
     # -- typed secrets survive a re-rendered form
 
     def _kept_context(self) -> str:
-        """What a kept secret is bound to: this connector, this connection, and every address typed."""
+        """What a kept secret is bound to: this connector, this connection, and every destination field
+        typed (URLs, hosts, subdomain, region, auth header name: `destination_fields`)."""
         urls = sorted(
             f"{name}={str(self.data.get(name) or '').strip().rstrip('/').lower()}"
-            for name, field in self.connector.config_form.base_fields.items()
-            if isinstance(field, forms.URLField) or name == "subdomain"
+            for name in destination_fields(self.connector)
         )
         raw = "|".join([self.connector.kind, str(self.instance.pk if self.instance else "new"), *urls])
         return hashlib.sha256(raw.encode()).hexdigest()
@@ -155,7 +183,33 @@ class ConnectionFormMixin(forms.Form):
                 self.add_error("crontab", str(exc))
         elif kind == ScheduleKind.INTERVAL and not data.get("interval_minutes"):
             self.add_error("interval_minutes", "Enter how many minutes between syncs (1 or more).")
+        self._require_secrets_for_a_new_destination(data)
         return data
+
+    def _require_secrets_for_a_new_destination(self, data: dict[str, Any]) -> None:
+        if self.instance is None:
+            return
+        stored_config = self.instance.config
+        changed = [
+            name
+            for name in destination_fields(self.connector)
+            if name in self.fields
+            and name not in self.errors
+            and _comparable(data.get(name)) != _comparable(stored_config.get(name))
+        ]
+        if not changed:
+            return
+        what = " and ".join(str(self[name].label) for name in changed)
+        for name in self.connector.secret_fields:
+            if name in self.connector.inbound_secret_fields or name not in self.fields:
+                continue
+            if self.stored_secrets.get(name) and not (data.get(name) or "").strip():
+                label = str(self[name].label)
+                self.add_error(
+                    name,
+                    f"You changed {what}, so enter the {label} again: a stored secret is only sent to "
+                    "the address it was entered for.",
+                )
 
     def config_values(self) -> dict[str, Any]:
         """The non-secret connector fields, as JSON-safe values."""
