@@ -35,7 +35,6 @@ from .secrets import decrypt, encrypt, hint
 KEPT_SUFFIX = "__kept"
 KEPT_MAX_AGE = 3600  # seconds a typed secret rides along in the page
 
-
 # Config field names that say where requests go (matched at the end of the name: api_url, site_url,
 # api_host, subdomain, auth_header_name, region, ...). URLFields count whatever their name.
 DESTINATION_NAME = re.compile(

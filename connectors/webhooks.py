@@ -150,7 +150,9 @@ def parse_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnsafeJson(f"The body is not valid JSON: it is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise UnsafeJson(
+            f"The body is not valid JSON: it is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         payload = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
@@ -184,7 +186,9 @@ def _check_values(payload: Any) -> None:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UnsafeJson(f"The number at {where} is not finite")
             if abs(value) > MAX_JSON_NUMBER:
-                shown = f"{value:.3g}" if isinstance(value, float) else f"a {len(str(abs(value)))}-digit integer"
+                shown = (
+                    f"{value:.3g}" if isinstance(value, float) else f"a {len(str(abs(value)))}-digit integer"
+                )
                 raise UnsafeJson(
                     f"The number at {where} ({shown}) is out of range: numbers must be within ±2^53"
                 )
