@@ -121,6 +121,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "productops.core.context_processors.shell",
             ],
+            # `safe_url` in every template without a {% load %}: links to ingested data go through it.
+            "builtins": ["productops.core.templatetags.safe_links"],
         },
     },
 ]

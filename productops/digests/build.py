@@ -21,6 +21,7 @@ from connectors.models import Connection
 from insights import kinds
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from productops.accounts.roles import Role, role_of
+from productops.core.templatetags.safe_links import safe_url
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory, Team
 from productops.signals.models import Metric, MetricPoint
 
@@ -420,7 +421,10 @@ def _shipped(scope: Scope, period: tuple[dt.datetime, dt.datetime]) -> list[Ship
                 product=product.name if product else "No product",
                 team=team.name if team else "No team",
                 url=url,
-                items=[{"title": i.title, "kind": i.get_kind_display(), "url": i.url or url} for i in rows],
+                items=[
+                    {"title": i.title, "kind": i.get_kind_display(), "url": safe_url(i.url) or url}
+                    for i in rows
+                ],
             )
         )
     return out
