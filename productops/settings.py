@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -63,7 +64,8 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The absolute URL that e-mails link to (digests, unsubscribe).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Empty means the default; `make run` sets it from HOST and PORT (scripts/run.py).
+SITE_URL = (env.str("SITE_URL", default="") or "http://127.0.0.1:8000").rstrip("/")
 # Seconds after which a digest claimed for sending but never marked sent counts as a crashed send.
 DIGEST_CLAIM_TIMEOUT = env.int("DIGEST_CLAIM_TIMEOUT", default=900)
 
@@ -258,7 +260,29 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 
 # --- E-mail -------------------------------------------------------------------------------------
-_email = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
+_email: dict[str, Any]
+_email_url = env.str("EMAIL_URL", default="")
+FILEMAIL = "filemail://"
+if _email_url.startswith(FILEMAIL):
+    # django-environ reads filemail:///abs/dir as the relative abs/dir (and filemail://var/mail as host
+    # "var"), so a file-mail URL is taken literally: an absolute path, or one relative to the project.
+    _mail_dir = Path(_email_url[len(FILEMAIL) :] or VAR_DIR / "mail")
+    _email = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(_mail_dir if _mail_dir.is_absolute() else BASE_DIR / _mail_dir),
+    }
+elif _email_url:
+    _email = env.email_url("EMAIL_URL")
+    # django-environ puts ?tls=True / ?ssl=True into OPTIONS, which Django's SMTP backend ignores: read
+    # them here, or the documented smtp://…:587/?tls=True would send the password in clear text.
+    for _flag, _value in (_email.pop("OPTIONS", None) or {}).items():
+        if _flag.lower() in ("tls", "ssl"):
+            _email[f"EMAIL_USE_{_flag.upper()}"] = str(_value).lower() in ("1", "true", "yes", "on")
+else:
+    _email = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(VAR_DIR / "mail"),
+    }
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "")
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25

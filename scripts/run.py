@@ -43,6 +43,32 @@ def children(host: str, port: int) -> dict[str, list[str]]:
     }
 
 
+def _set_in_dotenv(name: str, dotenv: Path) -> bool:
+    if not dotenv.exists():
+        return False
+    for line in dotenv.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == name and value.strip():
+            return True
+    return False
+
+
+def child_env(host: str, port: int, environ: dict[str, str], dotenv: Path) -> dict[str, str]:
+    """The children's environment: links in e-mails point at the address we serve on.
+
+    SITE_URL set in the environment or in .env wins; otherwise it follows HOST and PORT, so
+    `make run PORT=8100` sends digests whose links open port 8100 (the worker has no request to
+    read the address from).
+    """
+    env = dict(environ)
+    if not env.get("SITE_URL") and not _set_in_dotenv("SITE_URL", dotenv):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - not a bind
+        if ":" in shown and not shown.startswith("["):
+            shown = f"[{shown}]"
+        env["SITE_URL"] = f"http://{shown}:{port}"
+    return env
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: if run.py itself is killed outright, the kernel stops the child too."""
     try:
@@ -87,8 +113,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    env = child_env(args.host, args.port, dict(os.environ), ROOT / ".env")
     for name, cmd in children(args.host, args.port).items():
-        procs[name] = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
+        procs[name] = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     url = f"http://{args.host}:{args.port}/"
     print(
