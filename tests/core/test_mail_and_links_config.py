@@ -70,7 +70,7 @@ def test_make_run_port_reaches_site_url(tmp_path: Path) -> None:
     no_dotenv = tmp_path / ".env"
     env = run.child_env("127.0.0.1", 8100, {"PATH": "/bin"}, no_dotenv)
     assert env["SITE_URL"] == "http://127.0.0.1:8100" and env["PATH"] == "/bin"
-    assert run.child_env("0.0.0.0", 9000, {}, no_dotenv)["SITE_URL"] == "http://127.0.0.1:9000"
+    assert run.child_env("0.0.0.0", 9000, {}, no_dotenv)["SITE_URL"] == "http://127.0.0.1:9000"  # noqa: S104
     assert run.child_env("::1", 9000, {}, no_dotenv)["SITE_URL"] == "http://[::1]:9000"
     # An explicit SITE_URL wins, from the environment or from .env; an empty one does not count.
     assert (
