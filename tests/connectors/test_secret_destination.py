@@ -48,7 +48,7 @@ def _filler(field: forms.Field, name: str, other: bool = False) -> Any:
     if isinstance(field, forms.EmailField):
         return "ops@example.com"
     if isinstance(field, forms.TypedChoiceField | forms.ChoiceField):
-        choices = [str(value) for value, _ in field.choices if value != ""]
+        choices = [str(value) for value, _ in list(field.choices) if value != ""]
         return choices[-1] if other else choices[0]
     if isinstance(field, forms.IntegerField):
         return str(max(field.min_value or 1, 1) + (1 if other else 0))
@@ -139,13 +139,17 @@ def test_a_new_destination_with_a_blank_secret_is_refused(connector: type[Connec
             assert secret not in blank.errors
 
         typed = form_class(
-            {**moved, **{s: "retyped-secret-9999" for s in outbound}}, connector=connector, instance=connection
+            {**moved, **{s: "retyped-secret-9999" for s in outbound}},
+            connector=connector,
+            instance=connection,
         )
         assert typed.is_valid(), (connector.kind, name, typed.errors)
         assert all(typed.secret_values()[s] == "retyped-secret-9999" for s in outbound)
 
     unchanged = form_class(
-        _data(form_class(connector=connector, instance=connection), {}), connector=connector, instance=connection
+        _data(form_class(connector=connector, instance=connection), {}),
+        connector=connector,
+        instance=connection,
     )
     assert unchanged.is_valid(), (connector.kind, unchanged.errors)
     assert unchanged.secret_values() == {s: SECRET for s in connector.secret_fields}

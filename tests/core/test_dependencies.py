@@ -27,7 +27,7 @@ def _requirements() -> list[Requirement]:
 
 
 def _lock() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_smtp_urls_still_parse(tmp_path: Path) -> None:
     assert (host, port, tls) == ("mail.example.com", "587", "True")
 
 
-def _run_module():  # type: ignore[no-untyped-def]
+def _run_module() -> Any:
     spec = importlib.util.spec_from_file_location("productops_run", ROOT / "scripts" / "run.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
