@@ -129,3 +129,16 @@ def test_the_migration_keeps_an_install_with_only_a_superuser_configurable(db: A
     assert admin.is_superuser and role_of(admin) == Role.LEAD
     assert set(admin.groups.values_list("name", flat=True)) == {LEAD_GROUP}
     assert PM_GROUP != LEAD_GROUP
+
+
+def test_set_role_command_gives_and_takes_a_role(db: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    admin = get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-pass-123!")
+    call_command("set_role", "admin", "lead")
+    assert role_of(get_user_model().objects.get(pk=admin.pk)) == Role.LEAD
+    call_command("set_role", "admin", "none")
+    admin = get_user_model().objects.get(pk=admin.pk)
+    assert role_of(admin) is None and admin.is_superuser  # the admin account keeps /admin
+    with pytest.raises(CommandError, match="No user 'ghost'"):
+        call_command("set_role", "ghost", "pm")
