@@ -74,7 +74,7 @@ def _data(form: Any, secrets: dict[str, str]) -> dict[str, Any]:
         value = form[name].value()
         if isinstance(value, dt.date):
             value = value.isoformat()
-        if isinstance(field, forms.JSONField) and value == "null":  # prepare_value(None)
+        if isinstance(field, forms.JSONField) and value in ("null", "{}"):  # an empty initial
             value = None
         if value in (None, "") and name in known:
             value = known[name]
