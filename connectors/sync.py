@@ -47,6 +47,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from productops.signals.ingest import UpsertResult, upsert
+from productops.signals.services import WriteScope, record_write
 
 from .base import REGISTRY, Connector, ConnectorError, Page, Sibling, data_family
 from .locks import SyncLock, lock_for
@@ -109,6 +110,7 @@ class PageWrite:
     counts: UpsertResult = field(default_factory=UpsertResult)
     rows_read: int = 0
     metric_ids: set[int] = field(default_factory=set)
+    scope: WriteScope = field(default_factory=WriteScope)  # families, products and dates written
 
 
 Progress = Callable[[SyncRun, str], None]
@@ -297,6 +299,7 @@ def _execute_scoped(
                 total.counts += wrote.counts
                 total.rows_read += wrote.rows_read
                 total.metric_ids |= wrote.metric_ids
+                total.scope.merge(wrote.scope)
                 lock.refresh()
                 if progress is not None:
                     run.refresh_from_db()
@@ -340,7 +343,7 @@ def _execute_scoped(
             rows_synced=F("rows_synced") + total.counts.inserted + total.counts.updated,
         )
         if total.counts.inserted or total.counts.updated:
-            _enqueue_recompute(connection, sorted(total.metric_ids))
+            record_changes(connection, total)
     log.info(
         "connection %s run %s succeeded: %s pages, %s read, %s inserted, %s updated, %s unchanged",
         connection.pk,
@@ -354,19 +357,21 @@ def _execute_scoped(
     return SyncResult("succeeded", run=run)
 
 
-def _enqueue_recompute(connection: Connection, metric_ids: list[int]) -> None:
+def record_changes(connection: Connection, wrote: PageWrite) -> None:
+    """After the run commits: the post-write step (data version, health, scoped recompute)."""
     cls = REGISTRY.get(connection.kind)
     family = data_family(cls, connection.config) if cls else None
-    families = [family] if family else []
-    families += [f for f in (cls.also_fills if cls else ()) if f not in families]
-    connection_id = connection.pk
-
-    def enqueue() -> None:
-        from insights.tasks import recompute_after_sync
-
-        recompute_after_sync.delay(connection_id, families, metric_ids)
-
-    transaction.on_commit(enqueue)
+    families = set(wrote.scope.families) | ({family} if family else set())
+    families |= set(cls.also_fills if cls else ())  # e.g. PostHog results also fill experiments and flags
+    products = set(wrote.scope.product_ids) or {connection.product_id}
+    record_write(
+        connection.source_key,
+        families,
+        products,
+        wrote.scope.since,
+        metric_ids=wrote.metric_ids | wrote.scope.metric_ids,
+        connection_id=connection.pk,
+    )
 
 
 def _failed(
@@ -499,6 +504,7 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
         model = apps.get_model(label)
         for group in _group_by_columns(rows):
             out.counts += upsert(model, group)
+        out.scope.add(label, rows)
         if _has_field(model, "source_key"):
             ids = [r["external_id"] for r in rows]
             pks[label] = dict(
@@ -529,6 +535,7 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
             out.metric_ids |= {r[fk_attname] for r in rows}
         for group in _group_by_columns(rows):
             out.counts += upsert(child_model, group)
+        out.scope.add(child_label, rows)
 
     if page.links or page.present_ids is not None:
         # Portfolio sources: parents and dependencies by external id, and items gone at the source.
@@ -761,3 +768,57 @@ def current_worker() -> tuple[str, int]:
     except Exception:
         main = True
     return node, os.getpid() if main else os.getppid()
+
+
+# --- Runs that write without the loop (file uploads) ----------------------------------------------
+
+
+def start_run(connection: Connection, *, trigger: str) -> SyncRun | None:
+    """Queue and start a run at once (the caller holds the connection's lock); None if one is active."""
+    run = queue_run(connection, trigger=trigger)
+    if run is None:
+        return None
+    now = timezone.now()
+    run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, now, now
+    run.attempts, run.cursor_before = 1, dict(connection.cursors or {})
+    run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before"])
+    return run
+
+
+def succeed_run(
+    connection: Connection,
+    run: SyncRun,
+    counts: UpsertResult,
+    *,
+    rows_read: int,
+    cursor_after: dict[str, Any],
+    message: str = "",
+) -> None:
+    """Record a successful run and its counts on the run and the connection (inside the write's transaction)."""
+    run.rows_read = rows_read
+    run.rows_inserted, run.rows_updated, run.rows_unchanged = (
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+    )
+    run.pages = 1
+    _finish(run, RunStatus.SUCCEEDED, message, cursor_after=cursor_after)
+    SyncRun.objects.filter(pk=run.pk).update(
+        rows_read=run.rows_read,
+        rows_inserted=run.rows_inserted,
+        rows_updated=run.rows_updated,
+        rows_unchanged=run.rows_unchanged,
+        pages=1,
+    )
+    Connection.objects.filter(pk=connection.pk).update(
+        cursors=cursor_after,
+        last_success_at=run.finished_at,
+        error_streak=0,
+        last_error="",
+        rows_synced=F("rows_synced") + counts.inserted + counts.updated,
+    )
+
+
+def fail_run(connection: Connection, run: SyncRun, message: str) -> SyncResult:
+    """Record a failed run (its traceback, the connection's error streak)."""
+    return _fail_run(connection, run, message, [])

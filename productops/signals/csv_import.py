@@ -37,6 +37,7 @@ from django.utils.html import strip_tags
 from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
 from productops.signals.ingest import UpsertResult, upsert
 from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket, TicketStatus
+from productops.signals.services import WriteScope
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_LISTED_ERRORS = 1000  # per report; the bad-rows CSV always has every bad row
@@ -72,6 +73,7 @@ class ImportReport:
     bad_rows_csv: bytes = b""  # UTF-8 with BOM, so spreadsheets show accents; empty when no bad row
     mapping: dict[str, str] = field(default_factory=dict)
     encoding: str = ""
+    scope: WriteScope = field(default_factory=WriteScope)  # what to pass to record_write
 
     @property
     def imported(self) -> int:
@@ -701,14 +703,24 @@ def import_csv(
     good = ~bad_any
     if good.any():
         result = _upsert(
-            spec, {k: v[good] for k, v in converted.items()}, source_key, connection_id, product_id
+            spec,
+            {k: v[good] for k, v in converted.items()},
+            source_key,
+            connection_id,
+            product_id,
+            report.scope,
         )
         report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
     return report
 
 
 def _upsert(
-    spec: Kind, cols: dict[str, pd.Series], source_key: str, connection_id: int | None, product_id: int | None
+    spec: Kind,
+    cols: dict[str, pd.Series],
+    source_key: str,
+    connection_id: int | None,
+    product_id: int | None,
+    scope: WriteScope,
 ) -> UpsertResult:
     n = len(next(iter(cols.values())))
     index = next(iter(cols.values())).index
@@ -720,7 +732,9 @@ def _upsert(
         out["value"] = list(cols["value"])
         for name in ("dimension_key", "dimension_value"):
             out[name] = list(cols[name]) if name in cols else [""] * n
-        return upsert(MetricPoint, _rows(out, n))
+        rows = _rows(out, n)
+        scope.add(MetricPoint, rows)
+        return upsert(MetricPoint, rows)
 
     out["source_key"] = [source_key] * n
     out["connection_id"] = [connection_id] * n
@@ -746,7 +760,11 @@ def _upsert(
         out["body_text"] = [" ".join(strip_tags(b or "").split()) for b in cols["body"]]
     if spec.key == "portfolio_items" and "status" in cols and "status_category" not in cols:
         out["status_category"] = [_category_from_status(s) for s in cols["status"]]
-    return upsert(spec.model, _rows(out, n))
+    rows = _rows(out, n)
+    scope.add(spec.model, rows)
+    if "product_id" not in out:
+        scope.product_ids.add(None)
+    return upsert(spec.model, rows)
 
 
 def _blank_as_default(spec: Kind, name: str, value: Any) -> Any:
