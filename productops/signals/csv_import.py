@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import re
 from collections.abc import Callable, Mapping
@@ -35,12 +34,16 @@ from django.db import models
 from django.utils.html import strip_tags
 
 from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
+from productops.signals.fields import EARLIEST, latest_plausible
+from productops.signals.fields import max_length as column_max_length
 from productops.signals.ingest import UpsertResult, upsert
 from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket, TicketStatus
+from productops.signals.pii import respondent_hash
 from productops.signals.services import WriteScope
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_LISTED_ERRORS = 1000  # per report; the bad-rows CSV always has every bad row
+MAX_COLUMNS = 500  # a wider file is refused before it is parsed (a 10,000-column file would take minutes)
 
 
 class CsvImportError(Exception):
@@ -399,6 +402,12 @@ def read_csv(data: bytes) -> CsvFile:
         )
     # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
     sep = max([",", ";", "\t"], key=first_line.count)
+    columns = len(next(csv.reader([first_line], delimiter=sep), []))
+    if columns > MAX_COLUMNS:
+        raise CsvImportError(
+            f"The file has {columns} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
+            "want to import (delete the others) and upload it again."
+        )
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -463,6 +472,11 @@ def suggest_mapping(headers: list[str], kind: str) -> dict[str, str]:
     taken = set(mapping.values())
     for target, column in auto_map([h for h in headers if h not in taken], kind).items():
         mapping.setdefault(target, column)
+    if kind == "metric_points" and not {"dimension_key", "dimension_value"} & set(mapping):
+        # metric,date,value,platform: the one extra column is the breakdown (dimension "platform").
+        extra = [h for h in headers if h not in mapping.values()]
+        if len(extra) == 1:
+            mapping["dimension_value"] = extra[0]
     return mapping
 
 
@@ -569,12 +583,26 @@ def _number(raw: pd.Series, target: Target) -> Column:
 def _datetime(raw: pd.Series, target: Target) -> Column:
     s = raw.str.strip()
     parsed = parse_dates(s)
-    bad = (s != "") & parsed.isna()
+    unreadable = (s != "") & parsed.isna()
+    early, late = pd.Timestamp(EARLIEST), pd.Timestamp(latest_plausible())
+    implausible = parsed.notna() & ((parsed < early) | (parsed > late))
+    # Years past 2262 don't fit pandas' timestamps; a 4-digit year that reads as a date-like string is
+    # still a typo (9999-12-28), not a format we can't read.
+    far = unreadable & s.str.match(r"^\s*(\d{4})[-/.]") & (s.str.slice(0, 4).map(_int_or_zero) > late.year)
+    implausible |= far
+    bad = unreadable | implausible
+    out_of_range = f"' is outside the plausible range {EARLIEST:%Y-%m-%d} to {late:%Y-%m-%d}."
+    message = ("'" + s + f"' is not a date ({DATE_HINT}).").where(~implausible, "'" + s + out_of_range)
+    parsed = parsed.where(~implausible)
     if target.parse == "date":
         values = _objects(parsed, lambda v: None if pd.isna(v) else v.date())
     else:
         values = _objects(parsed, lambda v: None if pd.isna(v) else v.to_pydatetime())
-    return Column(values.astype(object), bad, "'" + s + f"' is not a date ({DATE_HINT}).")
+    return Column(values.astype(object), bad, message)
+
+
+def _int_or_zero(text: str) -> int:
+    return int(text) if text.isdigit() else 0
 
 
 def _list(raw: pd.Series, target: Target) -> Column:
@@ -595,12 +623,6 @@ def _choice(raw: pd.Series, target: Target) -> Column:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def respondent_hash(email: str) -> str:
-    """Keyed hash of an e-mail address (HMAC-SHA256 with PII_HASH_KEY): joinable, never reversible."""
-    key = str(settings.PII_HASH_KEY).encode()
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 def _email(raw: pd.Series, target: Target) -> Column:
@@ -679,7 +701,24 @@ def import_csv(
         raw = frame[column].astype(str)
         col = _PARSERS[target.parse](raw, target)
         bad = col.bad.copy()
-        message = col.message
+        message = (
+            col.message if isinstance(col.message, pd.Series) else pd.Series(col.message, index=raw.index)
+        )
+        # Checks every column gets, whatever its type: a NUL (PostgreSQL refuses it in text) and the
+        # model column's length (a longer value would fail the whole batch's write).
+        nul = raw.str.contains("\x00", regex=False)
+        limit = _max_length(spec, target)
+        too_long = (
+            ~nul & ~bad & (col.values.map(lambda v: len(v) if isinstance(v, str) else 0) > limit)
+            if limit
+            else pd.Series(False, index=raw.index)
+        )
+        length = raw.str.strip().str.len().astype(str)
+        message = message.where(
+            ~too_long, "the value is " + length + f" characters long; at most {limit} fit."
+        )
+        message = message.where(~nul, "the value contains a NUL character (\\0); remove it and import again.")
+        bad |= nul | too_long
         if target.required:
             empty = raw.str.strip() == ""
             message = (
@@ -700,6 +739,8 @@ def import_csv(
     if report.bad_rows:
         report.bad_rows_csv = bad_rows_csv(frame[bad_any], messages)
 
+    if spec.key == "metric_points":
+        _metric_dimensions(converted, used, csv_file.headers, frame.index, ~bad_any)
     good = ~bad_any
     if good.any():
         result = _upsert(
@@ -712,6 +753,57 @@ def import_csv(
         )
         report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
     return report
+
+
+def _metric_dimensions(
+    converted: dict[str, pd.Series],
+    used: dict[str, str],
+    headers: list[str],
+    index: pd.Index,
+    good: pd.Series,
+) -> None:
+    """A dimension-value column without a dimension column is a breakdown by that column's name
+    (`platform` -> dimension "platform"). Then make sure no two rows claim the same point: a file whose
+    rows differ only in a column nobody mapped would otherwise keep the last row and drop the rest."""
+    if "dimension_value" in converted and "dimension_key" not in converted:
+        values = converted["dimension_value"]
+        converted["dimension_key"] = pd.Series(used["dimension_value"], index=index, dtype=object).where(
+            values.astype(str) != "", ""
+        )
+    key = pd.DataFrame(
+        {
+            "metric": converted["metric"],
+            "ts": converted["ts"].astype(str),
+            "dk": converted.get("dimension_key", pd.Series("", index=index)),
+            "dv": converted.get("dimension_value", pd.Series("", index=index)),
+        }
+    )[good]
+    clash = key.duplicated(keep=False)
+    if clash.any():
+        rows = [str(r) for r in key.index[clash][:6]]
+        unmapped = [h for h in headers if h not in used.values()]
+        hint = (
+            f"The file has column(s) {', '.join(repr(h) for h in unmapped)} that no field is mapped to; map "
+            "the one that breaks the metric down as its dimension value"
+            if unmapped
+            else "Remove the repeated rows, or add a column that tells them apart and map it as the dimension"
+        )
+        raise CsvImportError(
+            f"Rows {', '.join(rows)} are the same metric, date and dimension, so only one of them could be "
+            f"kept. {hint}, and import again. Nothing was imported."
+        )
+
+
+def _max_length(spec: Kind, target: Target) -> int | None:
+    """The model column's max_length for a text field (the metric key: Metric.key's)."""
+    if target.parse not in ("text", "choice"):
+        return None
+    if spec.key == "metric_points" and target.name == "metric":
+        return column_max_length(Metric, "key")
+    try:
+        return column_max_length(spec.model, target.name)
+    except Exception:  # a field kept in a JSON column (NPS segments): no fixed length
+        return None
 
 
 def _upsert(

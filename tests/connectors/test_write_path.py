@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -88,7 +89,7 @@ def test_concurrent_recomputes_of_one_product_coalesce_and_never_overlap(probe: 
 
     # One product is recomputed by one worker at a time: the probe's runs never overlap.
     spans = sorted((start, end) for _, start, end in probe)
-    assert spans and all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    assert spans and all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
     # Four requests coalesced: fewer runs than requests, and nothing is left pending.
     assert 1 <= len(spans) < 4
     # Workers that found the product claimed left their requests to the claimant, which ran them.
