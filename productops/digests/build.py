@@ -440,7 +440,11 @@ def _connectors(period: tuple[dt.datetime, dt.datetime]) -> list[DigestItem]:
         elif conn.error_streak:
             problem = f"{conn.error_streak} failed sync(s) in a row: {conn.last_error[:200]}".rstrip(": ")
             severity = Severity.HIGH if conn.error_streak >= 3 else Severity.MEDIUM
-        elif conn.health(end) == Health.STALE and f"connection:{conn.pk}" not in with_insight:
+        # Health as of when the digest is read (a preview of a past week shows today's state).
+        elif (
+            conn.health(max(end, timezone.now())) == Health.STALE
+            and f"connection:{conn.pk}" not in with_insight
+        ):
             when = conn.last_success_at.strftime("%Y-%m-%d %H:%M UTC") if conn.last_success_at else "never"
             problem, severity = f"Stale: last successful sync {when}", Severity.LOW
         if not problem:

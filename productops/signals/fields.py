@@ -31,7 +31,7 @@ class ColumnSpec:
     choices: tuple[str, ...]
 
 
-_KINDS: list[tuple[type[models.Field], str]] = [  # type: ignore[type-arg]
+_KINDS: list[tuple[type[models.Field], str]] = [
     (models.DateTimeField, "datetime"),
     (models.DateField, "date"),
     (models.BooleanField, "bool"),

@@ -92,9 +92,7 @@ def test_an_extra_column_in_a_metrics_file_becomes_its_dimension() -> None:
 
 
 def test_rows_a_metrics_file_can_not_tell_apart_fail_the_import_and_store_nothing() -> None:
-    data = (
-        b"metric,date,value,platform,country\nsignups,2026-03-01,10,web,fr\nsignups,2026-03-01,4,ios,fr\n"
-    )
+    data = b"metric,date,value,platform,country\nsignups,2026-03-01,10,web,fr\nsignups,2026-03-01,4,ios,fr\n"
     with pytest.raises(CsvImportError, match=r"Rows 2, 3 are the same metric.*'platform', 'country'"):
         import_csv(data, "metric_points")
     assert not MetricPoint.objects.exists()
