@@ -682,6 +682,64 @@ def import_csv(
     `mapping` is {field name: column name}; None uses `suggest_mapping`. Raises CsvImportError when the
     file as a whole can't be used; row-level problems are returned in the report instead.
     """
+    prepared = prepare_import(
+        file_bytes,
+        kind,
+        mapping=mapping,
+        source_key=source_key,
+        connection_id=connection_id,
+        product_id=product_id,
+    )
+    prepared.write(0, prepared.good_rows)
+    return prepared.report
+
+
+@dataclass
+class PreparedImport:
+    """A validated file: the report (row errors, bad-rows CSV) and the good rows, converted, to write.
+
+    `write(start, stop)` upserts good rows [start, stop) and adds the counts to the report, so a caller
+    can commit the file in batches and resume after the last committed batch (productops.signals.imports).
+    """
+
+    spec: Kind
+    report: ImportReport
+    good: dict[str, pd.Series]
+    source_key: str
+    connection_id: int | None
+    product_id: int | None
+
+    @property
+    def good_rows(self) -> int:
+        return len(next(iter(self.good.values()))) if self.good else 0
+
+    def write(self, start: int, stop: int) -> UpsertResult:
+        if stop <= start or not self.good:
+            return UpsertResult()
+        result = _upsert(
+            self.spec,
+            {k: v.iloc[start:stop] for k, v in self.good.items()},
+            self.source_key,
+            self.connection_id,
+            self.product_id,
+            self.report.scope,
+        )
+        self.report.inserted += result.inserted
+        self.report.updated += result.updated
+        self.report.unchanged += result.unchanged
+        return result
+
+
+def prepare_import(
+    file_bytes: bytes,
+    kind: str,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    source_key: str = "manual",
+    connection_id: int | None = None,
+    product_id: int | None = None,
+) -> PreparedImport:
+    """Read, map and validate a file (vectorised, every row); write nothing."""
     spec = get_kind(kind)
     csv_file = read_csv(file_bytes)
     frame = csv_file.frame
@@ -742,17 +800,14 @@ def import_csv(
     if spec.key == "metric_points":
         _metric_dimensions(converted, used, csv_file.headers, frame.index, ~bad_any)
     good = ~bad_any
-    if good.any():
-        result = _upsert(
-            spec,
-            {k: v[good] for k, v in converted.items()},
-            source_key,
-            connection_id,
-            product_id,
-            report.scope,
-        )
-        report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
-    return report
+    return PreparedImport(
+        spec=spec,
+        report=report,
+        good={k: v[good] for k, v in converted.items()} if good.any() else {},
+        source_key=source_key,
+        connection_id=connection_id,
+        product_id=product_id,
+    )
 
 
 def _metric_dimensions(
