@@ -24,7 +24,7 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,17 @@ from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory,
 from productops.signals.fields import EARLIEST, latest_plausible
 from productops.signals.fields import max_length as column_max_length
 from productops.signals.ingest import UpsertResult, upsert
-from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket, TicketStatus
+from productops.signals.models import (
+    Experiment,
+    ExperimentResult,
+    Metric,
+    MetricKind,
+    MetricPoint,
+    NpsResponse,
+    SupportTicket,
+    TicketStatus,
+    Variant,
+)
 from productops.signals.pii import respondent_hash
 from productops.signals.services import WriteScope
 
@@ -318,6 +328,56 @@ KINDS: dict[str, Kind] = {
         identity=("title", "kind", "team"),
     ),
 }
+
+KINDS["experiments"] = Kind(
+    "experiments",
+    "Experiment results",
+    ExperimentResult,
+    (
+        Target(
+            "experiment",
+            "Experiment",
+            "text",
+            required=True,
+            synonyms=(
+                "experiment",
+                "experiment key",
+                "experiment name",
+                "experiment id",
+                "test",
+                "test name",
+            ),
+        ),
+        Target(
+            "variant",
+            "Variant",
+            "text",
+            required=True,
+            synonyms=("variant", "variation", "variant key", "variation name", "arm", "group", "bucket"),
+        ),
+        Target(
+            "exposures",
+            "Exposures (users in the variant)",
+            "int",
+            lo=0,
+            synonyms=("exposures", "visitors", "users", "unique visitors", "participants", "sample size"),
+        ),
+        Target("conversions", "Conversions", "int", lo=0, synonyms=("conversions", "converted", "successes")),
+        Target("mean", "Mean (continuous metric)", "float", synonyms=("mean", "average", "avg")),
+        Target(
+            "sd",
+            "Standard deviation",
+            "float",
+            lo=0,
+            synonyms=("sd", "std", "stdev", "std dev", "standard deviation"),
+        ),
+        Target("n", "n (sample of the mean)", "int", lo=0, synonyms=("n", "sample")),
+        Target("metric", "Metric", "text", synonyms=("metric", "metric key", "metric name", "goal", "kpi")),
+        Target("date", "Date (totals up to)", "date", synonyms=("date", "day", "as of", "end date")),
+        Target("started_at", "Start date", "date", synonyms=("start date", "started", "start", "started at")),
+        Target("control", "Control (yes/no)", "text", synonyms=("control", "is control", "baseline")),
+    ),
+)
 
 KIND_CHOICES = [(k.key, k.label) for k in KINDS.values()]
 
@@ -791,6 +851,14 @@ def prepare_import(
                 cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
             messages.append((f"Column '{column}': " + text).where(bad, ""))
 
+    if spec.key == "experiments":
+        bad, message, column = _experiment_row_checks(converted, used, frame.index)
+        bad &= ~bad_any  # one problem at a time: a row whose cells are wrong already says so
+        if bad.any():
+            bad_any |= bad
+            for row, msg in message[bad].items():
+                cell_errors.append((int(row), len(spec.targets), RowError(int(row), column, str(msg))))
+            messages.append(("Row: " + message).where(bad, ""))
     cell_errors.sort(key=lambda e: (e[0], e[1]))
     report.errors = [e for _, _, e in cell_errors[:MAX_LISTED_ERRORS]]
     report.bad_rows = int(bad_any.sum())
@@ -849,12 +917,59 @@ def _metric_dimensions(
         )
 
 
+_STORED_IN = {
+    ("metric_points", "metric"): (Metric, "key"),
+    ("experiments", "experiment"): (Experiment, "key"),
+    ("experiments", "variant"): (Variant, "key"),
+    ("experiments", "metric"): (ExperimentResult, "metric_key"),
+}
+
+
+def _experiment_row_checks(
+    converted: dict[str, pd.Series], used: dict[str, str], index: pd.Index
+) -> tuple[pd.Series, pd.Series, str]:
+    """Each row is a conversion metric (exposures + conversions) or a continuous one (mean + sd + n)."""
+
+    def present(name: str) -> pd.Series:
+        values = converted.get(name)
+        return values.notna() if values is not None else pd.Series(False, index=index)
+
+    conversion = present("conversions")
+    continuous = present("mean") | present("sd")
+    message = pd.Series("", index=index, dtype=object)
+    bad = pd.Series(False, index=index)
+
+    def flag(mask: pd.Series, text: str) -> None:
+        nonlocal bad, message
+        new = mask & ~bad
+        message = message.where(~new, text)
+        bad = bad | new
+
+    flag(~conversion & ~continuous, "give conversions (with exposures), or mean, sd and n.")
+    flag(conversion & continuous, "give either conversions or mean and sd, not both.")
+    flag(conversion & ~present("exposures"), "conversions need the exposures (users in the variant).")
+    if "conversions" in converted and "exposures" in converted:
+        over = (
+            conversion
+            & present("exposures")
+            & (converted["conversions"].astype(float) > converted["exposures"].astype(float))
+        )
+        flag(over, "more conversions than exposures.")
+    flag(continuous & ~(present("mean") & present("sd")), "a continuous metric needs both mean and sd.")
+    flag(continuous & ~(present("n") | present("exposures")), "a continuous metric needs n (or exposures).")
+    column = used.get("conversions") or used.get("mean") or used.get("experiment", "")
+    return bad, message, column
+
+
 def _max_length(spec: Kind, target: Target) -> int | None:
-    """The model column's max_length for a text field (the metric key: Metric.key's)."""
+    """The model column's max_length for a text field (stored elsewhere: that column's)."""
     if target.parse not in ("text", "choice"):
         return None
-    if spec.key == "metric_points" and target.name == "metric":
-        return column_max_length(Metric, "key")
+    if (spec.key, target.name) in _STORED_IN:
+        model, name = _STORED_IN[(spec.key, target.name)]
+        return column_max_length(model, name)
+    if target.name == "control":
+        return None
     try:
         return column_max_length(spec.model, target.name)
     except Exception:  # a field kept in a JSON column (NPS segments): no fixed length
@@ -872,6 +987,8 @@ def _upsert(
     n = len(next(iter(cols.values())))
     index = next(iter(cols.values())).index
     out: dict[str, list[Any]] = {}
+    if spec.key == "experiments":
+        return _upsert_experiments(cols, source_key, connection_id, product_id, scope)
     if spec.key == "metric_points":
         metric_ids = _metric_ids(cols["metric"], source_key, connection_id, product_id)
         out["metric_id"] = [metric_ids[k] for k in cols["metric"]]
@@ -912,6 +1029,129 @@ def _upsert(
     if "product_id" not in out:
         scope.product_ids.add(None)
     return upsert(spec.model, rows)
+
+
+_YES = {"yes", "y", "true", "1", "x", "control"}
+
+
+def _upsert_experiments(
+    cols: dict[str, pd.Series],
+    source_key: str,
+    connection_id: int | None,
+    product_id: int | None,
+    scope: WriteScope,
+) -> UpsertResult:
+    """Experiments, their variants and cumulative results. Each row is one variant's totals for one metric
+    up to `date` (today when absent); a start date adds the zero totals at the start, so a file of final
+    totals still says how many days the experiment ran. The control is the row marked control, else the
+    variant named "control", else the first variant listed."""
+    from django.utils import timezone
+
+    n = len(cols["experiment"])
+    get = lambda name: list(cols[name]) if name in cols else [None] * n  # noqa: E731
+    experiments, variants, metric = get("experiment"), get("variant"), get("metric")
+    dates = [d or timezone.localdate() for d in get("date")]
+    started = get("started_at")
+    marked = [str(v or "").strip().lower() in _YES for v in get("control")]
+    exposures, conversions, mean, sd, size = (
+        get("exposures"),
+        get("conversions"),
+        get("mean"),
+        get("sd"),
+        get("n"),
+    )
+    metric_keys = [
+        m or "conversion" if conversions[i] is not None else m or "value" for i, m in enumerate(metric)
+    ]
+
+    result = UpsertResult()
+    keys = list(dict.fromkeys(experiments))
+    first_metric = {k: metric_keys[experiments.index(k)] for k in keys}
+    start_of: dict[str, Any] = {}
+    for i, key in enumerate(experiments):
+        candidates = [d for d in (started[i], dates[i]) if d is not None]
+        start_of[key] = min([*candidates, *([start_of[key]] if key in start_of else [])])
+    exp_rows = [
+        {
+            "source_key": source_key,
+            "connection_id": connection_id,
+            "external_id": f"csv:{key}",
+            "product_id": product_id,
+            "key": key,
+            "name": key,
+            "primary_metric": first_metric[key],
+            "started_at": datetime(start_of[key].year, start_of[key].month, start_of[key].day, tzinfo=UTC),
+        }
+        for key in keys
+    ]
+    result += upsert(Experiment, exp_rows)
+    scope.families.add("experiments")
+    scope.product_ids.add(product_id)
+    exp_pk = dict(
+        Experiment.objects.filter(
+            source_key=source_key, external_id__in=[f"csv:{k}" for k in keys]
+        ).values_list("key", "pk")
+    )
+    arms: dict[str, list[str]] = {}
+    for key, variant in zip(experiments, variants, strict=True):
+        arms.setdefault(key, [])
+        if variant not in arms[key]:
+            arms[key].append(variant)
+    control_of = {}
+    for key, names in arms.items():
+        chosen = [v for i, v in enumerate(variants) if experiments[i] == key and marked[i]]
+        named = [v for v in names if v.strip().lower() == "control"]
+        control_of[key] = (chosen or named or names)[0]
+    variant_rows = [
+        {
+            "experiment_id": exp_pk[key],
+            "key": name,
+            "name": name,
+            "is_control": name == control_of[key],
+            "weight": round(1 / len(names), 6),
+        }
+        for key, names in arms.items()
+        for name in names
+    ]
+    result += upsert(Variant, variant_rows)
+    variant_pk = {
+        (e, k): pk
+        for e, k, pk in Variant.objects.filter(experiment_id__in=list(exp_pk.values())).values_list(
+            "experiment_id", "key", "pk"
+        )
+    }
+    rows: dict[tuple[int, str, Any], dict[str, Any]] = {}
+    for i in range(n):
+        e, v = exp_pk[experiments[i]], variant_pk[(exp_pk[experiments[i]], variants[i])]
+        base = {"experiment_id": e, "variant_id": v, "metric_key": metric_keys[i]}
+        if conversions[i] is not None:
+            values = {
+                "kind": MetricKind.CONVERSION.value,
+                "exposures": exposures[i],
+                "conversions": conversions[i],
+            }
+            values |= {"value_sum": None, "value_sum_squares": None}
+        else:
+            count = size[i] if size[i] is not None else exposures[i]
+            values = {
+                "kind": MetricKind.CONTINUOUS.value,
+                "exposures": count,
+                "conversions": None,
+                "value_sum": mean[i] * count,
+                # sd is the sample standard deviation: sum of squares = (n-1) sd^2 + n mean^2
+                "value_sum_squares": (count - 1) * sd[i] ** 2 + count * mean[i] ** 2,
+            }
+        rows[(v, metric_keys[i], dates[i])] = {**base, "date": dates[i], **values}
+        start = start_of[experiments[i]]
+        if start < dates[i] and (v, metric_keys[i], start) not in rows:
+            zero = {
+                k: (0 if k in ("exposures",) else (0 if values[k] is not None else None))
+                for k in values
+                if k != "kind"
+            }
+            rows[(v, metric_keys[i], start)] = {**base, "date": start, "kind": values["kind"], **zero}
+    result += upsert(ExperimentResult, list(rows.values()))
+    return result
 
 
 def _blank_as_default(spec: Kind, name: str, value: Any) -> Any:
