@@ -50,11 +50,6 @@ DATE_COLUMNS: dict[str, str] = {
 }
 
 
-def family_of(model: type[models.Model] | str) -> str | None:
-    label = model if isinstance(model, str) else model._meta.label
-    return MODEL_FAMILIES.get(label)
-
-
 @dataclass
 class WriteScope:
     """What a write touched, gathered while writing: passed to `record_write` once it commits."""
