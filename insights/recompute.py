@@ -124,7 +124,8 @@ def request(
                             row.metric_ids = sorted(set(row.metric_ids) | set(metrics))
                             if connection_id and connection_id not in row.connection_ids:
                                 row.connection_ids = sorted([*row.connection_ids, connection_id])
-                            row.save(update_fields=["since", "metric_ids", "connection_ids"])
+                            row.requested_at = timezone.now()
+                            row.save(update_fields=["since", "metric_ids", "connection_ids", "requested_at"])
                     touched += 1
                     break
                 except IntegrityError:  # another writer created the row first: merge into it
@@ -214,31 +215,38 @@ def run_pending(product_keys: Iterable[int] | None = None) -> PendingResult:
     if product_keys is not None:
         wanted = wanted.filter(product_key__in=list(product_keys))
     for key in sorted(set(wanted.values_list("product_key", flat=True))):
-        claim = Claim(key)
-        if not claim.acquire():
-            result.busy.append(key)
-            continue
-        try:
-            # Writes that land while this runs queue more work for the product: keep going until none.
-            while (scope := _take(key)) is not None:
-                ran = run(scope)
-                result.products.setdefault(key, []).extend(
-                    n for n in ran if n not in result.products.get(key, [])
-                )
-                claim.refresh()
-        finally:
-            claim.release()
+        while True:
+            claim = Claim(key)
+            if not claim.acquire():
+                result.busy.append(key)  # the claimant runs this work (it looks again after releasing)
+                break
+            try:
+                # Writes that land while this runs queue more work for the product: keep going until none.
+                while (scope := _take(key)) is not None:
+                    done = result.products.setdefault(key, [])
+                    done.extend(name for name in run(scope) if name not in done)
+                    claim.refresh()
+            finally:
+                claim.release()
+            # A worker that found the claim taken just before the release left its work to us.
+            if not PendingRecompute.objects.filter(product_key=key).exists():
+                break
     return result
 
 
 def run_full() -> list[str]:
     """Every hook over everything (nightly), under the full claim; then whatever was requested meanwhile."""
+    from .models import PendingRecompute
+
     claim = Claim(FULL)
     if not claim.acquire():
         log.info("a full recompute is already running; skipping")
         return []
+    started = timezone.now()
     try:
         ran = run(RecomputeScope(families=set(), full=True))
+        # Work requested before the full run started is done by it; later requests still run.
+        PendingRecompute.objects.filter(requested_at__lt=started).delete()
     finally:
         claim.release()
     run_pending()

@@ -115,3 +115,13 @@ def test_an_expired_claim_is_taken_over_and_a_live_one_is_not() -> None:
     assert second.acquire()  # the first worker died: its claim expired
     first.release()  # a late release by the dead owner removes nothing
     assert RecomputeClaim.objects.filter(product_key=7, owner=second.owner).exists()
+
+
+@pytest.mark.django_db
+def test_the_full_recompute_takes_the_work_requested_before_it(probe: Any) -> None:
+    product = make_product("atlas")
+    recompute.request({"tickets"}, {product.pk})
+    ran = recompute.run_full()
+    assert "test_write_path_probe" in ran
+    assert [scope.full for scope, _, _ in probe] == [True]  # once, in full: not again for the product
+    assert not PendingRecompute.objects.exists() and not RecomputeClaim.objects.exists()
