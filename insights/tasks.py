@@ -30,3 +30,13 @@ def recompute_all() -> list[str]:
     ran = recompute.run_full()
     bump()
     return ran
+
+
+@shared_task(name="insights.tasks.recompute_after_sync")
+def recompute_after_sync(
+    connection_id: int | None, families: list[str], metric_ids: list[int] | None = None
+) -> dict[str, list[str]]:
+    """The task syncs queued before record_write existed; a message still in a broker after an upgrade
+    is turned into pending work (unscoped by product, as it was) and run."""
+    recompute.request(families, (), metric_ids=metric_ids or (), connection_id=connection_id)
+    return recompute_pending()

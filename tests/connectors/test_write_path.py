@@ -125,3 +125,13 @@ def test_the_full_recompute_takes_the_work_requested_before_it(probe: Any) -> No
     assert "test_write_path_probe" in ran
     assert [scope.full for scope, _, _ in probe] == [True]  # once, in full: not again for the product
     assert not PendingRecompute.objects.exists() and not RecomputeClaim.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_recompute_message_from_before_the_upgrade_still_runs(probe: Any) -> None:
+    from insights.tasks import recompute_after_sync
+
+    result = recompute_after_sync(None, ["tickets"])
+    assert "test_write_path_probe" in result["0"] and "feedback" in result["0"]
+    assert [scope.product_ids for scope, _, _ in probe] == [set()]  # unscoped, as such messages were
+    assert not PendingRecompute.objects.exists()
