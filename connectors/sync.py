@@ -33,7 +33,7 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -46,8 +46,9 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from productops.signals.fields import date_problem
 from productops.signals.ingest import UpsertResult, upsert
-from productops.signals.services import WriteScope, record_write
+from productops.signals.services import DATE_COLUMNS, WriteScope, record_write
 
 from .base import REGISTRY, Connector, ConnectorError, Page, Sibling, data_family
 from .locks import SyncLock, lock_for
@@ -111,6 +112,7 @@ class PageWrite:
     rows_read: int = 0
     metric_ids: set[int] = field(default_factory=set)
     scope: WriteScope = field(default_factory=WriteScope)  # families, products and dates written
+    skipped: list[str] = field(default_factory=list)  # records refused at ingest, and why
 
 
 Progress = Callable[[SyncRun, str], None]
@@ -300,6 +302,7 @@ def _execute_scoped(
                 total.rows_read += wrote.rows_read
                 total.metric_ids |= wrote.metric_ids
                 total.scope.merge(wrote.scope)
+                total.skipped += wrote.skipped
                 lock.refresh()
                 if progress is not None:
                     run.refresh_from_db()
@@ -335,7 +338,7 @@ def _execute_scoped(
 
     with transaction.atomic():
         run.refresh_from_db()
-        _finish(run, RunStatus.SUCCEEDED, "", cursor_after=stored)
+        _finish(run, RunStatus.SUCCEEDED, skipped_message(total.skipped), cursor_after=stored)
         Connection.objects.filter(pk=connection.pk).update(
             last_success_at=run.finished_at,
             error_streak=0,
@@ -478,6 +481,24 @@ def _resolve_siblings(model: type[models.Model], row: dict[str, Any], parent_fk:
         row[name] = pk
 
 
+def implausible_date(label: str, row: dict[str, Any]) -> str:
+    """Why the row's date column is not a plausible date ("" when it is, or the model has none)."""
+    column = DATE_COLUMNS.get(label)
+    value = row.get(column) if column else None
+    problem = date_problem(value) if isinstance(value, date) else None
+    return f"{column} {value:%Y-%m-%d} {problem}" if problem and value is not None else ""
+
+
+def skipped_message(skipped: list[str], shown: int = 5) -> str:
+    if not skipped:
+        return ""
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (
+        f"{len(skipped)} record(s) were skipped: " + "; ".join(skipped[:shown]) + more + ". "
+        "Fix them in the source; the next sync reads them again."
+    )
+
+
 def write_page(connection: Connection, page: Page) -> PageWrite:
     """Upsert a page's records and their children. Must run inside the page's transaction."""
     out = PageWrite()
@@ -487,6 +508,12 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
     for record in page.records:
         model = apps.get_model(record.model)
         row = dict(record.values)
+        problem = implausible_date(record.model, row)
+        if problem:
+            out.rows_read += 1
+            # One record with a sentinel date (9999-12-28) must not take every page down, nor stop the sync.
+            out.skipped.append(f"{record.model.split('.')[-1]} {record.external_id}: {problem}")
+            continue
         if _has_field(model, "source_key"):
             row.update(source_key=source_key, external_id=record.external_id, connection_id=connection.pk)
         for fk in ("product", "team"):
@@ -496,8 +523,12 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
         out.rows_read += 1
         for child_label, child_rows, fk_name in record.children:
             for child in child_rows:
-                children[(record.model, child_label, fk_name)].append((record.external_id, dict(child)))
                 out.rows_read += 1
+                problem = implausible_date(child_label, child)
+                if problem:
+                    out.skipped.append(f"{child_label.split('.')[-1]} of {record.external_id}: {problem}")
+                    continue
+                children[(record.model, child_label, fk_name)].append((record.external_id, dict(child)))
 
     pks: dict[str, dict[str, int]] = {}
     for label, rows in parents.items():

@@ -109,3 +109,58 @@ def test_pushed_json_with_an_implausible_date_is_refused() -> None:
         coerce_record("tickets", {"id": "t1", "opened_at": "2026-01-01", "status": "Open"})["status"]
         == "open"
     )
+
+
+def test_a_pulled_record_with_an_implausible_date_is_skipped_and_named_not_stored() -> None:
+    from datetime import UTC, datetime
+
+    from connectors.base import Page, Record
+    from connectors.models import Connection
+    from connectors.sync import skipped_message, write_page
+
+    connection = Connection.objects.create(name="desk", kind="zendesk_tickets_test")
+    page = Page(
+        records=[
+            Record(
+                "signals.SupportTicket", "ok", {"opened_at": datetime(2026, 3, 1, tzinfo=UTC), "subject": "a"}
+            ),
+            Record(
+                "signals.SupportTicket",
+                "typo",
+                {"opened_at": datetime(9999, 12, 28, tzinfo=UTC), "subject": "b"},
+            ),
+            Record(
+                "signals.Metric",
+                "m",
+                {"key": "signups", "name": "Sign-ups"},
+                [
+                    (
+                        "signals.MetricPoint",
+                        [
+                            {
+                                "ts": datetime(2026, 3, 1, tzinfo=UTC),
+                                "value": 1.0,
+                                "dimension_key": "",
+                                "dimension_value": "",
+                            },
+                            {
+                                "ts": datetime(1970, 1, 1, tzinfo=UTC),
+                                "value": 2.0,
+                                "dimension_key": "",
+                                "dimension_value": "",
+                            },
+                        ],
+                        "metric_id",
+                    )
+                ],
+            ),
+        ],
+        cursor=None,
+    )
+    wrote = write_page(connection, page)
+    assert list(SupportTicket.objects.values_list("external_id", flat=True)) == ["ok"]
+    assert list(MetricPoint.objects.values_list("value", flat=True)) == [1.0]
+    assert wrote.rows_read == 5 and len(wrote.skipped) == 2
+    message = skipped_message(wrote.skipped)
+    assert "SupportTicket typo: opened_at 9999-12-28 is outside the plausible range" in message
+    assert "MetricPoint of m: ts 1970-01-01" in message
