@@ -4,7 +4,7 @@ A beat task (`connectors.tasks.check_connector_health`) and every write (`record
 connection) call `refresh_stale_insight`: a stale connection gets (or refreshes) one `stale_connector`
 insight keyed by the connection; one that is no longer stale has its open insight resolved.
 
-The payload is a plain dict with these keys (readers: the digest, the inbox, the insight registry):
+The payload is `insights.kinds.StaleConnectorPayload`, stored as a plain dict with these keys:
 - ``connection_id``: int;
 - ``connection_name``: str;
 - ``last_success_at``: ISO 8601 string, or None when the connection never synced;
@@ -30,6 +30,7 @@ def insight_key(connection: Connection) -> str:
 
 def refresh_stale_insight(connection: Connection, now: datetime | None = None) -> bool:
     """Write or resolve the connection's stale insight; True when it is stale now."""
+    from insights.kinds import StaleConnectorPayload
     from insights.models import Insight, InsightStatus, Severity
     from insights.services import upsert_insight
 
@@ -52,12 +53,12 @@ def refresh_stale_insight(connection: Connection, now: datetime | None = None) -
             product_id=connection.product_id,
             team_id=connection.team_id,
             starts_at=last,
-            payload={
-                "connection_id": connection.pk,
-                "connection_name": connection.name,
-                "last_success_at": last.isoformat() if last else None,
-                "expected_every_s": int(period.total_seconds()),
-            },
+            payload=StaleConnectorPayload(
+                connection_id=connection.pk,
+                connection_name=connection.name,
+                last_success_at=last.isoformat() if last else None,
+                expected_every_s=int(period.total_seconds()),
+            ),
         )
         return True
     Insight.objects.filter(
