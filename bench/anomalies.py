@@ -20,7 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from insights.anomalies import detect, detect_many
-from insights.anomalies.synthetic import make_matrix
+from tests.insights.anomaly_synthetic import make_matrix
 
 
 def main() -> None:

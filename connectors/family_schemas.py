@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
 from django.apps import apps
 from django.utils.dateparse import parse_date, parse_datetime
 
 from connectors.base import Record
+from productops.signals import fields
 from productops.signals.ingest import UpsertResult, upsert
 
 MAX_ERRORS_SHOWN = 20
@@ -54,8 +56,9 @@ class FamilySchema:
     example: str = ""
 
 
-def _s(n: int, required: bool = False) -> FieldSpec:
-    return FieldSpec("str", required=required, max_length=n)
+def _s(required: bool = False) -> FieldSpec:
+    """A string column; its maximum length is the model column's (productops.signals.fields)."""
+    return FieldSpec("str", required=required)
 
 
 SCHEMAS: dict[str, FamilySchema] = {
@@ -63,11 +66,11 @@ SCHEMAS: dict[str, FamilySchema] = {
         "metrics",
         "signals.MetricPoint",
         {
-            "metric": FieldSpec("slug", required=True, max_length=200),
+            "metric": FieldSpec("slug", required=True),
             "ts": FieldSpec("datetime", required=True),
             "value": FieldSpec("float", required=True),
-            "dimension_key": _s(64),
-            "dimension_value": _s(128),
+            "dimension_key": _s(),
+            "dimension_value": _s(),
         },
         example='[{"metric": "signups", "ts": "2026-11-01T00:00:00Z", "value": 42}]',
     ),
@@ -75,7 +78,7 @@ SCHEMAS: dict[str, FamilySchema] = {
         "nps",
         "signals.NpsResponse",
         {
-            "id": _s(255, True),
+            "id": _s(True),
             "score": FieldSpec("int", required=True, min_value=0, max_value=10),
             "submitted_at": FieldSpec("datetime", required=True),
             "comment": FieldSpec("text"),
@@ -87,14 +90,14 @@ SCHEMAS: dict[str, FamilySchema] = {
         "tickets",
         "signals.SupportTicket",
         {
-            "id": _s(255, True),
+            "id": _s(True),
             "opened_at": FieldSpec("datetime", required=True),
-            "subject": _s(500),
+            "subject": _s(),
             "body": FieldSpec("text"),
-            "status": FieldSpec("choice", choices=("new", "open", "pending", "solved", "closed")),
-            "priority": _s(16),
+            "status": FieldSpec("choice"),
+            "priority": _s(),
             "tags": FieldSpec("list"),
-            "channel": _s(32),
+            "channel": _s(),
             "first_response_at": FieldSpec("datetime"),
             "solved_at": FieldSpec("datetime"),
             "csat_rating": FieldSpec("int", min_value=1, max_value=5),
@@ -108,11 +111,11 @@ SCHEMAS: dict[str, FamilySchema] = {
         "mentions",
         "signals.Mention",
         {
-            "id": _s(255, True),
-            "platform": _s(32, True),
+            "id": _s(True),
+            "platform": _s(True),
             "posted_at": FieldSpec("datetime", required=True),
-            "url": _s(1000),
-            "title": _s(500),
+            "url": _s(),
+            "title": _s(),
             "text": FieldSpec("text"),
             "score": FieldSpec("int"),
         },
@@ -121,9 +124,9 @@ SCHEMAS: dict[str, FamilySchema] = {
         "kb",
         "signals.KbArticle",
         {
-            "id": _s(255, True),
-            "title": _s(500, True),
-            "url": _s(1000),
+            "id": _s(True),
+            "title": _s(True),
+            "url": _s(),
             "views": FieldSpec("int", min_value=0),
             "helpful_votes": FieldSpec("int", min_value=0),
             "unhelpful_votes": FieldSpec("int", min_value=0),
@@ -134,19 +137,19 @@ SCHEMAS: dict[str, FamilySchema] = {
         "portfolio",
         "portfolio.PortfolioItem",
         {
-            "id": _s(255, True),
-            "title": _s(500, True),
-            "kind": FieldSpec("choice", choices=("initiative", "epic", "story")),
+            "id": _s(True),
+            "title": _s(True),
+            "kind": FieldSpec("choice"),
             "description": FieldSpec("text"),
-            "status": _s(100),
-            "status_category": FieldSpec("choice", choices=("todo", "in_progress", "done")),
+            "status": _s(),
+            "status_category": FieldSpec("choice"),
             "labels": FieldSpec("list"),
             "components": FieldSpec("list"),
             "start_date": FieldSpec("date"),
             "target_date": FieldSpec("date"),
-            "url": _s(1000),
-            "assignee": _s(200),
-            "tracker": _s(32),
+            "url": _s(),
+            "assignee": _s(),
+            "tracker": _s(),
             "updated_at_source": FieldSpec("datetime"),
             "done_at": FieldSpec("datetime"),
         },
@@ -203,9 +206,12 @@ def _coerce(name: str, spec: FieldSpec, value: Any) -> Any:
         return _datetime(value)
     if spec.kind == "date":
         if isinstance(value, str):
-            parsed = parse_date(value.strip()[:10]) if len(value.strip()) >= 10 else None
+            try:
+                parsed = parse_date(value.strip()[:10]) if len(value.strip()) >= 10 else None
+            except ValueError:
+                parsed = None
             if parsed is not None:
-                return parsed
+                return fields.check_date(parsed)
         raise ValueError("must be a date like 2026-11-01")
     if spec.kind == "list":
         if isinstance(value, str):
@@ -225,7 +231,14 @@ def _datetime(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 date-time or a Unix timestamp")
     if isinstance(value, int | float) and math.isfinite(value):
         seconds = value / 1000.0 if value > 1e11 else value  # milliseconds are common in vendor JSON
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            stamp = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(
+                f"is outside the plausible range {fields.EARLIEST:%Y-%m-%d} to "
+                f"{fields.latest_plausible():%Y-%m-%d}"
+            ) from None
+        return fields.check_date(stamp)
     if isinstance(value, str):
         text = value.strip()
         parsed: datetime | None
@@ -238,8 +251,26 @@ def _datetime(value: Any) -> datetime:
             if day is not None:
                 parsed = datetime(day.year, day.month, day.day)
         if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return fields.check_date(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
     raise ValueError("must be an ISO 8601 date-time (2026-11-01T10:00:00Z) or a Unix timestamp")
+
+
+@cache
+def _model_spec(family: str, name: str) -> FieldSpec:
+    """The field spec with its max length and choices read from the model column it is stored in."""
+    schema = SCHEMAS[family]
+    spec = schema.fields[name]
+    if spec.kind not in ("str", "slug", "choice"):
+        return spec
+    model, column_name = schema.model, {"id": "external_id"}.get(name, name)
+    if family == "metrics" and name == "metric":
+        model, column_name = "signals.Metric", "key"
+    column = fields.column(model, column_name)
+    return replace(
+        spec,
+        max_length=spec.max_length if spec.max_length is not None else column.max_length,
+        choices=spec.choices or column.choices,
+    )
 
 
 def coerce_record(family: str, raw: Any, where: str = "record") -> dict[str, Any]:
@@ -256,7 +287,7 @@ def coerce_record(family: str, raw: Any, where: str = "record") -> dict[str, Any
                 errors.append(f"{where}.{name}: is required")
             continue
         try:
-            out[name] = _coerce(name, spec, value)
+            out[name] = _coerce(name, _model_spec(family, name), value)
         except ValueError as exc:
             errors.append(f"{where}.{name}: {exc}")
     if errors:

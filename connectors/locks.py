@@ -69,7 +69,9 @@ class RedisLock:
 
         self.client: Any = redis.Redis.from_url(url)
         self.lock: Any = self.client.lock(
-            f"productops:connector-sync:{connection_id}", timeout=lock_ttl(), blocking=False
+            f"{getattr(settings, 'LOCK_KEY_PREFIX', 'productops:')}connector-sync:{connection_id}",
+            timeout=lock_ttl(),
+            blocking=False,
         )
 
     def acquire(self) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,18 @@ class ScheduleKind(models.TextChoices):
 
 # Fields the django-celery-beat PeriodicTask mirrors.
 SCHEDULE_FIELDS = {"name", "schedule_kind", "interval_minutes", "crontab", "enabled"}
+
+
+class Health(models.TextChoices):
+    OK = "ok", "OK"
+    FAILING = "failing", "Failing"
+    STALE = "stale", "Stale"
+    PAUSED = "paused", "Paused"
+    PENDING = "pending", "Waiting for first sync"
+
+
+# A connection is stale when no sync succeeded for this many of its expected periods.
+STALE_PERIODS = 2
 
 
 class Connection(models.Model):
@@ -97,6 +110,32 @@ class Connection(models.Model):
                 raise ValidationError({"crontab": str(exc)}) from None
         if self.schedule_kind == ScheduleKind.INTERVAL and self.interval_minutes < 1:
             raise ValidationError({"interval_minutes": "Sync at most once a minute: enter 1 or more."})
+
+    def expected_every(self) -> timedelta | None:
+        """How long between two scheduled syncs (crontab-aware); None when only started by hand, and for
+        push-only and file-upload connections, whose data comes when the sender sends it."""
+        from .schedule import expected_period
+
+        cls = self.connector_class
+        if cls is not None and (getattr(cls, "push_only", False) or getattr(cls, "import_kind", None)):
+            return None
+        return expected_period(self)
+
+    def health(self, now: datetime | None = None) -> Health:
+        """The one rule for a connection's state, used by the connectors page, the overview, the digest
+        and the stale-connector insight: paused, failing (its last sync failed), stale (no success within
+        2x its expected period, crontab-aware; a push-only or manual connection is never stale), pending
+        (never synced, and not yet late), else ok."""
+        now = now or timezone.now()
+        if not self.enabled:
+            return Health.PAUSED
+        if self.error_streak > 0:
+            return Health.FAILING
+        period = self.expected_every()
+        since = self.last_success_at or self.created_at
+        if period is not None and now - since > STALE_PERIODS * period:
+            return Health.STALE
+        return Health.OK if self.last_success_at is not None else Health.PENDING
 
     @property
     def connector_class(self) -> Any:

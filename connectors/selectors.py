@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from .base import REGISTRY
 from .models import Connection, RunStatus, SyncRun
-from .schedule import expected_period, next_run
+from .schedule import next_run
 
 
 def freshness() -> dict[str, Any]:
@@ -28,20 +28,8 @@ HEALTH_LABELS = {
 
 
 def health(connection: Connection, now: datetime | None = None) -> str:
-    """ok, failing, stale (no success within 2x its schedule), paused, or pending (never synced yet)."""
-    now = now or timezone.now()
-    if not connection.enabled:
-        return "paused"
-    if connection.error_streak > 0:
-        return "failing"
-    period = expected_period(connection)
-    if connection.last_success_at is None:
-        if period is not None and now - connection.created_at > 2 * period:
-            return "stale"
-        return "pending"
-    if period is not None and now - connection.last_success_at > 2 * period:
-        return "stale"
-    return "ok"
+    """The connection's state: `Connection.health` (one rule for every page)."""
+    return connection.health(now).value
 
 
 def connection_cards() -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -45,7 +45,9 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from productops.signals.fields import date_problem
 from productops.signals.ingest import UpsertResult, upsert
+from productops.signals.services import DATE_COLUMNS, WriteScope, record_write
 
 from .base import REGISTRY, Connector, ConnectorError, Page, Sibling, data_family
 from .locks import SyncLock, lock_for
@@ -108,6 +110,8 @@ class PageWrite:
     counts: UpsertResult = field(default_factory=UpsertResult)
     rows_read: int = 0
     metric_ids: set[int] = field(default_factory=set)
+    scope: WriteScope = field(default_factory=WriteScope)  # families, products and dates written
+    skipped: list[str] = field(default_factory=list)  # records refused at ingest, and why
 
 
 Progress = Callable[[SyncRun, str], None]
@@ -296,6 +300,8 @@ def _execute_scoped(
                 total.counts += wrote.counts
                 total.rows_read += wrote.rows_read
                 total.metric_ids |= wrote.metric_ids
+                total.scope.merge(wrote.scope)
+                total.skipped += wrote.skipped
                 lock.refresh()
                 if progress is not None:
                     run.refresh_from_db()
@@ -331,7 +337,7 @@ def _execute_scoped(
 
     with transaction.atomic():
         run.refresh_from_db()
-        _finish(run, RunStatus.SUCCEEDED, "", cursor_after=stored)
+        _finish(run, RunStatus.SUCCEEDED, skipped_message(total.skipped), cursor_after=stored)
         Connection.objects.filter(pk=connection.pk).update(
             last_success_at=run.finished_at,
             error_streak=0,
@@ -339,7 +345,7 @@ def _execute_scoped(
             rows_synced=F("rows_synced") + total.counts.inserted + total.counts.updated,
         )
         if total.counts.inserted or total.counts.updated:
-            _enqueue_recompute(connection, sorted(total.metric_ids))
+            record_changes(connection, total)
     log.info(
         "connection %s run %s succeeded: %s pages, %s read, %s inserted, %s updated, %s unchanged",
         connection.pk,
@@ -353,19 +359,21 @@ def _execute_scoped(
     return SyncResult("succeeded", run=run)
 
 
-def _enqueue_recompute(connection: Connection, metric_ids: list[int]) -> None:
+def record_changes(connection: Connection, wrote: PageWrite) -> None:
+    """After the run commits: the post-write step (data version, health, scoped recompute)."""
     cls = REGISTRY.get(connection.kind)
     family = data_family(cls, connection.config) if cls else None
-    families = [family] if family else []
-    families += [f for f in (cls.also_fills if cls else ()) if f not in families]
-    connection_id = connection.pk
-
-    def enqueue() -> None:
-        from insights.tasks import recompute_after_sync
-
-        recompute_after_sync.delay(connection_id, families, metric_ids)
-
-    transaction.on_commit(enqueue)
+    families = set(wrote.scope.families) | ({family} if family else set())
+    families |= set(cls.also_fills if cls else ())  # e.g. PostHog results also fill experiments and flags
+    products = set(wrote.scope.product_ids) or {connection.product_id}
+    record_write(
+        connection.source_key,
+        families,
+        products,
+        wrote.scope.since,
+        metric_ids=wrote.metric_ids | wrote.scope.metric_ids,
+        connection_id=connection.pk,
+    )
 
 
 def _failed(
@@ -472,6 +480,24 @@ def _resolve_siblings(model: type[models.Model], row: dict[str, Any], parent_fk:
         row[name] = pk
 
 
+def implausible_date(label: str, row: dict[str, Any]) -> str:
+    """Why the row's date column is not a plausible date ("" when it is, or the model has none)."""
+    column = DATE_COLUMNS.get(label)
+    value = row.get(column) if column else None
+    problem = date_problem(value) if isinstance(value, date) else None
+    return f"{column} {value:%Y-%m-%d} {problem}" if problem and value is not None else ""
+
+
+def skipped_message(skipped: list[str], shown: int = 5) -> str:
+    if not skipped:
+        return ""
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (
+        f"{len(skipped)} record(s) were skipped: " + "; ".join(skipped[:shown]) + more + ". "
+        "Fix them in the source; the next sync reads them again."
+    )
+
+
 def write_page(connection: Connection, page: Page) -> PageWrite:
     """Upsert a page's records and their children. Must run inside the page's transaction."""
     out = PageWrite()
@@ -481,6 +507,12 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
     for record in page.records:
         model = apps.get_model(record.model)
         row = dict(record.values)
+        problem = implausible_date(record.model, row)
+        if problem:
+            out.rows_read += 1
+            # One record with a sentinel date (9999-12-28) must not take every page down, nor stop the sync.
+            out.skipped.append(f"{record.model.split('.')[-1]} {record.external_id}: {problem}")
+            continue
         if _has_field(model, "source_key"):
             row.update(source_key=source_key, external_id=record.external_id, connection_id=connection.pk)
         for fk in ("product", "team"):
@@ -490,14 +522,19 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
         out.rows_read += 1
         for child_label, child_rows, fk_name in record.children:
             for child in child_rows:
-                children[(record.model, child_label, fk_name)].append((record.external_id, dict(child)))
                 out.rows_read += 1
+                problem = implausible_date(child_label, child)
+                if problem:
+                    out.skipped.append(f"{child_label.split('.')[-1]} of {record.external_id}: {problem}")
+                    continue
+                children[(record.model, child_label, fk_name)].append((record.external_id, dict(child)))
 
     pks: dict[str, dict[str, int]] = {}
     for label, rows in parents.items():
         model = apps.get_model(label)
         for group in _group_by_columns(rows):
             out.counts += upsert(model, group)
+        out.scope.add(label, rows)
         if _has_field(model, "source_key"):
             ids = [r["external_id"] for r in rows]
             pks[label] = dict(
@@ -528,6 +565,7 @@ def write_page(connection: Connection, page: Page) -> PageWrite:
             out.metric_ids |= {r[fk_attname] for r in rows}
         for group in _group_by_columns(rows):
             out.counts += upsert(child_model, group)
+        out.scope.add(child_label, rows)
 
     if page.links or page.present_ids is not None:
         # Portfolio sources: parents and dependencies by external id, and items gone at the source.
@@ -756,3 +794,57 @@ def current_worker() -> tuple[str, int]:
     except Exception:
         main = True
     return node, os.getpid() if main else os.getppid()
+
+
+# --- Runs that write without the loop (file uploads) ----------------------------------------------
+
+
+def start_run(connection: Connection, *, trigger: str) -> SyncRun | None:
+    """Queue and start a run at once (the caller holds the connection's lock); None if one is active."""
+    run = queue_run(connection, trigger=trigger)
+    if run is None:
+        return None
+    now = timezone.now()
+    run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, now, now
+    run.attempts, run.cursor_before = 1, dict(connection.cursors or {})
+    run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before"])
+    return run
+
+
+def succeed_run(
+    connection: Connection,
+    run: SyncRun,
+    counts: UpsertResult,
+    *,
+    rows_read: int,
+    cursor_after: dict[str, Any],
+    message: str = "",
+) -> None:
+    """Record a successful run and its counts on the run and the connection (inside the write's transaction)."""
+    run.rows_read = rows_read
+    run.rows_inserted, run.rows_updated, run.rows_unchanged = (
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+    )
+    run.pages = 1
+    _finish(run, RunStatus.SUCCEEDED, message, cursor_after=cursor_after)
+    SyncRun.objects.filter(pk=run.pk).update(
+        rows_read=run.rows_read,
+        rows_inserted=run.rows_inserted,
+        rows_updated=run.rows_updated,
+        rows_unchanged=run.rows_unchanged,
+        pages=1,
+    )
+    Connection.objects.filter(pk=connection.pk).update(
+        cursors=cursor_after,
+        last_success_at=run.finished_at,
+        error_streak=0,
+        last_error="",
+        rows_synced=F("rows_synced") + counts.inserted + counts.updated,
+    )
+
+
+def fail_run(connection: Connection, run: SyncRun, message: str) -> SyncResult:
+    """Record a failed run (its traceback, the connection's error streak)."""
+    return _fail_run(connection, run, message, [])

@@ -54,3 +54,11 @@ def sync_connection(self: Any, connection_id: int, run_id: int | None = None) ->
 @shared_task(name="connectors.tasks.reap_stuck_runs")
 def reap_stuck_runs() -> int:
     return sync.reap_stuck_runs()
+
+
+@shared_task(name="connectors.tasks.check_connector_health")
+def check_connector_health() -> list[int]:
+    """Raise (or resolve) the stale-connector insight of every connection, from Connection.health."""
+    from .health import check_connector_health as check
+
+    return check()

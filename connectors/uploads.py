@@ -1,21 +1,24 @@
-"""An uploaded CSV file, imported as a sync run of a "CSV file" connection."""
+"""An uploaded CSV file, imported as a sync run of a "CSV file" connection.
+
+The run's lifecycle is connectors.sync's (start_run / succeed_run / fail_run, under the connection's
+lock); the import is productops.signals.csv_import's; the post-write step is record_write's.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import traceback
 
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from productops.signals.csv_import import CsvImportError, import_csv
+from productops.signals.ingest import UpsertResult
+from productops.signals.services import record_write
 
 from .base import REGISTRY, ConnectorError
 from .locks import lock_for
-from .models import Connection, RunStatus, SyncRun
-from .sync import _enqueue_recompute, queue_run
+from .models import Connection, SyncRun
+from .sync import fail_run, start_run, succeed_run
 
 log = logging.getLogger(__name__)
 SHOWN_ERRORS = 10
@@ -31,14 +34,10 @@ def import_upload(connection: Connection, data: bytes, filename: str) -> SyncRun
     if not lock.acquire():
         raise ConnectorError("This connection is busy with another import or sync; upload again in a moment.")
     try:
-        run = queue_run(connection, trigger="upload")
+        run = start_run(connection, trigger="upload")
         if run is None:
             raise ConnectorError("A sync of this connection is queued; upload again once it has run.")
         digest = hashlib.sha256(data).hexdigest()
-        before = dict(connection.cursors or {})
-        run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, timezone.now(), timezone.now()
-        run.attempts, run.cursor_before = 1, before
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before"])
         try:
             with transaction.atomic():
                 report = import_csv(
@@ -48,38 +47,36 @@ def import_upload(connection: Connection, data: bytes, filename: str) -> SyncRun
                     connection_id=connection.pk,
                     product_id=connection.product_id,
                 )
-                after = {**before, "file": {"name": filename[:200], "sha256": digest}}
-                run.rows_read = report.rows
-                run.rows_inserted, run.rows_updated, run.rows_unchanged = (
-                    report.inserted,
-                    report.updated,
-                    report.unchanged,
-                )
-                run.pages, run.cursor_after = 1, after
-                run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+                message = ""
                 if report.bad_rows:
                     shown = "; ".join(str(e) for e in report.errors[:SHOWN_ERRORS])
                     more = len(report.errors) - SHOWN_ERRORS
-                    run.error_message = (
+                    message = (
                         f"{report.bad_rows} of {report.rows} rows were skipped: {shown}"
                         + (f"; and {more} more." if more > 0 else ".")
                         + " Fix them and upload the file again; rows already imported won't duplicate."
                     )
-                run.save()
-                Connection.objects.filter(pk=connection.pk).update(
-                    cursors=after,
-                    last_success_at=run.finished_at,
-                    error_streak=0,
-                    last_error="",
-                    rows_synced=F("rows_synced") + report.inserted + report.updated,
+                after = {**(connection.cursors or {}), "file": {"name": filename[:200], "sha256": digest}}
+                succeed_run(
+                    connection,
+                    run,
+                    UpsertResult(report.inserted, report.updated, report.unchanged),
+                    rows_read=report.rows,
+                    cursor_after=after,
+                    message=message,
                 )
                 if report.inserted or report.updated:
-                    _enqueue_recompute(connection, [])
+                    record_write(
+                        connection.source_key,
+                        report.scope.families,
+                        report.scope.product_ids,
+                        report.scope.since,
+                        metric_ids=report.scope.metric_ids,
+                        connection_id=connection.pk,
+                    )
         except CsvImportError as exc:
-            run.status, run.finished_at = RunStatus.FAILED, timezone.now()
-            run.error_message = f"{filename}: {exc.message}"
-            run.traceback = traceback.format_exc()
-            run.save(update_fields=["status", "finished_at", "error_message", "traceback"])
+            fail_run(connection, run, f"{filename}: {exc.message}")
+            run.refresh_from_db()
         log.info(
             "connection %s: upload %s imported as run %s (%s)", connection.pk, digest[:12], run.pk, run.status
         )

@@ -37,11 +37,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connectors.family_schemas import RecordError, coerce_payload, write_records
+from connectors.family_schemas import RecordError, coerce_payload, schema_for, write_records
 from connectors.models import Connection, WebhookDelivery
 from connectors.secrets import decrypt as decrypt_secrets
 from connectors.secrets import encrypt as encrypt_secrets
 from productops.accounts.roles import public
+from productops.signals.services import WriteScope, record_write
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +328,16 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
             )
             delivery.rows = result.total
             delivery.save(update_fields=["rows"])
+            if result.inserted or result.updated:
+                scope = WriteScope()
+                scope.add(schema_for(family).model if family != "metrics" else "signals.MetricPoint", rows)
+                record_write(
+                    connection.source_key,
+                    {family},
+                    {connection.product_id},
+                    scope.since,
+                    connection_id=connection.pk,
+                )
     except IntegrityError:
         if WebhookDelivery.objects.filter(connection=connection, webhook_id=webhook_id).exists():
             return JsonResponse({"status": "duplicate", "webhook_id": webhook_id}, status=200)

@@ -105,3 +105,40 @@ class InsightBand(models.Model):
 
     def __str__(self) -> str:
         return f"band of insight {self.insight_id}"
+
+
+class PendingRecompute(models.Model):
+    """Work a write asked for and no recompute has taken yet: one row per (product, signal family).
+
+    `record_write` merges into these rows (the earliest `since` wins, metric ids add up), so any number
+    of writes to one product coalesce into one recompute of it. A worker claims a product
+    (`RecomputeClaim`), then takes and deletes that product's rows in one transaction.
+    """
+
+    # 0: not tied to one product (portfolio items, metrics without a product): hooks run unscoped.
+    product_key = models.BigIntegerField()
+    family = models.CharField(max_length=32)
+    since = models.DateTimeField(null=True, blank=True)
+    metric_ids = models.JSONField(default=list, blank=True)
+    connection_ids = models.JSONField(default=list, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product_key", "family"], name="insights_pending_product_family")
+        ]
+
+    def __str__(self) -> str:
+        return f"recompute {self.family} of product {self.product_key or '-'}"
+
+
+class RecomputeClaim(models.Model):
+    """Who is recomputing a product right now. One row per product; an expired claim may be taken over
+    (its worker died). `product_key` -1 is the nightly full recompute."""
+
+    product_key = models.BigIntegerField(unique=True)
+    owner = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"claim on {self.product_key} by {self.owner}"

@@ -31,6 +31,11 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "connectors.tasks.reap_stuck_runs",
         "schedule": crontab(minute="*"),
     },
+    # Stale connections get a stale_connector insight (Connection.health), and lose it once they sync.
+    "connectors-check-health": {
+        "task": "connectors.tasks.check_connector_health",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -158,6 +158,9 @@ else:
         }
     }
 
+# Prefix of the lock keys this app keeps in Redis (the test settings use their own).
+LOCK_KEY_PREFIX = "productops:"
+
 # --- Celery -------------------------------------------------------------------------------------
 # One sync attempt: SoftTimeLimitExceeded after the soft limit (committed pages kept, the next attempt
 # continues from the cursor), the process killed at the hard limit (prefork pool; the solo pool can't

@@ -65,7 +65,7 @@ class MetricPointsCsv(CsvFileConnector):
     label = "CSV file: metric points"
     family = "metrics"
     import_kind = "metric_points"
-    description = "Upload a time series: metric, date, value, and optional dimension."
+    description = "Upload a time series: metric, date, value, and optional dimension (an extra column such as platform becomes the dimension)."
 
 
 @register
@@ -75,3 +75,15 @@ class PortfolioCsv(CsvFileConnector):
     family = "portfolio"
     import_kind = "portfolio_items"
     description = "Upload initiatives, epics and stories from a planning spreadsheet."
+
+
+@register
+class ExperimentsCsv(CsvFileConnector):
+    kind = "csv_experiments"
+    label = "CSV file: experiment results"
+    family = "experiments"
+    import_kind = "experiments"
+    description = (
+        "Upload results from Optimizely or an in-house tool: experiment, variant, exposures and conversions "
+        "(or mean, sd and n), per day or as final totals with a start date."
+    )

@@ -22,7 +22,7 @@ from django import forms
 from connectors.base import CheckResult, Connector, ConnectorError, Page, Record, register
 from connectors.http import HttpClient
 from connectors.sources.normalise import ProductMapField, resolve_products, utc, with_product
-from productops.signals.csv_import import respondent_hash
+from productops.signals.pii import respondent_hash
 
 API = "https://api.delighted.com/v1"
 STREAM = "survey_responses"

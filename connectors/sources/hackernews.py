@@ -26,7 +26,7 @@ from django import forms
 from connectors.base import CheckResult, Connector, ConnectorError, Page, Record, register
 from connectors.http import HttpClient
 from connectors.sources.normalise import ProductMapField, html_to_text, resolve_products, utc, with_product
-from productops.signals.csv_import import respondent_hash
+from productops.signals.pii import respondent_hash
 
 SEARCH = "https://hn.algolia.com/api/v1/search_by_date"
 HIT_CAP = 1000  # Algolia's paginationLimitedTo on the HN index

@@ -28,7 +28,7 @@ from django import forms
 from connectors.base import CheckResult, Connector, ConnectorError, Page, Record, register
 from connectors.http import HttpClient, parse_reset_header
 from connectors.sources.normalise import ProductMapField, resolve_products, utc, with_product
-from productops.signals.csv_import import respondent_hash
+from productops.signals.pii import respondent_hash
 
 TOKEN_URL = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 (a URL, not a secret)
 API = "https://oauth.reddit.com"

@@ -30,6 +30,7 @@ class WebhookConnector(Connector):
     family = "generic"  # chosen per connection in config["family"]
     description = "Push records to a signed URL (Standard Webhooks). Nothing is polled."
     docs_url = "https://www.standardwebhooks.com/"
+    push_only = True  # never stale for want of a schedule: data comes when the sender sends it
     config_form = WebhookConfigForm
     # The signing secret is generated (connectors.webhooks.ensure_endpoint) and shown once, never typed.
     secret_fields = ()

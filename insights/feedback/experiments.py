@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -417,7 +417,3 @@ def _payload(report: Report) -> ExperimentVerdictPayload:
             for v in report.verdicts
         ],
     )
-
-
-def as_of_label(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d}" if value else "—"

@@ -178,23 +178,11 @@ def connections_stamp() -> tuple[Any, ...]:
 
 
 def connector_health() -> list[dict[str, Any]]:
-    """Each connection with its state: ok, failing, stale (no success within 2x its interval) or paused."""
+    """Each connection with its state (`Connection.health`: ok, failing, stale, paused or pending)."""
     now = timezone.now()
-    out = []
-    for conn in Connection.objects.order_by("name"):
-        if not conn.enabled:
-            state = "paused"
-        elif conn.error_streak:
-            state = "failing"
-        elif conn.last_success_at is None or (
-            conn.schedule_kind == "interval"
-            and now - conn.last_success_at > timedelta(minutes=2 * conn.interval_minutes)
-        ):
-            state = "stale"
-        else:
-            state = "ok"
-        out.append({"connection": conn, "state": state})
-    return out
+    return [
+        {"connection": conn, "state": conn.health(now).value} for conn in Connection.objects.order_by("name")
+    ]
 
 
 def items_in_progress(product: Product, limit: int = 20) -> list[PortfolioItem]:

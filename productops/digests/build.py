@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from connectors.models import Connection
+from connectors.models import Connection, Health
 from insights import kinds
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from productops.accounts.roles import Role, role_of
@@ -39,7 +39,6 @@ SECTIONS = [(key, title, kinds.kinds_in_section(key)) for key, title in kinds.SE
 LEAD_KINDS = kinds.kinds_in_section("connectors")
 MAX_KPIS = 6
 MAX_TOP = 3
-STALE_AFTER = dt.timedelta(hours=48)
 
 
 @dataclass
@@ -433,6 +432,12 @@ def _shipped(scope: Scope, period: tuple[dt.datetime, dt.datetime]) -> list[Ship
 def _connectors(period: tuple[dt.datetime, dt.datetime]) -> list[DigestItem]:
     end = period[1]
     out = []
+    # A stale connection with an open stale_connector insight is listed once, by that insight.
+    with_insight = set(
+        Insight.objects.filter(
+            kind="stale_connector", status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED]
+        ).values_list("key", flat=True)
+    )
     for conn in Connection.objects.select_related("product").order_by("name"):
         problem, severity = "", Severity.MEDIUM
         if conn.paused_reason:
@@ -440,10 +445,10 @@ def _connectors(period: tuple[dt.datetime, dt.datetime]) -> list[DigestItem]:
         elif conn.error_streak:
             problem = f"{conn.error_streak} failed sync(s) in a row: {conn.last_error[:200]}".rstrip(": ")
             severity = Severity.HIGH if conn.error_streak >= 3 else Severity.MEDIUM
+        # Health as of when the digest is read (a preview of a past week shows today's state).
         elif (
-            conn.enabled
-            and conn.schedule_kind != "manual"
-            and (conn.last_success_at is None or conn.last_success_at < end - STALE_AFTER)
+            conn.health(max(end, timezone.now())) == Health.STALE
+            and f"connection:{conn.pk}" not in with_insight
         ):
             when = conn.last_success_at.strftime("%Y-%m-%d %H:%M UTC") if conn.last_success_at else "never"
             problem, severity = f"Stale: last successful sync {when}", Severity.LOW

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -35,11 +34,26 @@ from django.db import models
 from django.utils.html import strip_tags
 
 from productops.portfolio.models import ItemKind, PortfolioItem, StatusCategory, Team
+from productops.signals.fields import EARLIEST, latest_plausible
+from productops.signals.fields import max_length as column_max_length
 from productops.signals.ingest import UpsertResult, upsert
-from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket, TicketStatus
+from productops.signals.models import (
+    Experiment,
+    ExperimentResult,
+    Metric,
+    MetricKind,
+    MetricPoint,
+    NpsResponse,
+    SupportTicket,
+    TicketStatus,
+    Variant,
+)
+from productops.signals.pii import respondent_hash
+from productops.signals.services import WriteScope
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_LISTED_ERRORS = 1000  # per report; the bad-rows CSV always has every bad row
+MAX_COLUMNS = 500  # a wider file is refused before it is parsed (a 10,000-column file would take minutes)
 
 
 class CsvImportError(Exception):
@@ -72,6 +86,7 @@ class ImportReport:
     bad_rows_csv: bytes = b""  # UTF-8 with BOM, so spreadsheets show accents; empty when no bad row
     mapping: dict[str, str] = field(default_factory=dict)
     encoding: str = ""
+    scope: WriteScope = field(default_factory=WriteScope)  # what to pass to record_write
 
     @property
     def imported(self) -> int:
@@ -314,6 +329,56 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
+KINDS["experiments"] = Kind(
+    "experiments",
+    "Experiment results",
+    ExperimentResult,
+    (
+        Target(
+            "experiment",
+            "Experiment",
+            "text",
+            required=True,
+            synonyms=(
+                "experiment",
+                "experiment key",
+                "experiment name",
+                "experiment id",
+                "test",
+                "test name",
+            ),
+        ),
+        Target(
+            "variant",
+            "Variant",
+            "text",
+            required=True,
+            synonyms=("variant", "variation", "variant key", "variation name", "arm", "group", "bucket"),
+        ),
+        Target(
+            "exposures",
+            "Exposures (users in the variant)",
+            "int",
+            lo=0,
+            synonyms=("exposures", "visitors", "users", "unique visitors", "participants", "sample size"),
+        ),
+        Target("conversions", "Conversions", "int", lo=0, synonyms=("conversions", "converted", "successes")),
+        Target("mean", "Mean (continuous metric)", "float", synonyms=("mean", "average", "avg")),
+        Target(
+            "sd",
+            "Standard deviation",
+            "float",
+            lo=0,
+            synonyms=("sd", "std", "stdev", "std dev", "standard deviation"),
+        ),
+        Target("n", "n (sample of the mean)", "int", lo=0, synonyms=("n", "sample")),
+        Target("metric", "Metric", "text", synonyms=("metric", "metric key", "metric name", "goal", "kpi")),
+        Target("date", "Date (totals up to)", "date", synonyms=("date", "day", "as of", "end date")),
+        Target("started_at", "Start date", "date", synonyms=("start date", "started", "start", "started at")),
+        Target("control", "Control (yes/no)", "text", synonyms=("control", "is control", "baseline")),
+    ),
+)
+
 KIND_CHOICES = [(k.key, k.label) for k in KINDS.values()]
 
 
@@ -397,6 +462,12 @@ def read_csv(data: bytes) -> CsvFile:
         )
     # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
     sep = max([",", ";", "\t"], key=first_line.count)
+    columns = len(next(csv.reader([first_line], delimiter=sep), []))
+    if columns > MAX_COLUMNS:
+        raise CsvImportError(
+            f"The file has {columns} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
+            "want to import (delete the others) and upload it again."
+        )
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -461,6 +532,11 @@ def suggest_mapping(headers: list[str], kind: str) -> dict[str, str]:
     taken = set(mapping.values())
     for target, column in auto_map([h for h in headers if h not in taken], kind).items():
         mapping.setdefault(target, column)
+    if kind == "metric_points" and not {"dimension_key", "dimension_value"} & set(mapping):
+        # metric,date,value,platform: the one extra column is the breakdown (dimension "platform").
+        extra = [h for h in headers if h not in mapping.values()]
+        if len(extra) == 1:
+            mapping["dimension_value"] = extra[0]
     return mapping
 
 
@@ -567,12 +643,26 @@ def _number(raw: pd.Series, target: Target) -> Column:
 def _datetime(raw: pd.Series, target: Target) -> Column:
     s = raw.str.strip()
     parsed = parse_dates(s)
-    bad = (s != "") & parsed.isna()
+    unreadable = (s != "") & parsed.isna()
+    early, late = pd.Timestamp(EARLIEST), pd.Timestamp(latest_plausible())
+    implausible = parsed.notna() & ((parsed < early) | (parsed > late))
+    # Years past 2262 don't fit pandas' timestamps; a 4-digit year that reads as a date-like string is
+    # still a typo (9999-12-28), not a format we can't read.
+    far = unreadable & s.str.match(r"^\s*(\d{4})[-/.]") & (s.str.slice(0, 4).map(_int_or_zero) > late.year)
+    implausible |= far
+    bad = unreadable | implausible
+    out_of_range = f"' is outside the plausible range {EARLIEST:%Y-%m-%d} to {late:%Y-%m-%d}."
+    message = ("'" + s + f"' is not a date ({DATE_HINT}).").where(~implausible, "'" + s + out_of_range)
+    parsed = parsed.where(~implausible)
     if target.parse == "date":
         values = _objects(parsed, lambda v: None if pd.isna(v) else v.date())
     else:
         values = _objects(parsed, lambda v: None if pd.isna(v) else v.to_pydatetime())
-    return Column(values.astype(object), bad, "'" + s + f"' is not a date ({DATE_HINT}).")
+    return Column(values.astype(object), bad, message)
+
+
+def _int_or_zero(text: str) -> int:
+    return int(text) if text.isdigit() else 0
 
 
 def _list(raw: pd.Series, target: Target) -> Column:
@@ -593,12 +683,6 @@ def _choice(raw: pd.Series, target: Target) -> Column:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def respondent_hash(email: str) -> str:
-    """Keyed hash of an e-mail address (HMAC-SHA256 with PII_HASH_KEY): joinable, never reversible."""
-    key = str(settings.PII_HASH_KEY).encode()
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 def _email(raw: pd.Series, target: Target) -> Column:
@@ -658,6 +742,64 @@ def import_csv(
     `mapping` is {field name: column name}; None uses `suggest_mapping`. Raises CsvImportError when the
     file as a whole can't be used; row-level problems are returned in the report instead.
     """
+    prepared = prepare_import(
+        file_bytes,
+        kind,
+        mapping=mapping,
+        source_key=source_key,
+        connection_id=connection_id,
+        product_id=product_id,
+    )
+    prepared.write(0, prepared.good_rows)
+    return prepared.report
+
+
+@dataclass
+class PreparedImport:
+    """A validated file: the report (row errors, bad-rows CSV) and the good rows, converted, to write.
+
+    `write(start, stop)` upserts good rows [start, stop) and adds the counts to the report, so a caller
+    can commit the file in batches and resume after the last committed batch (productops.signals.imports).
+    """
+
+    spec: Kind
+    report: ImportReport
+    good: dict[str, pd.Series]
+    source_key: str
+    connection_id: int | None
+    product_id: int | None
+
+    @property
+    def good_rows(self) -> int:
+        return len(next(iter(self.good.values()))) if self.good else 0
+
+    def write(self, start: int, stop: int) -> UpsertResult:
+        if stop <= start or not self.good:
+            return UpsertResult()
+        result = _upsert(
+            self.spec,
+            {k: v.iloc[start:stop] for k, v in self.good.items()},
+            self.source_key,
+            self.connection_id,
+            self.product_id,
+            self.report.scope,
+        )
+        self.report.inserted += result.inserted
+        self.report.updated += result.updated
+        self.report.unchanged += result.unchanged
+        return result
+
+
+def prepare_import(
+    file_bytes: bytes,
+    kind: str,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    source_key: str = "manual",
+    connection_id: int | None = None,
+    product_id: int | None = None,
+) -> PreparedImport:
+    """Read, map and validate a file (vectorised, every row); write nothing."""
     spec = get_kind(kind)
     csv_file = read_csv(file_bytes)
     frame = csv_file.frame
@@ -677,7 +819,24 @@ def import_csv(
         raw = frame[column].astype(str)
         col = _PARSERS[target.parse](raw, target)
         bad = col.bad.copy()
-        message = col.message
+        message = (
+            col.message if isinstance(col.message, pd.Series) else pd.Series(col.message, index=raw.index)
+        )
+        # Checks every column gets, whatever its type: a NUL (PostgreSQL refuses it in text) and the
+        # model column's length (a longer value would fail the whole batch's write).
+        nul = raw.str.contains("\x00", regex=False)
+        limit = _max_length(spec, target)
+        too_long = (
+            ~nul & ~bad & (col.values.map(lambda v: len(v) if isinstance(v, str) else 0) > limit)
+            if limit
+            else pd.Series(False, index=raw.index)
+        )
+        length = raw.str.strip().str.len().astype(str)
+        message = message.where(
+            ~too_long, "the value is " + length + f" characters long; at most {limit} fit."
+        )
+        message = message.where(~nul, "the value contains a NUL character (\\0); remove it and import again.")
+        bad |= nul | too_long
         if target.required:
             empty = raw.str.strip() == ""
             message = (
@@ -692,27 +851,144 @@ def import_csv(
                 cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
             messages.append((f"Column '{column}': " + text).where(bad, ""))
 
+    if spec.key == "experiments":
+        bad, message, column = _experiment_row_checks(converted, used, frame.index)
+        bad &= ~bad_any  # one problem at a time: a row whose cells are wrong already says so
+        if bad.any():
+            bad_any |= bad
+            for row, msg in message[bad].items():
+                cell_errors.append((int(row), len(spec.targets), RowError(int(row), column, str(msg))))
+            messages.append(("Row: " + message).where(bad, ""))
     cell_errors.sort(key=lambda e: (e[0], e[1]))
     report.errors = [e for _, _, e in cell_errors[:MAX_LISTED_ERRORS]]
     report.bad_rows = int(bad_any.sum())
     if report.bad_rows:
         report.bad_rows_csv = bad_rows_csv(frame[bad_any], messages)
 
+    if spec.key == "metric_points":
+        _metric_dimensions(converted, used, csv_file.headers, frame.index, ~bad_any)
     good = ~bad_any
-    if good.any():
-        result = _upsert(
-            spec, {k: v[good] for k, v in converted.items()}, source_key, connection_id, product_id
+    return PreparedImport(
+        spec=spec,
+        report=report,
+        good={k: v[good] for k, v in converted.items()} if good.any() else {},
+        source_key=source_key,
+        connection_id=connection_id,
+        product_id=product_id,
+    )
+
+
+def _metric_dimensions(
+    converted: dict[str, pd.Series],
+    used: dict[str, str],
+    headers: list[str],
+    index: pd.Index,
+    good: pd.Series,
+) -> None:
+    """A dimension-value column without a dimension column is a breakdown by that column's name
+    (`platform` -> dimension "platform"). Then make sure no two rows claim the same point: a file whose
+    rows differ only in a column nobody mapped would otherwise keep the last row and drop the rest."""
+    if "dimension_value" in converted and "dimension_key" not in converted:
+        values = converted["dimension_value"]
+        converted["dimension_key"] = pd.Series(used["dimension_value"], index=index, dtype=object).where(
+            values.astype(str) != "", ""
         )
-        report.inserted, report.updated, report.unchanged = result.inserted, result.updated, result.unchanged
-    return report
+    key = pd.DataFrame(
+        {
+            "metric": converted["metric"],
+            "ts": converted["ts"].astype(str),
+            "dk": converted.get("dimension_key", pd.Series("", index=index)),
+            "dv": converted.get("dimension_value", pd.Series("", index=index)),
+        }
+    )[good]
+    clash = key.duplicated(keep=False)
+    if clash.any():
+        rows = [str(r) for r in key.index[clash][:6]]
+        unmapped = [h for h in headers if h not in used.values()]
+        hint = (
+            f"The file has column(s) {', '.join(repr(h) for h in unmapped)} that no field is mapped to; map "
+            "the one that breaks the metric down as its dimension value"
+            if unmapped
+            else "Remove the repeated rows, or add a column that tells them apart and map it as the dimension"
+        )
+        raise CsvImportError(
+            f"Rows {', '.join(rows)} are the same metric, date and dimension, so only one of them could be "
+            f"kept. {hint}, and import again. Nothing was imported."
+        )
+
+
+_STORED_IN = {
+    ("metric_points", "metric"): (Metric, "key"),
+    ("experiments", "experiment"): (Experiment, "key"),
+    ("experiments", "variant"): (Variant, "key"),
+    ("experiments", "metric"): (ExperimentResult, "metric_key"),
+}
+
+
+def _experiment_row_checks(
+    converted: dict[str, pd.Series], used: dict[str, str], index: pd.Index
+) -> tuple[pd.Series, pd.Series, str]:
+    """Each row is a conversion metric (exposures + conversions) or a continuous one (mean + sd + n)."""
+
+    def present(name: str) -> pd.Series:
+        values = converted.get(name)
+        return values.notna() if values is not None else pd.Series(False, index=index)
+
+    conversion = present("conversions")
+    continuous = present("mean") | present("sd")
+    message = pd.Series("", index=index, dtype=object)
+    bad = pd.Series(False, index=index)
+
+    def flag(mask: pd.Series, text: str) -> None:
+        nonlocal bad, message
+        new = mask & ~bad
+        message = message.where(~new, text)
+        bad = bad | new
+
+    flag(~conversion & ~continuous, "give conversions (with exposures), or mean, sd and n.")
+    flag(conversion & continuous, "give either conversions or mean and sd, not both.")
+    flag(conversion & ~present("exposures"), "conversions need the exposures (users in the variant).")
+    if "conversions" in converted and "exposures" in converted:
+        over = (
+            conversion
+            & present("exposures")
+            & (converted["conversions"].astype(float) > converted["exposures"].astype(float))
+        )
+        flag(over, "more conversions than exposures.")
+    flag(continuous & ~(present("mean") & present("sd")), "a continuous metric needs both mean and sd.")
+    flag(continuous & ~(present("n") | present("exposures")), "a continuous metric needs n (or exposures).")
+    column = used.get("conversions") or used.get("mean") or used.get("experiment", "")
+    return bad, message, column
+
+
+def _max_length(spec: Kind, target: Target) -> int | None:
+    """The model column's max_length for a text field (stored elsewhere: that column's)."""
+    if target.parse not in ("text", "choice"):
+        return None
+    if (spec.key, target.name) in _STORED_IN:
+        model, name = _STORED_IN[(spec.key, target.name)]
+        return column_max_length(model, name)
+    if target.name == "control":
+        return None
+    try:
+        return column_max_length(spec.model, target.name)
+    except Exception:  # a field kept in a JSON column (NPS segments): no fixed length
+        return None
 
 
 def _upsert(
-    spec: Kind, cols: dict[str, pd.Series], source_key: str, connection_id: int | None, product_id: int | None
+    spec: Kind,
+    cols: dict[str, pd.Series],
+    source_key: str,
+    connection_id: int | None,
+    product_id: int | None,
+    scope: WriteScope,
 ) -> UpsertResult:
     n = len(next(iter(cols.values())))
     index = next(iter(cols.values())).index
     out: dict[str, list[Any]] = {}
+    if spec.key == "experiments":
+        return _upsert_experiments(cols, source_key, connection_id, product_id, scope)
     if spec.key == "metric_points":
         metric_ids = _metric_ids(cols["metric"], source_key, connection_id, product_id)
         out["metric_id"] = [metric_ids[k] for k in cols["metric"]]
@@ -720,7 +996,9 @@ def _upsert(
         out["value"] = list(cols["value"])
         for name in ("dimension_key", "dimension_value"):
             out[name] = list(cols[name]) if name in cols else [""] * n
-        return upsert(MetricPoint, _rows(out, n))
+        rows = _rows(out, n)
+        scope.add(MetricPoint, rows)
+        return upsert(MetricPoint, rows)
 
     out["source_key"] = [source_key] * n
     out["connection_id"] = [connection_id] * n
@@ -746,7 +1024,134 @@ def _upsert(
         out["body_text"] = [" ".join(strip_tags(b or "").split()) for b in cols["body"]]
     if spec.key == "portfolio_items" and "status" in cols and "status_category" not in cols:
         out["status_category"] = [_category_from_status(s) for s in cols["status"]]
-    return upsert(spec.model, _rows(out, n))
+    rows = _rows(out, n)
+    scope.add(spec.model, rows)
+    if "product_id" not in out:
+        scope.product_ids.add(None)
+    return upsert(spec.model, rows)
+
+
+_YES = {"yes", "y", "true", "1", "x", "control"}
+
+
+def _upsert_experiments(
+    cols: dict[str, pd.Series],
+    source_key: str,
+    connection_id: int | None,
+    product_id: int | None,
+    scope: WriteScope,
+) -> UpsertResult:
+    """Experiments, their variants and cumulative results. Each row is one variant's totals for one metric
+    up to `date` (today when absent); a start date adds the zero totals at the start, so a file of final
+    totals still says how many days the experiment ran. The control is the row marked control, else the
+    variant named "control", else the first variant listed."""
+    from django.utils import timezone
+
+    n = len(cols["experiment"])
+    get = lambda name: list(cols[name]) if name in cols else [None] * n  # noqa: E731
+    experiments, variants, metric = get("experiment"), get("variant"), get("metric")
+    dates = [d or timezone.localdate() for d in get("date")]
+    started = get("started_at")
+    marked = [str(v or "").strip().lower() in _YES for v in get("control")]
+    exposures, conversions, mean, sd, size = (
+        get("exposures"),
+        get("conversions"),
+        get("mean"),
+        get("sd"),
+        get("n"),
+    )
+    metric_keys = [
+        m or "conversion" if conversions[i] is not None else m or "value" for i, m in enumerate(metric)
+    ]
+
+    result = UpsertResult()
+    keys = list(dict.fromkeys(experiments))
+    first_metric = {k: metric_keys[experiments.index(k)] for k in keys}
+    start_of: dict[str, Any] = {}
+    for i, key in enumerate(experiments):
+        candidates = [d for d in (started[i], dates[i]) if d is not None]
+        start_of[key] = min([*candidates, *([start_of[key]] if key in start_of else [])])
+    exp_rows = [
+        {
+            "source_key": source_key,
+            "connection_id": connection_id,
+            "external_id": f"csv:{key}",
+            "product_id": product_id,
+            "key": key,
+            "name": key,
+            "primary_metric": first_metric[key],
+            "started_at": datetime(start_of[key].year, start_of[key].month, start_of[key].day, tzinfo=UTC),
+        }
+        for key in keys
+    ]
+    result += upsert(Experiment, exp_rows)
+    scope.families.add("experiments")
+    scope.product_ids.add(product_id)
+    exp_pk = dict(
+        Experiment.objects.filter(
+            source_key=source_key, external_id__in=[f"csv:{k}" for k in keys]
+        ).values_list("key", "pk")
+    )
+    arms: dict[str, list[str]] = {}
+    for key, variant in zip(experiments, variants, strict=True):
+        arms.setdefault(key, [])
+        if variant not in arms[key]:
+            arms[key].append(variant)
+    control_of = {}
+    for key, names in arms.items():
+        chosen = [v for i, v in enumerate(variants) if experiments[i] == key and marked[i]]
+        named = [v for v in names if v.strip().lower() == "control"]
+        control_of[key] = (chosen or named or names)[0]
+    variant_rows = [
+        {
+            "experiment_id": exp_pk[key],
+            "key": name,
+            "name": name,
+            "is_control": name == control_of[key],
+            "weight": round(1 / len(names), 6),
+        }
+        for key, names in arms.items()
+        for name in names
+    ]
+    result += upsert(Variant, variant_rows)
+    variant_pk = {
+        (e, k): pk
+        for e, k, pk in Variant.objects.filter(experiment_id__in=list(exp_pk.values())).values_list(
+            "experiment_id", "key", "pk"
+        )
+    }
+    rows: dict[tuple[int, str, Any], dict[str, Any]] = {}
+    for i in range(n):
+        e, v = exp_pk[experiments[i]], variant_pk[(exp_pk[experiments[i]], variants[i])]
+        base = {"experiment_id": e, "variant_id": v, "metric_key": metric_keys[i]}
+        if conversions[i] is not None:
+            values = {
+                "kind": MetricKind.CONVERSION.value,
+                "exposures": exposures[i],
+                "conversions": conversions[i],
+            }
+            values |= {"value_sum": None, "value_sum_squares": None}
+        else:
+            count = size[i] if size[i] is not None else exposures[i]
+            values = {
+                "kind": MetricKind.CONTINUOUS.value,
+                "exposures": count,
+                "conversions": None,
+                "value_sum": mean[i] * count,
+                # sd is the sample standard deviation: sum of squares = (n-1) sd^2 + n mean^2
+                "value_sum_squares": (count - 1) * sd[i] ** 2 + count * mean[i] ** 2,
+            }
+        rows[(v, metric_keys[i], dates[i])] = {**base, "date": dates[i], **values}
+        start = start_of[experiments[i]]
+        if start < dates[i] and (v, metric_keys[i], start) not in rows:
+            zero = {
+                k: (0 if k in ("exposures",) else (0 if values[k] is not None else None))
+                for k in values
+                if k != "kind"
+            }
+            rows[(v, metric_keys[i], start)] = {**base, "date": start, "kind": values["kind"], **zero}
+    result += upsert(ExperimentResult, list(rows.values()))
+    return result
 
 
 def _blank_as_default(spec: Kind, name: str, value: Any) -> Any:

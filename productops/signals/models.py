@@ -418,3 +418,56 @@ class OpsIncident(SourcedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    SUCCEEDED = "succeeded", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A CSV import from the Import page, run by a worker (productops.signals.imports).
+
+    The file waits under VAR_DIR/imports/<token>.csv. Rows commit in batches; `rows_done` is the number of
+    valid rows committed so far, so a re-run after a killed worker resumes after the last committed batch.
+    """
+
+    token = models.UUIDField(unique=True)
+    kind = models.CharField(max_length=32)
+    filename = models.CharField(max_length=255)
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.SET_NULL)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0, help_text="Data rows in the file.")
+    rows_valid = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0, help_text="Valid rows committed so far.")
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    bad_rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="[row, column, message] of the first problems."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    encoding = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.filename} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.rows_valid else int(100 * self.rows_done / self.rows_valid)

@@ -20,17 +20,18 @@ from productops.accounts.roles import lead_required
 
 from .csv_import import (
     CsvImportError,
+    check_mapping,
     get_kind,
-    import_csv,
     max_bytes,
     read_csv,
     save_mapping,
     suggest_mapping,
 )
 from .forms import MappingForm, UploadForm
+from .imports import queue_import
+from .models import ImportJob
 
 SESSION_KEY = "csv_imports"
-MAX_SHOWN_ERRORS = 200
 PREVIEW_ROWS = 5
 
 
@@ -96,6 +97,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @lead_required
 def import_map(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
     pending = _pending(request, token)
+    if ImportJob.objects.filter(token=token).exists():
+        return redirect("signals:import_result", token=token)
     path = _dir() / f"{token.hex}.csv"
     if not path.exists():
         raise Http404("This upload was already imported; upload the file again to re-import it.")
@@ -116,28 +119,14 @@ def import_map(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         mapping = form.mapping()
         try:
-            report = import_csv(
-                data, kind.key, mapping=mapping, source_key="manual", product_id=pending["product_id"]
-            )
+            check_mapping(mapping, csv_file.headers, kind.key)
         except CsvImportError as exc:
             error = exc.message
         else:
             if form.cleaned_data["save_mapping"]:
                 save_mapping(kind.key, mapping, request.user)
-            if report.bad_rows_csv:
-                (_dir() / f"{token.hex}.bad.csv").write_bytes(report.bad_rows_csv)
-            path.unlink(missing_ok=True)
-            pending["report"] = {
-                "rows": report.rows,
-                "inserted": report.inserted,
-                "updated": report.updated,
-                "unchanged": report.unchanged,
-                "bad_rows": report.bad_rows,
-                "error_count": len(report.errors),
-                "errors": [[e.row, e.column, e.message] for e in report.errors[:MAX_SHOWN_ERRORS]],
-                "encoding": report.encoding,
-            }
-            _remember(request, token.hex, pending)
+            # A worker imports the file (productops.signals.imports): the result page shows its progress.
+            queue_import(token, kind.key, pending["filename"], mapping, pending["product_id"], request.user)
             return redirect("signals:import_result", token=token)
     preview = csv_file.frame.head(PREVIEW_ROWS)
     return render(
@@ -159,12 +148,13 @@ def import_map(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
 @lead_required
 def import_result(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
     pending = _pending(request, token)
-    if "report" not in pending:
+    job = ImportJob.objects.filter(token=token).first()
+    if job is None:
         return redirect("signals:import_map", token=token)
     return render(
         request,
         "signals/import_result.html",
-        {"pending": pending, "report": pending["report"], "kind": get_kind(pending["kind"]), "token": token},
+        {"pending": pending, "job": job, "kind": get_kind(pending["kind"]), "token": token},
     )
 
 

@@ -32,10 +32,11 @@ def forget_unacked(marker: str) -> int:
     import redis
 
     client = redis.Redis.from_url(app.conf.broker_url)
+    prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix", "")
     dropped = 0
-    for tag, payload in client.hgetall("unacked").items():
+    for tag, payload in client.hgetall(f"{prefix}unacked").items():
         if marker.encode() in payload:
-            client.hdel("unacked", tag)
-            client.zrem("unacked_index", tag)
+            client.hdel(f"{prefix}unacked", tag)
+            client.zrem(f"{prefix}unacked_index", tag)
             dropped += 1
     return dropped

@@ -87,4 +87,4 @@ def test_twenty_concurrent_workers_run_one_sync() -> None:
     ]
     assert SupportTicket.objects.filter(source_key=connection.source_key).count() == 40
     assert max(running_at_once) <= 1
-    assert len([m for m in drain("insights") if "recompute_after_sync" in m]) == 1
+    assert len([m for m in drain("insights") if "recompute_pending" in m]) == 1

@@ -14,8 +14,8 @@ from connectors.http import HttpClient, RetryPolicy
 from connectors.sources.delighted import DelightedConnector
 from productops.dashboards.selectors import nps_summary
 from productops.dashboards.tables import TABLES, table_queryset
-from productops.signals.csv_import import respondent_hash
 from productops.signals.models import NpsResponse
+from productops.signals.pii import respondent_hash
 
 from .signal_helpers import connection, load, product, query, sync, window
 

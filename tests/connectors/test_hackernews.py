@@ -14,8 +14,8 @@ from connectors.http import RetryPolicy
 from connectors.sources import hackernews
 from connectors.sources.hackernews import HackerNewsConnector
 from productops.dashboards.tables import TABLES, table_queryset
-from productops.signals.csv_import import respondent_hash
 from productops.signals.models import Mention
+from productops.signals.pii import respondent_hash
 
 from .signal_helpers import connection, load, product, query, sync, window
 

@@ -14,8 +14,8 @@ from connectors.base import REGISTRY, ConnectorError
 from connectors.http import RetryPolicy
 from connectors.sources.reddit import RedditConnector
 from productops.dashboards.tables import TABLES, table_queryset
-from productops.signals.csv_import import respondent_hash
 from productops.signals.models import Mention
+from productops.signals.pii import respondent_hash
 
 from .signal_helpers import connection, load, product, query, sync, text, window
 

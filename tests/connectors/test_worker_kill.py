@@ -147,7 +147,10 @@ def test_sigkill_mid_sync_then_resync_keeps_every_record_once(start_worker: Any)
         return bool(recompute)
 
     wait_for(recompute_queued, "the recompute to be queued", 30)
-    assert "recompute_after_sync" in recompute[0] and str(connection.pk) in recompute[0]
+    assert "recompute_pending" in recompute[0]
+    from insights.models import PendingRecompute
+
+    assert any(connection.pk in p.connection_ids for p in PendingRecompute.objects.all())
     os.killpg(final.pid, signal.SIGKILL)
     final.wait()
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from insights.anomalies.scoring import score_metric_anomalies
 from insights.anomalies.services import run_detection
 from insights.models import Insight, InsightKind
 from productops.portfolio.models import Product
 from productops.signals.demo import seed
+from tests.insights.anomaly_scoring import score_metric_anomalies
 
 
 @pytest.mark.django_db(transaction=False)

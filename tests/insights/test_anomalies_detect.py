@@ -10,7 +10,7 @@ import pytest
 
 from insights.anomalies import detect, detect_many
 from insights.anomalies.events import find_events
-from insights.anomalies.synthetic import WEEKLY, make_matrix
+from tests.insights.anomaly_synthetic import WEEKLY, make_matrix
 
 DAYS = 240
 

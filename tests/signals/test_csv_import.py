@@ -15,11 +15,11 @@ from productops.signals.csv_import import (
     auto_map,
     escape_cell,
     import_csv,
-    respondent_hash,
     save_mapping,
     suggest_mapping,
 )
 from productops.signals.models import Metric, MetricPoint, NpsResponse, SupportTicket
+from productops.signals.pii import respondent_hash
 
 BROKEN_NPS = (
     "Response ID,How likely are you to recommend us?,Date,Comment,Email,Plan\n"

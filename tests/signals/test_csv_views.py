@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from productops.signals.models import CsvMapping, NpsResponse, SupportTicket
+from productops.signals.imports import run_job
+from productops.signals.models import CsvMapping, ImportJob, NpsResponse, SupportTicket
 
 NPS = (
     b"Response ID,How likely,When,Comment\n"
@@ -59,11 +60,17 @@ def test_upload_map_import_and_download_the_bad_rows(lead_client: Client) -> Non
         },
     )
     assert done.status_code == 302 and done["Location"].endswith("/result/")
+    waiting = lead_client.get(done["Location"]).content.decode()
+    assert "Waiting for a worker" in waiting and 'http-equiv="refresh"' in waiting
+    assert not NpsResponse.objects.exists()  # the request only queued the import
+    job = ImportJob.objects.get()
+    run_job(job.pk)  # what the worker's task does (tests/signals/test_import_jobs.py runs a real worker)
     result = lead_client.get(done["Location"])
     html = result.content.decode()
+    assert 'http-equiv="refresh"' not in html
     assert "&#x27;11&#x27; is not a whole number from 0 to 10." in html
     assert "&#x27;not a date&#x27; is not a date (use YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY)." in html
-    assert result.context["report"]["inserted"] == 1
+    assert result.context["job"].inserted == 1
     assert list(NpsResponse.objects.values_list("external_id", flat=True)) == ["r1"]
     assert CsvMapping.objects.get(kind="nps").mapping["score"] == "How likely"
 

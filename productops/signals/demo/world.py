@@ -201,10 +201,6 @@ def day(index: int) -> dt.date:
     return START_DATE + dt.timedelta(days=index)
 
 
-def day_index(date: dt.date) -> int:
-    return (date - START_DATE).days
-
-
 def at(index: int, seconds: float = 0.0) -> dt.datetime:
     """The aware UTC datetime `seconds` after midnight of day `index`."""
     base = dt.datetime.combine(day(index), dt.time(), tzinfo=dt.UTC)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from productops.portfolio.models import Product
 from productops.signals.csv_import import (
@@ -22,6 +23,7 @@ from productops.signals.csv_import import (
     save_mapping,
     suggest_mapping,
 )
+from productops.signals.services import record_write
 
 
 class Command(BaseCommand):
@@ -68,7 +70,16 @@ class Command(BaseCommand):
         try:
             if mapping is not None:
                 mapping = suggest_mapping(read_csv(data).headers, options["kind"]) | mapping
-            report = import_csv(data, options["kind"], mapping=mapping, product_id=product_id)
+            with transaction.atomic():
+                report = import_csv(data, options["kind"], mapping=mapping, product_id=product_id)
+                if report.inserted or report.updated:
+                    record_write(
+                        "manual",
+                        report.scope.families,
+                        report.scope.product_ids,
+                        report.scope.since,
+                        metric_ids=report.scope.metric_ids,
+                    )
         except CsvImportError as exc:
             raise CommandError(f"{path}: {exc.message}") from None
         if mapping is not None and options["save_mapping"]:
