@@ -74,7 +74,7 @@ def _audit() -> Any:
     return module
 
 
-# Shaped like `pip-audit --format json` output (pip_audit/_format/json.py).
+# The report shape judge() reads: what query_pypi() builds, and what `pip-audit --format json` prints.
 CLEAN = {
     "dependencies": [
         {"name": "django", "version": "5.2.19", "vulns": []},
@@ -128,3 +128,46 @@ def test_the_audit_passes_only_when_every_package_was_checked_and_clean() -> Non
 def test_the_audit_reads_every_locked_name() -> None:
     names = _audit().locked_names(ROOT / "requirements.lock")
     assert names == set(_lock())
+
+
+# One entry of PyPI's JSON API `vulnerabilities` list (warehouse docs, "Project"/"Release" JSON).
+PYPI_RELEASE = {
+    "info": {"name": "requests", "version": "2.31.0"},
+    "vulnerabilities": [
+        {
+            "aliases": ["CVE-2024-35195"],
+            "details": "When making requests through a Requests Session...",
+            "fixed_in": ["2.32.0"],
+            "id": "GHSA-9wx4-h78v-vm56",
+            "link": "https://osv.dev/vulnerability/GHSA-9wx4-h78v-vm56",
+            "source": "osv",
+            "summary": None,
+            "withdrawn": None,
+        },
+        {
+            "aliases": [],
+            "details": "withdrawn advisory",
+            "fixed_in": [],
+            "id": "PYSEC-0000-0",
+            "link": "https://osv.dev/vulnerability/PYSEC-0000-0",
+            "source": "osv",
+            "summary": None,
+            "withdrawn": "2024-06-01T00:00:00Z",
+        },
+    ],
+}
+
+
+def test_pypi_vulnerabilities_become_findings_and_withdrawn_ones_do_not() -> None:
+    audit = _audit()
+    vulns = audit._vulns(PYPI_RELEASE)
+    assert [v["id"] for v in vulns] == ["GHSA-9wx4-h78v-vm56"]
+    report = {"dependencies": [{"name": "requests", "version": "2.31.0", "vulns": vulns}]}
+    verdict = audit.judge(report, {"requests"})
+    assert not verdict.ok and "fixed in 2.32.0" in verdict.vulnerable[0]
+
+
+def test_every_pin_of_the_lock_is_queried() -> None:
+    pins = _audit().pinned(ROOT / "requirements.lock")
+    assert {name for name, _ in pins} and all(version for _, version in pins)
+    assert {_audit()._norm(name) for name, _ in pins} == _audit().locked_names(ROOT / "requirements.lock")

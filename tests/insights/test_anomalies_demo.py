@@ -84,7 +84,7 @@ def test_demo_ground_truth_precision_recall_false_alarms_and_incident(capsys: An
 
     assert incident.ends_at - incident.starts_at <= timedelta(days=14)
     assert incident.starts_at.date() <= date.fromisoformat(planted["start"]) + timedelta(days=1)
-    plants = {}
+    plants: dict[str, list[dict[str, object]]] = {}
     for entry in truth["anomalies"]:
         if not entry["dimension_key"]:
             plants.setdefault(entry["product"], []).append(entry)
