@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,10 +10,12 @@ import pandas as pd
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from productops.accounts.roles import pm_required
+from productops.accounts.roles import pm_required, role_of
 from productops.core.versions import bump
 from productops.dashboards import drill
 from productops.dashboards.cache import cached
@@ -75,9 +78,26 @@ def themes(request: HttpRequest) -> HttpResponse:
             "support": _support_kpis(support_rollup.weekly(filters), base),
         }
 
-    # Read from the rollups once per data version and filters (productops.dashboards.cache).
-    ctx.update(cached("feedback-page", (filters.params(),), build))
-    return render(request, "feedback/themes.html", ctx)
+    return _cached_body(request, "feedback", "feedback/themes.html", "feedback/_themes_body.html", ctx, build)
+
+
+def _cached_body(
+    request: HttpRequest,
+    name: str,
+    template: str,
+    body_template: str,
+    ctx: dict[str, Any],
+    build: Callable[[], dict[str, Any]],
+) -> HttpResponse:
+    """Render the page's body from the rollups once per data version, URL and role, and reuse it (as the
+    dashboards do): it holds no per-user data, and syncs, recomputes and a PM's theme edits bump the
+    version, so it is never stale."""
+    body = cached(
+        f"page:{name}",
+        (request.get_full_path(), role_of(request.user)),
+        lambda: render_to_string(body_template, {**ctx, **build()}, request=request),
+    )
+    return render(request, template, {"body": mark_safe(body)})  # noqa: S308
 
 
 def _support_kpis(weekly: pd.DataFrame, base: dict[str, Any]) -> dict[str, Any] | None:
@@ -273,9 +293,9 @@ def support_page(request: HttpRequest) -> HttpResponse:
             "by_channel": support_rollup.breakdown(filters, "channel"),
         }
 
-    # Read from the rollups once per data version and filters (productops.dashboards.cache).
-    ctx.update(cached("support-page", (filters.params(),), build))
-    return render(request, "feedback/support.html", ctx)
+    return _cached_body(
+        request, "support", "feedback/support.html", "feedback/_support_body.html", ctx, build
+    )
 
 
 def support_chart_or_none(
