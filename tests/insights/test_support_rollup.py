@@ -59,7 +59,9 @@ def test_rollup_weekly_and_breakdowns_match_the_raw_tickets() -> None:
         # Percentiles within one ~12 % bucket of the exact value (weeks fully inside the range).
         full = expected["week"].dt.date >= support_rollup.monday(filters.start)
         for column in ("frt_p50", "frt_p90", "res_p50", "res_p90"):
-            assert np.allclose(got[column][full], expected[column][full].astype(float), rtol=0.13, equal_nan=True), (
+            assert np.allclose(
+                got[column][full], expected[column][full].astype(float), rtol=0.13, equal_nan=True
+            ), (
                 query,
                 column,
                 got[column][full].tolist(),
