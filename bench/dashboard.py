@@ -2,6 +2,12 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/productops_bench python bench/dashboard.py
 
+BENCH_CASE=feedback measures the Support and Feedback pages instead: it seeds (once, with the COPY
+upsert) at least 1M support tickets and 200k feedback texts in themes, drives /support/ and /feedback/
+(each also with ?range=30d) with 16 clients, and ends with:
+
+    dashboard_feedback: tickets=N feedback_texts=M support_p95_ms=A feedback_p95_ms=B
+
 Seeds `seed_demo --scale 11` (at least 5M metric points and 500k tickets) once into that database,
 serves it with gunicorn (4 workers), and drives it for 30 s with wrk from a second process (Debian's
 wrk; a Python client when wrk is missing). Ends with:
@@ -19,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +47,8 @@ def main() -> int:
     import django
 
     django.setup()
+    if os.environ.get("BENCH_CASE") == "feedback":
+        return feedback_case()
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -118,6 +128,157 @@ def main() -> int:
         f"dashboard: rows={rows} p50_ms={p50:.1f} p95_ms={p95:.1f} rps={rps:.1f} queries_per_page={max(queries)}"
     )
     return 0
+
+
+FEEDBACK_TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
+FEEDBACK_TEXTS = int(os.environ.get("BENCH_FEEDBACK_TEXTS", "200000"))
+TAGS = ["billing", "login", "export", "sso", "performance", "mobile", "api", "refund", "onboarding", "bug"]
+CHANNELS = ["email", "chat", "web", "phone"]
+WORDS = ["export", "slow", "login", "invoice", "crash", "sso", "dark", "mode", "refund", "sync", "api", "csv"]
+
+
+def _bench_tickets(products: list[Any], n: int) -> Iterator[dict[str, Any]]:
+    """n tickets over the last two years, spread over products, channels and tags, with response and
+    resolution times, CSAT and sentiment; about 5 % still open."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(11)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for i in range(n):
+        opened = now - timedelta(minutes=rng.randrange(730 * 24 * 60))
+        frt = opened + timedelta(minutes=rng.expovariate(1 / 240))
+        solved = None if rng.random() < 0.05 else frt + timedelta(minutes=rng.expovariate(1 / 2000))
+        words = " ".join(rng.choice(WORDS) for _ in range(6))
+        yield {
+            "source_key": "bench",
+            "external_id": f"b{i}",
+            "product_id": products[i % len(products)].pk,
+            "subject": f"Ticket {i}: {words}",
+            "body_text": words,
+            "status": "open" if solved is None else "solved",
+            "tags": rng.sample(TAGS, rng.randrange(0, 3)),
+            "channel": CHANNELS[i % len(CHANNELS)],
+            "opened_at": opened,
+            "first_response_at": frt,
+            "solved_at": solved,
+            "csat_rating": rng.randrange(1, 6) if rng.random() < 0.3 else None,
+            "sentiment": round(rng.uniform(-1, 1), 3),
+        }
+
+
+def feedback_case() -> int:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from insights.feedback.models import Theme, ThemeMember
+    from productops.accounts.roles import Role
+    from productops.accounts.services import create_user
+    from productops.dashboards import rollups
+    from productops.dashboards.models import TicketRollup
+    from productops.portfolio.models import Product, Team
+    from productops.signals.ingest import upsert
+    from productops.signals.models import SupportTicket
+
+    call_command("migrate", verbosity=0)
+    products = [
+        Product.objects.get_or_create(slug=f"bench-{k}", defaults={"name": f"Bench {k}"})[0] for k in range(5)
+    ]
+    team, _ = Team.objects.get_or_create(slug="bench-team", defaults={"name": "Bench team"})
+    team.products.add(*products[:2])
+    tickets = SupportTicket.objects.count()
+    seeded = tickets < FEEDBACK_TICKETS or ThemeMember.objects.count() < FEEDBACK_TEXTS
+    if tickets < FEEDBACK_TICKETS:
+        started = time.monotonic()
+        print(f"seeding {FEEDBACK_TICKETS:,} tickets with the COPY upsert (once)...", flush=True)
+        upsert(SupportTicket, _bench_tickets(products, FEEDBACK_TICKETS))
+        print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
+    if ThemeMember.objects.count() < FEEDBACK_TEXTS:
+        # Feedback texts in themes, planted directly (clustering 200k texts is not what this measures):
+        # every ticket with an id divisible by a step joins one of 8 themes of its product.
+        started = time.monotonic()
+        ThemeMember.objects.all().delete()
+        themes = {
+            p.pk: [
+                Theme.objects.create(product=p, label=f"{WORDS[k]} / {WORDS[k + 1]}", size=0)
+                for k in range(8)
+            ]
+            for p in products
+        }
+        total = SupportTicket.objects.count()
+        step = max(1, total // (FEEDBACK_TEXTS + FEEDBACK_TEXTS // 10))
+        with connection.cursor() as cursor:
+            for pid, group in themes.items():
+                ids = [t.pk for t in group]
+                cursor.execute(
+                    f"""
+                    INSERT INTO feedback_thememember
+                        (theme_id, source, object_id, product_id, ts, weight, sentiment, quote, segment, pinned)
+                    SELECT (ARRAY{ids})[1 + (t.id / {step}) %% {len(ids)}], 'ticket', t.id, t.product_id,
+                           t.opened_at, 1.0, t.sentiment, t.subject, '{{}}'::jsonb, false
+                    FROM signals_supportticket t
+                    WHERE t.product_id = %s AND t.id %% {step} = 0
+                    ON CONFLICT DO NOTHING
+                    """,
+                    [pid],
+                )
+            cursor.execute("ANALYZE")
+        print(f"planted theme members in {time.monotonic() - started:.0f}s", flush=True)
+    if seeded or not TicketRollup.objects.exists():
+        started = time.monotonic()
+        rollups.refresh_all()
+        print(f"rollups refreshed in {time.monotonic() - started:.0f}s", flush=True)
+    tickets, texts = SupportTicket.objects.count(), ThemeMember.objects.count()
+    print(f"rows: {tickets:,} tickets, {texts:,} feedback texts in themes", flush=True)
+    create_user("bench", "bench@example.com", "bench-password-123", Role.PM)
+    connection.close()
+
+    server = _serve()
+    try:
+        base = f"http://127.0.0.1:{PORT}"
+        cookie = _login_cookie(base)
+        results = {}
+        for name, paths in (
+            ("support", ["/support/", "/support/?range=30d", f"/support/?team={team.slug}&range=90d"]),
+            ("feedback", ["/feedback/", "/feedback/?range=30d", f"/feedback/?team={team.slug}&range=90d"]),
+        ):
+            for path in paths:
+                for _ in range(4):
+                    assert _get(base + path, cookie) == 200, path
+            if shutil.which("wrk"):
+                results[name] = _wrk(base, paths, cookie)
+            else:
+                results[name] = _python_load(base, paths, cookie)
+            print(f"{name}: {paths} p50_ms={results[name][0]:.1f} p95_ms={results[name][1]:.1f}", flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    print(
+        f"dashboard_feedback: tickets={tickets} feedback_texts={texts} "
+        f"support_p95_ms={results['support'][1]:.1f} feedback_p95_ms={results['feedback'][1]:.1f}"
+    )
+    return 0
+
+
+def _serve() -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PRODUCTOPS_ENV": "dev", "DEBUG": "false"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "productops.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _login_cookie(base: str) -> str:

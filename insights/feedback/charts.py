@@ -139,15 +139,9 @@ def support_chart(
         }
         for col, label in columns
     ]
+    values = [[None if pd.isna(v) else round(float(v), 2) for v in weekly[col]] for col, _ in columns]
     rows = [
-        (
-            _linked(d, urls[i] if urls else None),
-            *[
-                None if pd.isna(weekly[col].iloc[i]) else round(float(weekly[col].iloc[i]), 2)
-                for col, _ in columns
-            ],
-        )
-        for i, d in enumerate(x)
+        (_linked(d, urls[i] if urls else None), *[column[i] for column in values]) for i, d in enumerate(x)
     ]
     fig = figure(data, {"yaxis": {"title": y_title, "rangemode": "tozero"}})
     return chart_context(fig, alt, ["Week", *[label for _, label in columns]], rows)

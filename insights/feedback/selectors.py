@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, DateField, Func, Q, Sum
 from django.db.models.functions import TruncWeek
 
 from insights import sentiment
@@ -127,21 +127,17 @@ def _zero_fill(counts: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.Data
     if counts.empty:
         return pd.DataFrame(columns=["series_id", "ts", "value"])
     end = end if end is not None else counts["ts"].max()
-    parts = []
-    for series_id, group in counts.groupby("series_id", sort=True):
-        weeks = pd.date_range(group["ts"].min(), end, freq="7D")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "series_id": series_id,
-                    "ts": weeks,
-                    "value": group.set_index("ts")["value"]
-                    .reindex(weeks, fill_value=0)
-                    .to_numpy(dtype=float),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+    counts = counts.groupby(["series_id", "ts"], sort=True)["value"].sum().reset_index()
+    weeks = pd.date_range(counts["ts"].min(), end, freq="7D")
+    ids, codes = np.unique(counts["series_id"].to_numpy(dtype=str), return_inverse=True)
+    col = weeks.get_indexer(pd.DatetimeIndex(counts["ts"]))
+    keep = col >= 0
+    grid = np.zeros((len(ids), len(weeks)))
+    grid[codes[keep], col[keep]] = counts["value"].to_numpy(dtype=float)[keep]
+    first = np.full(len(ids), len(weeks))
+    np.minimum.at(first, codes[keep], col[keep])
+    rows, cols = np.nonzero(np.arange(len(weeks))[None, :] >= first[:, None])
+    return pd.DataFrame({"series_id": ids[rows], "ts": weeks[cols], "value": grid[rows, cols]})
 
 
 def theme_volume_frame(
@@ -186,21 +182,28 @@ def theme_spikes(
         return spikes
     end = frame["ts"].max()
     cutoff = end - pd.Timedelta(weeks=recent_weeks)
-    for series_id, group in frame.groupby("series_id"):
-        history = group[group["ts"] <= cutoff]["value"].to_numpy()
+    frame = frame.sort_values(["series_id", "ts"], kind="stable")
+    ids = frame["series_id"].to_numpy(dtype=str)
+    ts_all = pd.DatetimeIndex(frame["ts"])
+    late_all = np.asarray(ts_all > cutoff)
+    values_all = frame["value"].to_numpy(dtype=float)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    for lo, hi in zip(starts, np.r_[starts[1:], len(ids)], strict=True):
+        series_id, values, late = ids[lo], values_all[lo:hi], np.asarray(late_all[lo:hi])
+        history = values[~late]
         if history.size < 4:
-            history = group["value"].to_numpy()
+            history = values
         median = float(np.median(history))
         mad = float(np.median(np.abs(history - median))) * 1.4826
         scale = max(mad, np.sqrt(max(median, 1.0)))  # Poisson floor: a quiet theme needs a real jump
-        recent = group[group["ts"] > cutoff]
-        for ts, value in zip(recent["ts"], recent["value"], strict=True):
+        for i in np.flatnonzero(late):
+            value = values[i]
             z = (value - median) / scale
             if z >= min_z and value >= min_count:
                 spikes.append(
                     {
                         "theme_id": int(str(series_id).split(":")[1]),
-                        "week": ts.to_pydatetime(),
+                        "week": ts_all[lo + i].to_pydatetime(),
                         "value": float(value),
                         "baseline": median,
                         "z": float(z),
@@ -252,30 +255,86 @@ def filtered_members(filters: Filters) -> Any:
 
 
 def theme_rows(filters: Filters, limit: int = 100) -> list[dict[str, Any]]:
-    """Active themes ranked by volume within the filters, with sentiment and 4-week change."""
-    frame = pd.DataFrame.from_records(filtered_members(filters).values("theme_id", "sentiment"))
-    if frame.empty:
+    """Active themes ranked by volume within the filters, with sentiment and 4-week change. Counted and
+    averaged in the database (one GROUP BY over the range's members), never row by row in Python."""
+    ranked = list(
+        filtered_members(filters)
+        .values("theme_id")
+        .annotate(volume=Count("id"), sentiment=Avg("sentiment"))
+        .order_by("-volume", "theme_id")[:limit]
+    )
+    if not ranked:
         return []
-    agg = frame.groupby("theme_id").agg(volume=("theme_id", "size"), sentiment=("sentiment", "mean"))
-    agg = agg.sort_values("volume", ascending=False).head(limit)
-    themes = Theme.objects.select_related("product").in_bulk(agg.index.tolist())
-    links: dict[int, int] = {}
-    for theme_id in (
-        EvidenceLink.objects.filter(theme_id__in=agg.index.tolist())
+    ids = [r["theme_id"] for r in ranked]
+    themes = Theme.objects.select_related("product").in_bulk(ids)
+    links = dict(
+        EvidenceLink.objects.filter(theme_id__in=ids)
         .exclude(status=LinkStatus.REJECTED)
-        .values_list("theme_id", flat=True)
-    ):
-        links[theme_id] = links.get(theme_id, 0) + 1
+        .values("theme_id")
+        .annotate(n=Count("id"))
+        .values_list("theme_id", "n")
+    )
     return [
         {
-            "theme": themes[tid],
-            "volume": int(row.volume),
-            "sentiment": None if pd.isna(row.sentiment) else float(row.sentiment),
-            "links": links.get(tid, 0),
+            "theme": themes[r["theme_id"]],
+            "volume": int(r["volume"]),
+            "sentiment": None if r["sentiment"] is None else float(r["sentiment"]),
+            "links": links.get(r["theme_id"], 0),
         }
-        for tid, row in agg.iterrows()
-        if tid in themes
+        for r in ranked
+        if r["theme_id"] in themes
     ]
+
+
+class UtcDay(Func):
+    """The UTC calendar day of a timestamp, computed by the database itself (SQLite's date() rather than
+    a Python function per row), so a GROUP BY day stays in C."""
+
+    output_field = DateField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
+        if connection.vendor == "postgresql":
+            return self.as_sql_template(compiler, connection, "((%(expressions)s) AT TIME ZONE 'UTC')::date")
+        return self.as_sql_template(compiler, connection, "date(%(expressions)s)")
+
+    def as_sql_template(self, compiler: Any, connection: Any, template: str) -> Any:
+        return super().as_sql(compiler, connection, template=template)
+
+
+def theme_weekly_counts(members: Any) -> pd.DataFrame:
+    """Members per theme and week (Monday, UTC), counted in the database, as a zero-filled long frame
+    (series_id "theme:<id>", ts, value)."""
+    daily = (
+        members.annotate(day=UtcDay("ts"))
+        .values("theme_id", "day")
+        .annotate(value=Count("id"))
+        .values_list("theme_id", "day", "value")
+    )
+    counts = pd.DataFrame(list(daily), columns=["theme_id", "day", "value"])
+    if counts.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    days = pd.to_datetime(counts["day"])
+    counts["ts"] = (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.tz_localize("UTC")
+    counts = counts.groupby(["theme_id", "ts"], as_index=False)["value"].sum()
+    counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
+    return _zero_fill(counts[["series_id", "ts", "value"]])
+
+
+def page_sentiment_frame(filters: Filters) -> pd.DataFrame:
+    """Mean sentiment per week and product ("sentiment:<slug>") within the filters, from the daily
+    sentiment rollup (productops.dashboards.rollups.refresh_sentiment)."""
+    from productops.dashboards.models import SentimentDaily
+
+    qs = scope_products(SentimentDaily.objects.all(), filters).filter(filters.window("day", dates=True))
+    rows = list(qs.values_list("product__slug", "day").annotate(total=Sum("total"), n=Sum("n")))
+    frame = pd.DataFrame(rows, columns=["key", "day", "total", "n"])
+    if frame.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
+    frame["ts"] = _week_floor(pd.to_datetime(frame["day"]).dt.tz_localize("UTC"))
+    frame["series_id"] = [f"sentiment:{k or 'none'}" for k in frame["key"]]
+    sums = frame.groupby(["series_id", "ts"])[["total", "n"]].sum().reset_index()
+    sums["value"] = sums["total"].astype(float) / sums["n"]
+    return sums[["series_id", "ts", "value"]]
 
 
 def item_evidence(item_id: int) -> dict[str, Any]:

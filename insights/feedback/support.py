@@ -10,6 +10,7 @@ seconds since an epoch" and the difference of two such clocks is the business ti
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import numpy as np
@@ -56,11 +57,26 @@ def elapsed_hours(start: pd.Series, end: pd.Series, config: dict[str, Any] | Non
     return (business_clock(end, config) - business_clock(start, config)) / 3600
 
 
-def tickets_frame(filters: Filters | None = None, product_ids: Iterable[int] | None = None) -> pd.DataFrame:
+_ANY = object()
 
+
+def tickets_frame(
+    filters: Filters | None = None,
+    product_ids: Iterable[int] | None = None,
+    *,
+    product_id: Any = _ANY,
+    since: date | None = None,
+) -> pd.DataFrame:
+    """Raw tickets with first-response and resolution hours (for the rollups and the anomaly series;
+    pages read insights.feedback.support_rollup). `product_id` (None for no product) and `since` (a day,
+    UTC) narrow it further."""
     qs = SupportTicket.objects.all()
     if product_ids:
         qs = qs.filter(product_id__in=list(product_ids))
+    if product_id is not _ANY:
+        qs = qs.filter(product_id=product_id) if product_id is not None else qs.filter(product__isnull=True)
+    if since is not None:
+        qs = qs.filter(opened_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
     qs = scope_products(qs, filters)
     if filters is not None:
         qs = qs.filter(filters.window("opened_at"))

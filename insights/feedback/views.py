@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,16 +10,20 @@ import pandas as pd
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from productops.accounts.roles import pm_required
+from productops.accounts.roles import pm_required, role_of
+from productops.core.versions import bump
 from productops.dashboards import drill
+from productops.dashboards.cache import cached
 from productops.dashboards.filters import filter_bar_context
-from productops.portfolio.models import PortfolioItem, Product
+from productops.portfolio.models import PortfolioItem
 from productops.signals.models import Experiment, ExperimentStatus
 
-from . import charts, nps, selectors, services, support
+from . import charts, nps, selectors, services, support_rollup
 from .experiments import VERDICT_COLOURS, build_reports
 from .models import EvidenceLink, FeedbackSource, Theme, ThemeMember, ThemeStatus
 
@@ -35,62 +40,64 @@ def _base_context(request: HttpRequest) -> dict[str, Any]:
 @pm_required
 def themes(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
-    filters = ctx["filters"]
-    rows = selectors.theme_rows(filters)
-    spikes = (
-        {
-            s["theme_id"]: s
-            for s in selectors.theme_spikes(
-                selectors.theme_volume_frame(theme_ids=[r["theme"].pk for r in rows])
-            )
-        }
-        if rows
-        else {}
-    )
-    for row in rows:
-        row["spike"] = spikes.get(row["theme"].pk)
-    top = [r["theme"] for r in rows[:6]]
-    chart = None
-    if top:
-        members = pd.DataFrame(
-            list(selectors.filtered_members(filters).filter(theme__in=top).values_list("theme_id", "ts")),
-            columns=["theme_id", "ts"],
+    filters, base = ctx["filters"], ctx["drill_base"]
+
+    def build() -> dict[str, Any]:
+        rows = selectors.theme_rows(filters)
+        top = [r["theme"] for r in rows[:6]]
+        # Spikes compare a theme's recent weeks with its own history, so they read every week of the
+        # listed themes; the chart reads the filtered weeks of the top 6 (both counted in the database).
+        history = selectors.theme_weekly_counts(
+            ThemeMember.objects.filter(theme__in=[r["theme"] for r in rows])
         )
-        if not members.empty:
-            members["ts"] = selectors._week_floor(members["ts"])
-            counts = members.groupby(["theme_id", "ts"]).size().rename("value").reset_index()
-            counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
-            frame = selectors._zero_fill(counts[["series_id", "ts", "value"]])
-            base = ctx["drill_base"]
-            chart = charts.lines_chart(
-                frame,
-                {f"theme:{t.pk}": t.name for t in top},
-                "Weekly volume of the largest feedback themes",
-                url_of=lambda sid, ts: drill.rows_url(
-                    "theme-members", drill.week(base, ts.date()), theme=sid.split(":")[1]
-                ),
-            )
-    scoped = selectors.scope_products(Product.objects.all(), filters, field="")
-    product_ids = list(scoped.values_list("pk", flat=True)) if filters.product or filters.team else None
-    sentiment = selectors.sentiment_weekly_frame(product_ids=product_ids)
-    if filters.since and not sentiment.empty:
-        sentiment = sentiment[sentiment["ts"].dt.date >= filters.since]
-    if filters.until and not sentiment.empty:
-        sentiment = sentiment[sentiment["ts"].dt.date <= filters.until]
-    ctx["sentiment_chart"] = charts.lines_chart(
-        sentiment, {}, "Mean sentiment of feedback per week and product", y_title="Sentiment (-1 to 1)"
-    )
-    tickets = support.tickets_frame(filters)
-    weekly = support.weekly(tickets)
-    ctx.update(
-        {
+        spikes = {s["theme_id"]: s for s in selectors.theme_spikes(history)} if rows else {}
+        for row in rows:
+            row["spike"] = spikes.get(row["theme"].pk)
+        chart = None
+        if top:
+            frame = selectors.theme_weekly_counts(selectors.filtered_members(filters).filter(theme__in=top))
+            if not frame.empty:
+                chart = charts.lines_chart(
+                    frame,
+                    {f"theme:{t.pk}": t.name for t in top},
+                    "Weekly volume of the largest feedback themes",
+                    url_of=lambda sid, ts: drill.rows_url(
+                        "theme-members", drill.week(base, ts.date()), theme=sid.split(":")[1]
+                    ),
+                )
+        return {
             "rows": rows,
             "ranked_by_change": sorted(rows, key=lambda r: -r["theme"].change)[:5],
             "chart": chart,
-            "support": _support_kpis(weekly, ctx["drill_base"]),
+            "sentiment_chart": charts.lines_chart(
+                selectors.page_sentiment_frame(filters),
+                {},
+                "Mean sentiment of feedback per week and product",
+                y_title="Sentiment (-1 to 1)",
+            ),
+            "support": _support_kpis(support_rollup.weekly(filters), base),
         }
+
+    return _cached_body(request, "feedback", "feedback/themes.html", "feedback/_themes_body.html", ctx, build)
+
+
+def _cached_body(
+    request: HttpRequest,
+    name: str,
+    template: str,
+    body_template: str,
+    ctx: dict[str, Any],
+    build: Callable[[], dict[str, Any]],
+) -> HttpResponse:
+    """Render the page's body from the rollups once per data version, URL and role, and reuse it (as the
+    dashboards do): it holds no per-user data, and syncs, recomputes and a PM's theme edits bump the
+    version, so it is never stale."""
+    body = cached(
+        f"page:{name}",
+        (request.get_full_path(), role_of(request.user)),
+        lambda: render_to_string(body_template, {**ctx, **build()}, request=request),
     )
-    return render(request, "feedback/themes.html", ctx)
+    return render(request, template, {"body": mark_safe(body)})  # noqa: S308
 
 
 def _support_kpis(weekly: pd.DataFrame, base: dict[str, Any]) -> dict[str, Any] | None:
@@ -168,6 +175,7 @@ def theme_rename(request: HttpRequest, pk: int) -> HttpResponse:
     theme = get_object_or_404(Theme, pk=pk)
     name = request.POST.get("name", "").strip()
     services.rename_theme(theme, name)
+    bump()  # cached page pieces name the theme
     messages.success(request, f"Renamed to “{theme.name}”." if name else "Back to the computed label.")
     return redirect("feedback:theme", pk=pk)
 
@@ -182,6 +190,7 @@ def theme_merge(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Pick an active theme to merge into this one.")
         return redirect("feedback:theme", pk=pk)
     services.merge_themes(theme, [other])
+    bump()
     messages.success(request, f"Merged “{other.name}” into “{theme.name}”.")
     return redirect("feedback:theme", pk=pk)
 
@@ -192,6 +201,7 @@ def theme_split(request: HttpRequest, pk: int) -> HttpResponse:
     theme = get_object_or_404(Theme, pk=pk)
     try:
         children = services.split_theme(theme)
+        bump()
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("feedback:theme", pk=pk)
@@ -207,6 +217,7 @@ def link_decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         messages.error(request, "Unknown action; use confirm or reject.")
     else:
         services.decide_link(link, action == "confirm", request.user)
+        bump()
         messages.success(request, f"Link to “{link.item.title}” {action}ed.")
     nxt = request.POST.get("next", "")
     if nxt.startswith("/") and not nxt.startswith("//"):
@@ -250,17 +261,18 @@ def nps_page(request: HttpRequest) -> HttpResponse:
 @pm_required
 def support_page(request: HttpRequest) -> HttpResponse:
     ctx = _base_context(request)
-    tickets = support.tickets_frame(ctx["filters"])
-    weekly = support.weekly(tickets)
-    ctx.update(
-        {
-            "kpis": _support_kpis(weekly, ctx["drill_base"]),
+    filters, base = ctx["filters"], ctx["drill_base"]
+
+    def build() -> dict[str, Any]:
+        weekly = support_rollup.weekly(filters)
+        return {
+            "kpis": _support_kpis(weekly, base),
             "volume_chart": support_chart_or_none(
                 weekly,
                 [("volume", "Opened"), ("backlog", "Backlog")],
                 "Tickets opened per week and backlog at week end",
                 "Tickets",
-                ctx["drill_base"],
+                base,
             ),
             "time_chart": support_chart_or_none(
                 weekly,
@@ -272,16 +284,18 @@ def support_page(request: HttpRequest) -> HttpResponse:
                 ],
                 "First-response and resolution time per week, median and p90, in (business) hours",
                 "Hours",
-                ctx["drill_base"],
+                base,
             ),
             "csat_chart": support_chart_or_none(
-                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT", ctx["drill_base"]
+                weekly, [("csat", "CSAT (1-5)")], "Mean CSAT per week", "CSAT", base
             ),
-            "by_tag": support.breakdown(tickets, "tag"),
-            "by_channel": support.breakdown(tickets, "channel"),
+            "by_tag": support_rollup.breakdown(filters, "tag"),
+            "by_channel": support_rollup.breakdown(filters, "channel"),
         }
+
+    return _cached_body(
+        request, "support", "feedback/support.html", "feedback/_support_body.html", ctx, build
     )
-    return render(request, "feedback/support.html", ctx)
 
 
 def support_chart_or_none(

@@ -25,3 +25,20 @@ def refresh_rollups(scope: RecomputeScope) -> None:
         rollups.refresh_metrics(scope.metric_ids or None, since=since)
     if scope.full or "tickets" in scope.families:
         rollups.refresh_tickets(scope.product_ids or None, since=since)
+
+
+@on_change("page_rollups", {"tickets", "nps", "mentions"}, order=60)
+def refresh_page_rollups(scope: RecomputeScope) -> None:
+    """After feedback scored the new rows' sentiment (order 50): the Support page's and the Feedback
+    page's rollups."""
+    since = (
+        None
+        if scope.full
+        else (scope.since.date() if scope.since else timezone.localdate() - timedelta(days=RECENT_DAYS))
+    )
+    products = scope.product_ids or None
+    if scope.full or "tickets" in scope.families:
+        rollups.refresh_support(products, since=since)
+    sources = {"tickets": "ticket", "nps": "nps", "mentions": "mention"}
+    chosen = {s for f, s in sources.items() if scope.full or f in scope.families}
+    rollups.refresh_sentiment(chosen, products, since=since)

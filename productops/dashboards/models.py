@@ -50,3 +50,92 @@ class TicketDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.tag or '*'} {self.day}: {self.opened}"
+
+
+class TicketRollup(models.Model):
+    """What the Support page counts, per product, channel, tag and UTC day the tickets were opened.
+
+    Rows with tag "" hold every ticket of a (product, channel, day); rows with a tag hold that tag's
+    tickets (channel ""), so a ticket with two tags counts for both, as on the page. Sums rather than
+    means, so any range adds up exactly: the mean is sum / n.
+    """
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    channel = models.CharField(max_length=32, default="", blank=True)
+    tag = models.CharField(max_length=200, default="", blank=True)
+    day = models.DateField()
+    opened = models.IntegerField(default=0)
+    still_open = models.IntegerField(default=0, help_text="Of those, not solved when last refreshed.")
+    csat_sum = models.FloatField(default=0)
+    csat_n = models.IntegerField(default=0)
+    csat_good = models.IntegerField(default=0, help_text="Ratings of 4 or 5.")
+    sentiment_sum = models.FloatField(default=0)
+    sentiment_n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "channel", "tag", "day"], name="dashboards_ticketrollup_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["day", "tag"]), models.Index(fields=["product", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.channel or '*'} {self.tag or '*'} {self.day}: {self.opened}"
+
+
+class TicketTimesWeekly(models.Model):
+    """First-response and resolution times (business hours where configured) of the tickets opened in
+    one week (Monday, UTC), as histograms over TIME_BUCKETS (productops.dashboards.support_rollup), per
+    product, channel and tag (same convention as TicketRollup). Percentiles are read from the summed
+    histograms, within one bucket (about 12 %) of the exact value."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    channel = models.CharField(max_length=32, default="", blank=True)
+    tag = models.CharField(max_length=200, default="", blank=True)
+    week = models.DateField()
+    frt = models.BinaryField(default=b"")
+    resolution = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "channel", "tag", "week"], name="dashboards_tickettimesweekly_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["week", "tag"])]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.channel or '*'} {self.tag or '*'} {self.week}"
+
+
+class TicketSettledDaily(models.Model):
+    """Tickets per product, day opened and day settled (solved, or opened if solved earlier; NULL while
+    open): the backlog at any day's start is opened-so-far minus settled-so-far, in any range."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    opened_day = models.DateField()
+    settled_day = models.DateField(null=True, blank=True)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["opened_day"])]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.opened_day} -> {self.settled_day}: {self.n}"
+
+
+class SentimentDaily(models.Model):
+    """Scored feedback per product, source (nps, ticket, mention) and UTC day: sum and count of scores."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    source = models.CharField(max_length=16)
+    day = models.DateField()
+    total = models.FloatField(default=0)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.source} {self.day}: {self.total}/{self.n}"

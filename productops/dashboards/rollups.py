@@ -98,7 +98,57 @@ def refresh_tickets(product_ids: Iterable[int] | None = None, since: date | None
             )
 
 
+def refresh_support(product_ids: Iterable[int] | None = None, since: date | None = None) -> None:
+    """The Support page's rollups (counts, times, backlog) of these products from `since` on."""
+    from insights.feedback import support_rollup
+
+    support_rollup.refresh(product_ids, since=since)
+
+
+SENTIMENT_SOURCES = {
+    "nps": ("signals_npsresponse", "submitted_at"),
+    "ticket": ("signals_supportticket", "opened_at"),
+    "mention": ("signals_mention", "posted_at"),
+}
+
+
+@transaction.atomic
+def refresh_sentiment(
+    sources: Iterable[str] | None = None,
+    product_ids: Iterable[int] | None = None,
+    since: date | None = None,
+) -> None:
+    """Scored feedback per product, source and day (sum and count), for the Feedback page's chart."""
+    ids = sorted(set(product_ids)) if product_ids is not None else None
+    with connection.cursor() as cursor:
+        for source in sorted(set(sources) if sources is not None else set(SENTIMENT_SOURCES)):
+            table, ts = SENTIMENT_SOURCES[source]
+            del_params: list[Any] = [source]
+            where = _in_clause("product_id", ids, del_params)
+            if since:
+                where += " AND day >= %s"
+                del_params.append(since)
+            cursor.execute(f"DELETE FROM dashboards_sentimentdaily WHERE source = %s{where}", del_params)
+            params: list[Any] = [source]
+            row_where = _in_clause("s.product_id", ids, params)
+            if since:
+                row_where += f" AND {_day('s.' + ts)} >= %s"
+                params.append(since)
+            cursor.execute(
+                f"""
+                INSERT INTO dashboards_sentimentdaily (product_id, source, day, total, n)
+                SELECT s.product_id, %s, {_day("s." + ts)}, SUM(s.sentiment), COUNT(*)
+                FROM {table} s
+                WHERE s.sentiment IS NOT NULL{row_where}
+                GROUP BY s.product_id, {_day("s." + ts)}
+                """,
+                params,
+            )
+
+
 def refresh_all() -> None:
     refresh_metrics()
     refresh_tickets()
+    refresh_support()
+    refresh_sentiment()
     bump()
