@@ -73,6 +73,7 @@ def test_experiments_empty_state_names_what_exists(pm_client: Client, lead_clien
     sentence = html.split("Experiments and their results come from", 1)[1].split("</p>", 1)[0]
     # Every installed connector that writes experiment results, and only those.
     assert "GrowthBook, PostHog, Statsig connection" in sentence
+    assert "imported as “CSV: experiment results”" in sentence  # the experiments CSV kind exists
     assert "Sentry" not in sentence and "Open the connector gallery" not in html  # a PM can't connect
     lead = lead_client.get(reverse("feedback:experiments")).content.decode()
     assert reverse("connectors:add") in lead
