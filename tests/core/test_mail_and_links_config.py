@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(env: dict[str, str], *names: str) -> list[str]:
-    full = {k: v for k, v in os.environ.items() if k not in {"EMAIL_URL", "SITE_URL", "PRODUCTOPS_VAR_DIR"}}
+    # The app's own settings (manage.py's default), not the suite's tests.settings, which moves the var dir.
+    dropped = {"EMAIL_URL", "SITE_URL", "PRODUCTOPS_VAR_DIR", "DJANGO_SETTINGS_MODULE"}
+    full = {k: v for k, v in os.environ.items() if k not in dropped}
     full.update(env)
     code = "from django.conf import settings; " + "; ".join(f"print(settings.{n})" for n in names)
     result = subprocess.run(
