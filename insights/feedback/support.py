@@ -21,6 +21,7 @@ from productops.dashboards.filters import Filters
 from productops.signals.models import SupportTicket
 
 from .selectors import _week_floor, _zero_fill, scope_products
+from .support_rollup import WEEKLY_COLUMNS
 
 EPOCH = np.datetime64("2000-01-03", "D")  # a Monday
 
@@ -122,18 +123,7 @@ def tickets_frame(
 def weekly(frame: pd.DataFrame) -> pd.DataFrame:
     """Per week: volume, backlog at week end, FRT and resolution median / p90 (hours), CSAT (mean 1-5
     and share of 4-5 ratings)."""
-    cols = [
-        "week",
-        "volume",
-        "backlog",
-        "frt_p50",
-        "frt_p90",
-        "res_p50",
-        "res_p90",
-        "csat",
-        "csat_good",
-        "sentiment",
-    ]
+    cols = WEEKLY_COLUMNS
     if frame.empty:
         return pd.DataFrame(columns=cols)
     frame = frame.assign(week=_week_floor(frame["opened_at"]))
