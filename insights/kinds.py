@@ -177,6 +177,34 @@ class ConnectorAttentionPayload(Payload):
     kind: str = ""
 
 
+@dataclass
+class GoalAtRiskPayload(Payload):
+    key_result_id: int | None = None
+    objective_id: int | None = None
+    objective: str = ""
+    start_value: float | None = None
+    target: float | None = None
+    projected: float | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    period_end: str = ""
+    level: float = 0.95
+
+    def why(self) -> str:
+        return f"Objective: {self.objective}" if self.objective else ""
+
+    def ci(self) -> str:
+        nums = (self.projected, self.low, self.high, self.target)
+        if not all(isinstance(x, int | float) for x in nums):
+            return ""
+        unit = f" {self.unit}" if self.unit else ""
+        return (
+            f"Projected {self.projected:,.4g}{unit} by {self.period_end} ({self.level:.0%} interval "
+            f"{self.low:,.4g} to {self.high:,.4g}); target {self.target:,.4g}{unit}"
+        )
+
+
 # --- Targets: the page of the object an insight is about -----------------------------------------------
 
 
@@ -227,6 +255,13 @@ def _connection_target(insight: Insight, payload: Payload) -> str:
     return _path("connectors:list")
 
 
+def _key_result_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, GoalAtRiskPayload)
+    if payload.key_result_id:
+        return _path("goals:key_result", [payload.key_result_id])
+    return _path("goals:index", query={"status": "at_risk"})
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
@@ -245,6 +280,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("themes", "Rising feedback themes"),
     ("overlaps", "Cross-team overlaps"),
     ("experiments", "Experiments"),
+    ("goals", "Goals at risk"),
 ]
 
 KINDS: dict[str, KindSpec] = {}
@@ -272,6 +308,9 @@ register(
     )
 )
 register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_target))
+register(
+    KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target)
+)
 register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
 register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
 register(

@@ -16,6 +16,7 @@ class InsightKind(models.TextChoices):
     EXPERIMENT_VERDICT = "experiment_verdict", "Experiment verdict"
     STALE_CONNECTOR = "stale_connector", "Stale connector"
     CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
+    GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
 
 
 class InsightStatus(models.TextChoices):

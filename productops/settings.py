@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "insights.anomalies",
     "insights.overlaps",
     "insights.feedback",
+    "productops.goals",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ NAV = [
     ("Feedback", "feedback:themes", False),
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
+    ("Goals", "goals:index", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),

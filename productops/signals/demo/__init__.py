@@ -30,9 +30,12 @@ benchmarks, and only the three core products carry planted events.
 - "monitoring": {"product", "metric", "release", "released_at", "spike_start", "spike_end", "issue",
   "pagerduty_incident"}: the Sentry release before the Pulse incident, its error spike (also listed in
   "anomalies"), the issue it introduced and the PagerDuty incident number, all in the incident's window.
+- "goals": {"at_risk": {"key_result", "product", "metric"}, "on_track": {...}, "period": [start, end],
+  "links": [{"item", "key_result"}]}: the Q4 2026 objectives; one bound key result planted at risk
+  (Canvas session length, against the drift) and one on track (Pulse DAU).
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
 
-`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring; products
+`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring, goals; products
 and teams always) and returns only their keys: handy for a test that needs the portfolio in a second.
 """
 
@@ -50,7 +53,7 @@ from . import world
 __all__ = ["seed", "seed_with_stats"]
 
 
-SECTIONS = ("metrics", "portfolio", "feedback", "experiments", "monitoring")
+SECTIONS = ("metrics", "portfolio", "feedback", "experiments", "monitoring", "goals")
 
 
 def seed(seed: int = 7, scale: int = 1, only: Collection[str] | None = None) -> dict[str, Any]:
@@ -68,7 +71,7 @@ def seed_with_stats(
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
-    from . import experiments, feedback, metrics, monitoring, portfolio
+    from . import experiments, feedback, goals, metrics, monitoring, portfolio
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -117,5 +120,8 @@ def seed_with_stats(
                 stats[table] += result
             else:
                 stats[table] = result
+    if "goals" in sections:
+        # Last: key results bind to the metrics and link to the portfolio items seeded above.
+        goals.seed_goals(products, teams, truth)
     truth["counts"] = {table: result.total for table, result in stats.items()}
     return truth, stats
