@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from insights.feedback.models import Theme
 from insights.models import Insight
+from productops.goals.models import Objective
 from productops.portfolio.models import PortfolioItem, Product, Team
 from productops.signals.demo import world
 from productops.signals.models import (
@@ -42,6 +43,7 @@ DEMO_TABLES = (
 def wipe_demo() -> None:
     """Delete the demo rows, the insights and themes computed from them, and the demo teams and products."""
     Insight.objects.all().delete()
+    Objective.objects.filter(source_key="demo").delete()  # key results, check-ins and links go with them
     Theme.objects.all().delete()
     PortfolioItem.objects.filter(source_key="demo").delete()
     for model in DEMO_TABLES:

@@ -33,7 +33,7 @@ from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
 INBOX_PARAMS = {
-    "signal": Choice(values=(*SIGNAL_LABELS, "incident")),
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal")),
     "severity": Int(low=0, high=4),
     "status": Choice(values=("open", *InsightStatus.values, "all")),
     "page": Int(low=1),
@@ -42,7 +42,10 @@ STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices
 
 
 def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
-    qs = selectors.anomaly_insights().select_related("product", "team")
+    # Anomalies and incidents, and key results at risk (whose page is the key result, in the goals app).
+    qs = Insight.objects.filter(
+        kind__in=[InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
+    ).select_related("product", "team")
     # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
     qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
     status = params.get("status") or "open"
@@ -57,6 +60,8 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
     signal = params.get("signal")
     if signal == "incident":
         qs = qs.filter(kind=InsightKind.INCIDENT)
+    elif signal == "goal":
+        qs = qs.filter(kind=InsightKind.GOAL_AT_RISK)
     elif signal:
         qs = qs.filter(kind=InsightKind.ANOMALY, payload__signal=signal)
     if params.get("severity", "").isdigit():
@@ -89,7 +94,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "querystring_without_page": urlencode(rest),
         "products": Product.objects.order_by("name"),
         "teams": Team.objects.order_by("name"),
-        "signals": [*SIGNAL_LABELS.items(), ("incident", "Incidents")],
+        "signals": [*SIGNAL_LABELS.items(), ("incident", "Incidents"), ("goal", "Key results at risk")],
         "severities": Severity.choices,
         "statuses": STATUS_CHOICES,
         "filtered": bool(rest),

@@ -151,12 +151,25 @@ def import_goals(data: bytes, user: Any) -> GoalsImportReport:
         def cell(name: str, row: pd.Series = row) -> str:
             return str(row[mapping[name]]).strip() if name in mapping else ""
 
+        counts = (
+            report.objectives_created,
+            report.objectives_updated,
+            report.key_results_created,
+            report.key_results_updated,
+        )
         try:
             with transaction.atomic():
                 kr = _import_row(row_number, cell, dates, products, teams, mapping, user, report)
             if kr is not None:
                 report.touched_key_results.append(kr)
         except RowProblem as problem:
+            # The row's writes were rolled back: so are its counts.
+            (
+                report.objectives_created,
+                report.objectives_updated,
+                report.key_results_created,
+                report.key_results_updated,
+            ) = counts
             column = mapping.get(problem.column, problem.column)
             report.errors.append(RowError(int(row_number), column, problem.message))
             messages[int(row_number)] = f"{column}: {problem.message}"
