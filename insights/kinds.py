@@ -308,9 +308,7 @@ register(
     )
 )
 register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_target))
-register(
-    KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target)
-)
+register(KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target))
 register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
 register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
 register(

@@ -9,8 +9,8 @@ urlpatterns = [
     path("accounts/", include("productops.accounts.urls")),
     path("data/", include("productops.signals.urls")),  # CSV import
     path("portfolio/", include("insights.overlaps.urls")),  # portfolio page, overlaps, item evidence
-    path("insights/", include("insights.urls")),
-    path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment  # inbox, anomaly and incident detail
+    path("insights/", include("insights.urls")),  # inbox, anomaly and incident detail
+    path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment
     path("digests/", include("productops.digests.urls")),
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)

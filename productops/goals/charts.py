@@ -16,7 +16,9 @@ def projection_chart(kr: KeyResult) -> dict[str, Any] | None:
     if not observed and not ahead:
         return None
     unit = f" {kr.unit}" if kr.unit else ""
-    what = {"sum": "Total so far", "mean": "Average so far", "last": "Daily value"}.get(kr.aggregation, "Value")
+    what = {"sum": "Total so far", "mean": "Average so far", "last": "Daily value"}.get(
+        kr.aggregation, "Value"
+    )
     data: list[dict[str, Any]] = []
     if ahead:
         x = [a[0] for a in ahead]
@@ -88,7 +90,8 @@ def projection_chart(kr: KeyResult) -> dict[str, Any] | None:
         }
     ]
     fig = figure(
-        data, {"height": 360, "shapes": shapes, "annotations": annotations, "yaxis": {"title": {"text": kr.unit}}}
+        data,
+        {"height": 360, "shapes": shapes, "annotations": annotations, "yaxis": {"title": {"text": kr.unit}}},
     )
     rows = [[o[0], f"{o[1]:,.4g}", "", "", "observed"] for o in observed] + [
         [a[0], f"{a[1]:,.4g}", f"{a[2]:,.4g}", f"{a[3]:,.4g}", "projected"] for a in ahead

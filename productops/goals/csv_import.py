@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 
+from productops.dashboards.filters import EARLIEST, latest_plausible
 from productops.portfolio.models import Product, Team
 from productops.signals.csv_import import (
     CsvImportError,
@@ -28,7 +29,6 @@ from productops.signals.csv_import import (
     parse_dates,
     read_csv,
 )
-from productops.dashboards.filters import EARLIEST, latest_plausible
 from productops.signals.models import Metric
 
 from .models import KeyResult, KrAggregation, Level, Objective
@@ -135,19 +135,20 @@ def import_goals(data: bytes, user: Any) -> GoalsImportReport:
     missing = [name for name in REQUIRED if name not in mapping]
     if missing:
         raise CsvImportError(
-            "The file has no column for " + ", ".join(missing) + ". The first line must name the columns: "
-            + ", ".join(TEMPLATE_HEADER) + "."
+            "The file has no column for "
+            + ", ".join(missing)
+            + ". The first line must name the columns: "
+            + ", ".join(TEMPLATE_HEADER)
+            + "."
         )
     frame = csv_file.frame
     report = GoalsImportReport(rows=len(frame))
-    dates = {
-        name: parse_dates(frame[mapping[name]].str.strip())
-        for name in ("period_start", "period_end")
-    }
+    dates = {name: parse_dates(frame[mapping[name]].str.strip()) for name in ("period_start", "period_end")}
     products = {p.slug: p for p in Product.objects.all()} | {p.name.lower(): p for p in Product.objects.all()}
     teams = {t.slug: t for t in Team.objects.all()} | {t.name.lower(): t for t in Team.objects.all()}
     messages: dict[int, str] = {}
     for row_number, row in frame.iterrows():
+
         def cell(name: str, row: pd.Series = row) -> str:
             return str(row[mapping[name]]).strip() if name in mapping else ""
 
@@ -268,7 +269,9 @@ def _import_row(
     return _import_kr(cell, objective, product, report)
 
 
-def _import_kr(cell: Any, objective: Objective, product: Product | None, report: GoalsImportReport) -> int | None:
+def _import_kr(
+    cell: Any, objective: Objective, product: Product | None, report: GoalsImportReport
+) -> int | None:
     kr_title = cell("key_result")
     if not kr_title:
         return None

@@ -140,8 +140,20 @@ def project(
     if m == 0:  # the period is over and fully observed
         value = observed if observed is not None else 0.0
         return Projection(
-            aggregation, period_start, period_end, last_day, observed, value, value, value,
-            float(beta[1]), n, weekly, level, observed_path, [],
+            aggregation,
+            period_start,
+            period_end,
+            last_day,
+            observed,
+            value,
+            value,
+            value,
+            float(beta[1]),
+            n,
+            weekly,
+            level,
+            observed_path,
+            [],
         )
     Xf = _design(((future - origin).days).to_numpy(), future.day_of_week.to_numpy(), weekly)
     yhat = Xf @ beta
@@ -196,7 +208,9 @@ def explain(projection: Projection, start_value: float, target: float, unit: str
         text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
         return f"{text} {unit}".strip()
 
-    what = {"sum": "the total", "mean": "the average", "last": "the value"}.get(projection.aggregation, "the value")
+    what = {"sum": "the total", "mean": "the average", "last": "the value"}.get(
+        projection.aggregation, "the value"
+    )
     fitted = (
         f"A straight line ({projection.slope_per_day:+,.3g} a day"
         + (", with a weekly pattern" if projection.weekly else "")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -18,7 +18,17 @@ DATE = forms.DateInput(attrs={"type": "date"})
 class ObjectiveForm(forms.ModelForm):
     class Meta:
         model = Objective
-        fields = ["title", "description", "level", "product", "team", "parent", "owner", "period_start", "period_end"]
+        fields = [
+            "title",
+            "description",
+            "level",
+            "product",
+            "team",
+            "parent",
+            "owner",
+            "period_start",
+            "period_end",
+        ]
         widgets = {
             "period_start": DATE,
             "period_end": DATE,
@@ -32,16 +42,18 @@ class ObjectiveForm(forms.ModelForm):
         products = Product.objects.all()
         if allowed is not None:
             products = products.filter(pk__in=allowed)
-        self.fields["product"].queryset = products
-        self.fields["team"].queryset = Team.objects.all()
+        cast(forms.ModelChoiceField, self.fields["product"]).queryset = products
+        cast(forms.ModelChoiceField, self.fields["team"]).queryset = Team.objects.all()
         parents = Objective.objects.all()
         if self.instance.pk:
             parents = parents.exclude(pk=self.instance.pk)
-        self.fields["parent"].queryset = parents
-        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        cast(forms.ModelChoiceField, self.fields["parent"]).queryset = parents
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         level, product, team = data.get("level"), data.get("product"), data.get("team")
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end < start:
@@ -91,13 +103,13 @@ class KeyResultForm(forms.ModelForm):
         metrics = Metric.objects.select_related("product").order_by("product__name", "name")
         if objective.product_id:
             metrics = metrics.filter(product_id=objective.product_id)
-        self.fields["metric"].queryset = metrics
+        cast(forms.ModelChoiceField, self.fields["metric"]).queryset = metrics
         self.fields["metric"].required = False
         if self.instance.pk and self.instance.dimension_key:
             self.initial["dimension"] = f"{self.instance.dimension_key}:{self.instance.dimension_value}"
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         dim = (data.get("dimension") or "").strip()
         key = value = ""
         if dim:
@@ -137,7 +149,7 @@ class CheckInForm(forms.Form):
             self.fields["value"].help_text = "Computed from the metric; a comment is enough."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         if not self.bound_kr and data.get("value") is None and not self.errors:
             self.add_error("value", "Give the current value.")
         if self.bound_kr and not (data.get("comment") or "").strip() and data.get("value") is None:
@@ -153,7 +165,7 @@ class LinkForm(forms.Form):
         items = PortfolioItem.objects.filter(kind__in=ALIGNABLE_KINDS, is_gone=False).order_by("title")
         if kr.objective.product_id:
             items = items.filter(product_id=kr.objective.product_id)
-        self.fields["item"].queryset = items
+        cast(forms.ModelChoiceField, self.fields["item"]).queryset = items
 
 
 class ImportForm(forms.Form):

@@ -159,7 +159,9 @@ class Alignment(models.Model):
 
     item = models.ForeignKey("portfolio.PortfolioItem", on_delete=models.CASCADE, related_name="alignments")
     key_result = models.ForeignKey(KeyResult, on_delete=models.CASCADE, related_name="alignments")
-    status = models.CharField(max_length=16, choices=AlignmentStatus.choices, default=AlignmentStatus.SUGGESTED)
+    status = models.CharField(
+        max_length=16, choices=AlignmentStatus.choices, default=AlignmentStatus.SUGGESTED
+    )
     score = models.FloatField(null=True, blank=True, help_text="The matcher's similarity, when suggested.")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     decided_at = models.DateTimeField(null=True, blank=True)

@@ -22,9 +22,7 @@ def editable_product_ids(user: Any) -> set[int] | None:
         return None
     if role != Role.PM:
         return set()
-    return set(
-        Product.objects.filter(teams__memberships__user=user).values_list("pk", flat=True).distinct()
-    )
+    return set(Product.objects.filter(teams__memberships__user=user).values_list("pk", flat=True).distinct())
 
 
 def user_team_ids(user: Any) -> set[int]:

@@ -50,7 +50,7 @@ def daily_values(kr: KeyResult) -> pd.Series:
     end = _aware(period.period_end + timedelta(days=1))
     rows = list(
         MetricPoint.objects.filter(
-            metric_id=kr.metric_id,
+            metric_id=kr.metric.pk,
             dimension_key=kr.dimension_key if kr.dimension_value else "",
             dimension_value=kr.dimension_value if kr.dimension_key else "",
             ts__gte=start,
@@ -228,8 +228,9 @@ def suggest_alignments() -> dict[str, int]:
     from insights.overlaps.similarity import match
 
     krs = list(
-        KeyResult.objects.select_related("objective").filter(objective__period_end__gte=timezone.localdate()
-        - timedelta(days=366))
+        KeyResult.objects.select_related("objective").filter(
+            objective__period_end__gte=timezone.localdate() - timedelta(days=366)
+        )
     )
     items = list(
         PortfolioItem.objects.filter(kind__in=ALIGNABLE_KINDS, is_gone=False).only(
@@ -242,7 +243,10 @@ def suggest_alignments() -> dict[str, int]:
     wanted: dict[tuple[int, int], float] = {}
     if krs and items:
         found = match(
-            [item_text(i) for i in items], [kr_text(k) for k in krs], SUGGEST_PER_ITEM, min_score=SUGGEST_MIN_SCORE
+            [item_text(i) for i in items],
+            [kr_text(k) for k in krs],
+            SUGGEST_PER_ITEM,
+            min_score=SUGGEST_MIN_SCORE,
         )
         for item, hits in zip(items, found, strict=True):
             for index, score in hits:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -47,9 +46,7 @@ def _objectives(filters: Filters) -> list[Objective]:
     if filters.product:
         qs = qs.filter(product=filters.product)
     if filters.team:
-        qs = qs.filter(
-            Q(team=filters.team) | Q(level=Level.PRODUCT, product__in=filters.team.products.all())
-        )
+        qs = qs.filter(Q(team=filters.team) | Q(level=Level.PRODUCT, product__in=filters.team.products.all()))
     if level := filters.get("level"):
         qs = qs.filter(level=level)
     krs = KeyResult.objects.select_related("metric").annotate(
@@ -67,7 +64,7 @@ def _tree(objectives: list[Objective]) -> list[tuple[Objective, int]]:
     children: dict[int | None, list[Objective]] = defaultdict(list)
     for o in objectives:
         children[o.parent_id if o.parent_id in shown else None].append(o)
-    order = {Level.COMPANY: 0, Level.PRODUCT: 1, Level.TEAM: 2}
+    order: dict[str, int] = {Level.COMPANY: 0, Level.PRODUCT: 1, Level.TEAM: 2}
     out: list[tuple[Objective, int]] = []
     seen: set[int] = set()
 
@@ -118,7 +115,9 @@ def index(request: HttpRequest) -> HttpResponse:
         for kr in o.key_results.all():
             counts[kr.status] += 1
     unaligned_objectives = [
-        o for o in objectives if o.key_results.all() and not any(kr.linked for kr in o.key_results.all())
+        o
+        for o in objectives
+        if o.key_results.all() and not any(getattr(kr, "linked", 0) for kr in o.key_results.all())
     ]
     items, items_total = _unaligned_items(filters)
     suggestions = list(
@@ -148,7 +147,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def _kr(pk: int) -> KeyResult:
     return get_object_or_404(
-        KeyResult.objects.select_related("objective", "objective__product", "objective__team", "metric"), pk=pk
+        KeyResult.objects.select_related("objective", "objective__product", "objective__team", "metric"),
+        pk=pk,
     )
 
 
@@ -192,9 +192,7 @@ def objective_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     initial = {}
     if objective is None and (parent := request.GET.get("parent", "")).isdigit():
         initial["parent"] = int(parent)
-    form = ObjectiveForm(
-        request.POST or None, instance=objective, user=request.user, initial=initial
-    )
+    form = ObjectiveForm(request.POST or None, instance=objective, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, f"Saved the objective “{saved.title}”.")
@@ -203,7 +201,9 @@ def objective_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @pm_required
-def key_result_form(request: HttpRequest, objective_pk: int | None = None, pk: int | None = None) -> HttpResponse:
+def key_result_form(
+    request: HttpRequest, objective_pk: int | None = None, pk: int | None = None
+) -> HttpResponse:
     kr = _kr(pk) if pk else None
     objective = kr.objective if kr else get_object_or_404(Objective, pk=objective_pk)
     _require_edit(request, objective)
@@ -226,7 +226,7 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
         services.check_in(kr, request.user, form.cleaned_data["value"], form.cleaned_data["comment"].strip())
         messages.success(request, "Check-in saved.")
     else:
-        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
         messages.error(request, f"Check-in not saved: {errors}")
     return HttpResponseRedirect(reverse("goals:key_result", args=[kr.pk]) + "#check-ins")
 
@@ -284,7 +284,12 @@ def import_goals_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "goals/import.html",
-        {"form": form, "report": report, "error": error, "errors_shown": report.errors[:200] if report else []},
+        {
+            "form": form,
+            "report": report,
+            "error": error,
+            "errors_shown": report.errors[:200] if report else [],
+        },
     )
 
 
@@ -303,5 +308,3 @@ def import_bad_rows(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(base64.b64decode(data), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="goals-bad-rows.csv"'
     return response
-
-

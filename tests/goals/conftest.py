@@ -24,7 +24,15 @@ def points(metric: Metric, values: np.ndarray, end: Any) -> None:
     for i, value in enumerate(values):
         day = end - timedelta(days=len(values) - 1 - i)
         ts = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        rows.append({"metric_id": metric.pk, "ts": ts, "dimension_key": "", "dimension_value": "", "value": float(value)})
+        rows.append(
+            {
+                "metric_id": metric.pk,
+                "ts": ts,
+                "dimension_key": "",
+                "dimension_value": "",
+                "value": float(value),
+            }
+        )
     upsert(MetricPoint, rows)
 
 
@@ -46,7 +54,11 @@ def goals_world(db: Any) -> dict[str, Any]:
     rng = np.random.default_rng(11)
     n = HISTORY
     declining = Metric.objects.create(
-        source_key="manual", external_id="atlas-active", product=atlas, name="Active users", key="active_users"
+        source_key="manual",
+        external_id="atlas-active",
+        product=atlas,
+        name="Active users",
+        key="active_users",
     )
     decline = np.full(n, 1000.0)
     decline[40:] -= 5.0 * np.arange(1, n - 39)

@@ -58,7 +58,7 @@ def test_the_goals_pages_render_with_the_demo(demo: dict[str, Any]) -> None:
     assert f'href="/goals/key-results/{at_risk.pk}/"' in body
     assert "Grow revenue and engagement across every product" in body
     assert body.count('<td><span class="badge kr-at_risk">') == 1
-    assert 'At risk: 1<' in body
+    assert "At risk: 1<" in body
     # The status filter narrows to the at-risk key result; the product filter to one product.
     only = client.get("/goals/?status=at_risk").content.decode()
     assert at_risk.title in only and "Pulse daily active users" not in only

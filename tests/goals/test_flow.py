@@ -10,7 +10,14 @@ from insights.models import Insight, InsightKind, InsightStatus
 from productops.digests.build import build_digest
 from productops.digests.services import ensure_subscription
 from productops.goals import services
-from productops.goals.models import Alignment, AlignmentStatus, KeyResult, KeyResultCheckIn, KrStatus, Objective
+from productops.goals.models import (
+    Alignment,
+    AlignmentStatus,
+    KeyResult,
+    KeyResultCheckIn,
+    KrStatus,
+    Objective,
+)
 from productops.portfolio.models import PortfolioItem
 
 from .conftest import client_for
@@ -18,11 +25,15 @@ from .conftest import client_for
 
 def _run_metrics_recompute(world: dict[str, Any]) -> None:
     """What record_write asks for after a metric write, run the way the worker runs it."""
-    recompute.request({"metrics"}, [world["atlas"].pk], metric_ids=[world["declining"].pk, world["growing"].pk])
+    recompute.request(
+        {"metrics"}, [world["atlas"].pk], metric_ids=[world["declining"].pk, world["growing"].pk]
+    )
     recompute.run_pending()
 
 
-def test_recompute_flags_the_declining_key_result_and_not_the_growing_one(goals_world: dict[str, Any]) -> None:
+def test_recompute_flags_the_declining_key_result_and_not_the_growing_one(
+    goals_world: dict[str, Any],
+) -> None:
     _run_metrics_recompute(goals_world)
     at_risk = KeyResult.objects.get(pk=goals_world["at_risk"].pk)
     on_track = KeyResult.objects.get(pk=goals_world["on_track"].pk)
@@ -95,8 +106,18 @@ def test_confirmed_and_rejected_suggestions_survive_recomputes(goals_world: dict
     assert not any(ext == "A-4" for ext, _ in suggested)  # nothing in common with any goal
 
     pm = client_for(goals_world["pm_atlas"])
-    assert pm.post(f"/goals/key-results/{kr.pk}/align/", {"item": items["A-1"].pk, "action": "confirm"}).status_code == 302
-    assert pm.post(f"/goals/key-results/{kr.pk}/align/", {"item": items["A-2"].pk, "action": "reject"}).status_code == 302
+    assert (
+        pm.post(
+            f"/goals/key-results/{kr.pk}/align/", {"item": items["A-1"].pk, "action": "confirm"}
+        ).status_code
+        == 302
+    )
+    assert (
+        pm.post(
+            f"/goals/key-results/{kr.pk}/align/", {"item": items["A-2"].pk, "action": "reject"}
+        ).status_code
+        == 302
+    )
 
     # A full recompute (nightly) and a portfolio write's scoped one.
     recompute.run_full()
@@ -127,7 +148,12 @@ def test_a_pm_of_another_product_cannot_edit(goals_world: dict[str, Any]) -> Non
     assert other.get(f"/goals/objectives/{objective.pk}/key-results/new/").status_code == 403
     assert other.get(f"/goals/key-results/{kr.pk}/edit/").status_code == 403
     assert other.post(f"/goals/key-results/{kr.pk}/check-in/", {"comment": "hi"}).status_code == 403
-    assert other.post(f"/goals/key-results/{kr.pk}/align/", {"item": items["A-1"].pk, "action": "confirm"}).status_code == 403
+    assert (
+        other.post(
+            f"/goals/key-results/{kr.pk}/align/", {"item": items["A-1"].pk, "action": "confirm"}
+        ).status_code
+        == 403
+    )
     assert not KeyResultCheckIn.objects.exists() and not Alignment.objects.exists()
     # They still read it.
     assert other.get(f"/goals/key-results/{kr.pk}/").status_code == 200
@@ -143,17 +169,30 @@ def test_a_pm_of_another_product_cannot_edit(goals_world: dict[str, Any]) -> Non
     response = own.post(f"/goals/key-results/{kr.pk}/check-in/", {"comment": "Campaign starts Monday."})
     assert response.status_code == 302 and KeyResultCheckIn.objects.filter(key_result=kr).count() == 1
     response = own.post("/goals/objectives/new/", {**data, "product": goals_world["atlas"].pk})
-    assert response.status_code == 302 and Objective.objects.filter(title="Sneaky", product=goals_world["atlas"]).exists()
+    assert (
+        response.status_code == 302
+        and Objective.objects.filter(title="Sneaky", product=goals_world["atlas"]).exists()
+    )
 
 
-def test_a_hand_updated_key_result_takes_its_last_check_in(goals_world: dict[str, Any], lead_client: Any) -> None:
+def test_a_hand_updated_key_result_takes_its_last_check_in(
+    goals_world: dict[str, Any], lead_client: Any
+) -> None:
     company = Objective.objects.create(
-        title="Be the best", level="company", period_start=goals_world["objective"].period_start,
+        title="Be the best",
+        level="company",
+        period_start=goals_world["objective"].period_start,
         period_end=goals_world["objective"].period_end,
     )
     response = lead_client.post(
         f"/goals/objectives/{company.pk}/key-results/new/",
-        {"title": "Partners signed", "start_value": 0, "target_value": 10, "unit": "partners", "aggregation": "last"},
+        {
+            "title": "Partners signed",
+            "start_value": 0,
+            "target_value": 10,
+            "unit": "partners",
+            "aggregation": "last",
+        },
     )
     assert response.status_code == 302
     kr = KeyResult.objects.get(title="Partners signed")
@@ -161,7 +200,9 @@ def test_a_hand_updated_key_result_takes_its_last_check_in(goals_world: dict[str
     # A hand-updated key result needs a value.
     lead_client.post(f"/goals/key-results/{kr.pk}/check-in/", {"comment": "no value"})
     assert not kr.check_ins.exists()
-    lead_client.post(f"/goals/key-results/{kr.pk}/check-in/", {"value": "4", "comment": "Two more this week."})
+    lead_client.post(
+        f"/goals/key-results/{kr.pk}/check-in/", {"value": "4", "comment": "Two more this week."}
+    )
     kr.refresh_from_db()
     assert kr.current_value == 4 and kr.progress_pct == 40
     page = lead_client.get(f"/goals/key-results/{kr.pk}/").content.decode()
@@ -206,10 +247,15 @@ def test_csv_import_with_bad_rows(goals_world: dict[str, Any]) -> None:
     upload = SimpleUploadedFile("goals.csv", CSV.encode(), content_type="text/csv")
     report = pm.post("/goals/import/", {"file": upload}).context["report"]
     assert report.objectives_created == report.key_results_created == 0
-    assert report.key_results_updated == 0 and KeyResult.objects.filter(objective__external_id="o-1").count() == 2
+    assert (
+        report.key_results_updated == 0
+        and KeyResult.objects.filter(objective__external_id="o-1").count() == 2
+    )
 
 
-def test_a_file_without_the_needed_columns_is_refused_with_a_message(goals_world: dict[str, Any], lead_client: Any) -> None:
+def test_a_file_without_the_needed_columns_is_refused_with_a_message(
+    goals_world: dict[str, Any], lead_client: Any
+) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("goals.csv", b"name,value\nx,1\n", content_type="text/csv")

@@ -69,7 +69,7 @@ def test_a_sum_adds_the_observed_days_to_the_projected_ones() -> None:
     assert p.low < p.projected < p.high
     # Cumulative path: the last projected point is the projection.
     assert p.projected_path[-1][1] == pytest.approx(p.projected)
-    assert [d for d, *_ in p.projected_path][0] == (LAST + timedelta(days=1)).isoformat()
+    assert next(d for d, *_ in p.projected_path) == (LAST + timedelta(days=1)).isoformat()
 
 
 def test_a_decrease_target_is_at_risk_below_the_interval() -> None:

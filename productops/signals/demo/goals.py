@@ -72,7 +72,16 @@ OBJECTIVES: list[tuple[str, str, str, str, str | None, str | None, str | None]] 
 
 # external id -> (objective, title, start, target, unit, metric key or None, aggregation)
 KEY_RESULTS: list[tuple[str, str, str, float, float, str, str | None, str]] = [
-    ("kr-company-roadmaps", "obj-company-q4", "Every product publishes its Q4 roadmap", 0, 3, "products", None, "last"),
+    (
+        "kr-company-roadmaps",
+        "obj-company-q4",
+        "Every product publishes its Q4 roadmap",
+        0,
+        3,
+        "products",
+        None,
+        "last",
+    ),
     ("kr-ledger-revenue", "obj-ledger-q4", "Ledger revenue in Q4", 0, 4_200_000, "EUR", "revenue", "sum"),
     (
         "kr-ledger-export",
@@ -84,7 +93,16 @@ KEY_RESULTS: list[tuple[str, str, str, float, float, str, str | None, str]] = [
         None,
         "last",
     ),
-    ("kr-payments-reminders", "obj-payments-q4", "Invoices with automatic payment reminders", 0, 60, "%", None, "last"),
+    (
+        "kr-payments-reminders",
+        "obj-payments-q4",
+        "Invoices with automatic payment reminders",
+        0,
+        60,
+        "%",
+        None,
+        "last",
+    ),
     (
         "kr-canvas-session",
         "obj-canvas-q4",
@@ -166,8 +184,10 @@ def seed_goals(products: dict[str, int], teams: dict[str, int], truth: dict[str,
         for ext, objective, title, start, target, unit, metric_key, aggregation in KEY_RESULTS:
             obj = objectives[objective]
             metric = (
-                Metric.objects.filter(product_id=obj.product_id, key=metric_key, source_key=SOURCE_KEY).first()
-                if metric_key
+                Metric.objects.filter(
+                    product_id=obj.product_id, key=metric_key, source_key=SOURCE_KEY
+                ).first()
+                if metric_key and obj.product_id is not None
                 else None
             )
             kr, new = KeyResult.objects.get_or_create(
