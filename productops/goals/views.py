@@ -188,7 +188,8 @@ def objective_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if objective is not None:
         _require_edit(request, objective)
     elif editable_product_ids(request.user) == set():
-        raise PermissionDenied("You are not a PM of any product yet: ask the lead to add you to a team.")
+        # Not a 403: a PM may be here, they just belong to no team yet. Say how to get there.
+        return render(request, "goals/objective_form.html", {"form": None, "objective": None, "no_rights": True})
     initial = {}
     if objective is None and (parent := request.GET.get("parent", "")).isdigit():
         initial["parent"] = int(parent)
@@ -264,7 +265,7 @@ def align(request: HttpRequest, pk: int) -> HttpResponse:
 @pm_required
 def import_goals_view(request: HttpRequest) -> HttpResponse:
     if editable_product_ids(request.user) == set():
-        raise PermissionDenied("You are not a PM of any product yet: ask the lead to add you to a team.")
+        return render(request, "goals/import.html", {"form": None, "no_rights": True})
     form = ImportForm(request.POST or None, request.FILES or None)
     report = None
     error = ""
