@@ -129,3 +129,46 @@ def test_lead_adds_a_connection_syncs_it_and_sees_its_history(
     history = p.locator("table").first.inner_text()
     assert f"#{run.pk}" in history and "Succeeded" in history
     watch.assert_clean()
+
+
+def test_pm_opens_goals_and_sees_a_key_results_projection(
+    page: tuple[Page, PageWatch], live_server: Any, dashboard_data: dict[str, Any]
+) -> None:
+    from django.utils import timezone
+
+    from productops.digests.models import TeamMembership
+    from productops.goals import services
+    from productops.goals.models import KeyResult, Objective
+
+    p, watch = page
+    pm = create_user("pm4", "pm4@example.com", "pm4-password-123", Role.PM)
+    TeamMembership.objects.create(user=pm, team=dashboard_data["team"])
+    today = timezone.localdate()
+    objective = Objective.objects.create(
+        title="Grow Atlas sign-ups",
+        product=dashboard_data["product"],
+        period_start=today - timedelta(days=30),
+        period_end=today + timedelta(days=30),
+    )
+    kr = KeyResult.objects.create(
+        objective=objective,
+        title="Daily sign-ups at 400",
+        start_value=150,
+        target_value=400,
+        metric=dashboard_data["metric"],
+        aggregation="last",
+    )
+    services.refresh(kr)
+    log_in(p, live_server.url, "pm4", "pm4-password-123")
+    p.click("nav >> text=Goals")
+    p.wait_for_url("**/goals/")
+    assert "Grow Atlas sign-ups" in p.content()
+    p.click("text=Daily sign-ups at 400")
+    p.wait_for_selector(".chart[data-drawn='1'] svg.main-svg")
+    assert "At risk" in p.content()  # a flat ~150 a day never reaches 400
+    # The PM of the product checks in.
+    p.fill("#id_comment", "Launching the referral push next week.")
+    p.click("text=Add check-in")
+    p.wait_for_selector("text=Check-in saved.")
+    assert "Launching the referral push next week." in p.content()
+    watch.assert_clean()
