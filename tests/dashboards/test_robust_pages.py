@@ -69,6 +69,7 @@ PARAMS = [
     "q",
     "week",
     "evidence",
+    "level",
 ]
 
 
@@ -85,6 +86,7 @@ def _pages(data: dict[str, Any]) -> list[str]:
         reverse("overlaps:portfolio"),
         reverse("insights:inbox"),
         reverse("digests:preview"),
+        reverse("goals:index"),
     ]
     pages += [
         reverse("dashboards:rows", args=[t]) for t in ("metric-points", "tickets", "nps", "theme-members")
@@ -252,6 +254,7 @@ def test_digest_style_links_open_every_list_page_filtered(
         "/support/",
         "/experiments/",
         "/insights/",
+        "/goals/",
     ]
     pages += ["/rows/tickets/", "/rows/nps/"]
     for page in pages:
