@@ -127,6 +127,7 @@ def _write_insight(ev: Evaluation) -> None:
         score=float(shortfall / span),
         product=objective.product,
         team=objective.team,
+        product_ids=[kr.metric.product_id if kr.metric else None],  # a company goal: the metric's product
         starts_at=_aware(objective.period_start),
         ends_at=_aware(objective.period_end),
         payload=GoalAtRiskPayload(
