@@ -18,7 +18,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from productops.goals.forecast import at_risk, project  # noqa: E402
+from productops.goals.forecast import at_risk, project
 
 START, END, LAST = date(2026, 10, 1), date(2026, 12, 31), date(2026, 11, 22)
 

@@ -189,7 +189,9 @@ def objective_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         _require_edit(request, objective)
     elif editable_product_ids(request.user) == set():
         # Not a 403: a PM may be here, they just belong to no team yet. Say how to get there.
-        return render(request, "goals/objective_form.html", {"form": None, "objective": None, "no_rights": True})
+        return render(
+            request, "goals/objective_form.html", {"form": None, "objective": None, "no_rights": True}
+        )
     initial = {}
     if objective is None and (parent := request.GET.get("parent", "")).isdigit():
         initial["parent"] = int(parent)
