@@ -57,8 +57,13 @@ def main(base: str) -> None:
             ("/feedback/", "feedback"),
             ("/nps/", "nps"),
             ("/experiments/", "experiments"),
+            ("/goals/", "goals"),
         ):
             shoot(page, base, path, name)
+        page.goto(base + "/goals/?status=at_risk")
+        at_risk = page.locator("table a[href^='/goals/key-results/']").first
+        if at_risk.count():
+            shoot(page, base, at_risk.get_attribute("href") or "/goals/", "key-result")
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         lead = context.new_page()
         log_in(lead, base, "lead", "productops-lead")
