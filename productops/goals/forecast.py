@@ -208,7 +208,7 @@ def explain(projection: Projection, start_value: float, target: float, unit: str
         text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
         return f"{text} {unit}".strip()
 
-    what = {"sum": "the total", "mean": "the average", "last": "the value"}.get(
+    what = {"sum": "the period's total", "mean": "the period's average", "last": "the value"}.get(
         projection.aggregation, "the value"
     )
     fitted = (
@@ -217,7 +217,7 @@ def explain(projection: Projection, start_value: float, target: float, unit: str
         + f") fitted to the last {projection.points_fitted} daily values up to {projection.last_day:%-d %b %Y}"
     )
     projected = (
-        f"projects {what} at {projection.period_end:%-d %b %Y} at {num(projection.projected)} "
+        f"projects {what} by {projection.period_end:%-d %b %Y} at {num(projection.projected)} "
         f"({projection.level:.0%} interval {num(projection.low)} to {num(projection.high)})"
     )
     if at_risk(start_value, target, projection.low, projection.high):
