@@ -248,8 +248,11 @@ def align(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         raw = request.POST.get("item", "")
         item = PortfolioItem.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 12 else None
+    product_id = kr.objective.product_id
     if item is None or action not in {"confirm", "reject", "unlink"}:
         messages.error(request, "Choose an initiative or epic and an action.")
+    elif product_id and item.product_id and item.product_id != product_id:
+        messages.error(request, "That work belongs to another product; it cannot serve this key result.")
     else:
         try:
             services.decide(kr, item, action, request.user)
