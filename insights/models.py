@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from productops.core.fields import OpenChoiceField
+
 
 class InsightKind(models.TextChoices):
     ANOMALY = "anomaly", "Anomaly"
@@ -45,7 +47,7 @@ class Severity(models.IntegerChoices):
 
 
 class Insight(models.Model):
-    kind = models.CharField(max_length=32, choices=InsightKind.choices)
+    kind = OpenChoiceField(max_length=32, choices=InsightKind.choices)
     # Stable identity within a kind (e.g. "metric:12:2026-11-02"), so a recompute updates, never duplicates.
     key = models.CharField(max_length=255)
     title = models.CharField(max_length=500)

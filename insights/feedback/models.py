@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from productops.core.fields import OpenChoiceField
+
 
 class FeedbackSource(models.TextChoices):
     NPS = "nps", "NPS comment"
@@ -63,7 +65,7 @@ class ThemeMember(models.Model):
     """One piece of feedback in a theme. `quote` is the cleaned text, so pages need no joins per source."""
 
     theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="members")
-    source = models.CharField(max_length=16, choices=FeedbackSource.choices)
+    source = OpenChoiceField(max_length=16, choices=FeedbackSource.choices)
     object_id = models.BigIntegerField()
     product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
     ts = models.DateTimeField()
