@@ -31,6 +31,8 @@ class Command(BaseCommand):
                 row.save(update_fields=["secret_encrypted"])
                 factors += 1
         self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) and {factors} two-factor secret(s) "
-                "with the first key.")
+            self.style.SUCCESS(
+                f"Re-encrypted the secrets of {count} connection(s) and {factors} two-factor secret(s) "
+                "with the first key."
+            )
         )
