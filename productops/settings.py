@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "productops.accounts",
     "productops.signals",
     "productops.portfolio",
+    "productops.ui",
     "productops.dashboards",
     "productops.digests",
     "connectors",

@@ -20,11 +20,11 @@ from django.views.decorators.http import require_POST
 from insights.models import Insight, InsightBand, InsightKind, InsightStatus, Severity
 from insights.services import transition
 from productops.accounts.roles import pm_required
-from productops.dashboards import drill
-from productops.dashboards.charts import chart_context, figure
-from productops.dashboards.filters import ALL_TIME, Choice, Int, parse_filters
 from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
+from productops.ui import drill
+from productops.ui.charts import chart_context, figure
+from productops.ui.filters import ALL_TIME, Choice, Int, parse_filters
 
 from . import selectors
 from .bands import AFTER, BEFORE, band_frame

@@ -19,10 +19,10 @@ from django.db.models.functions import TruncWeek
 
 from insights import sentiment
 from insights.overlaps import match
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
-from productops.dashboards.filters import parse_filters as parse_shared
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
+from productops.ui.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
+from productops.ui.filters import parse_filters as parse_shared
 
 from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
 

@@ -16,8 +16,8 @@ from connectors.models import Connection
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory
 from productops.signals.models import Experiment, FlagChange, Metric, NpsResponse, OpsIncident, Release
+from productops.ui.filters import Filters
 
-from .filters import Filters
 from .models import MetricDaily
 
 HEADLINE_PER_PRODUCT = 4

@@ -16,13 +16,13 @@ from productops.accounts.roles import pm_required, role_of
 from productops.core.versions import current
 from productops.portfolio.models import Product
 from productops.signals.models import Metric
+from productops.ui.cache import cached
+from productops.ui.charts import chart_context
+from productops.ui.filters import Choice, Filters, Int, Param, filter_bar_context, parse_filters
 
 from . import selectors
-from .cache import cached
-from .charts import chart_context
 from .explorer import build_explorer, explorer_state
 from .figures import GRANULARITIES, sparkline
-from .filters import Choice, Filters, Int, Param, filter_bar_context, parse_filters
 from .tables import DRILL_PARAMS, TABLES, csv_rows, table_queryset
 
 
