@@ -166,7 +166,9 @@ class MentionDaily(models.Model):
     n = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["product", "day"], name="dashboards_mentiondaily_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day"], name="dashboards_mentiondaily_uniq")
+        ]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.day}: {self.n}"
