@@ -171,12 +171,6 @@ def recent_experiments(filters: Filters, limit: int = 5) -> QuerySet[Experiment]
     return qs.order_by("-started_at")[:limit]
 
 
-def connections_stamp() -> tuple[Any, ...]:
-    """Changes whenever any connection changes (a sync, a failure, a pause): one small query."""
-    agg = Connection.objects.aggregate(n=Count("id"), last=Max("updated_at"), ok=Max("last_success_at"))
-    return (agg["n"], agg["last"], agg["ok"])
-
-
 def connector_health() -> list[dict[str, Any]]:
     """Each connection with its state (`Connection.health`: ok, failing, stale, paused or pending)."""
     now = timezone.now()
