@@ -139,6 +139,8 @@ def upsert_postgres(
     while batch:
         with transaction.atomic(using=using):
             written = plan.write(connections[using], batch)
+            if not FAST_PATHS["overlap"]:
+                written.thread.join()
             # While PostgreSQL writes this batch, read and deduplicate the next one, so that on two cores
             # the Python work and the database work overlap. Rows that fail to read wait until this
             # batch has committed, as they would without the overlap.
@@ -161,6 +163,10 @@ def upsert_postgres(
 _BINARY_SAFE_TYPES = ("int8", "float8", "text", "varchar", "timestamptz", "jsonb")
 # How many staged rows the probe looks up to guess whether a batch is new, stored, or a mix.
 PROBE_ROWS = 256
+# The fast paths, each of which `bench/ingest.py --without NAME` can switch off to measure what it buys
+# (docs/ingest.md has the figures): a plain INSERT for all-new batches, the pre-filtered merge for
+# mostly-stored batches, binary COPY into the stage, and writing one batch while reading the next.
+FAST_PATHS = {"plain_insert": True, "filtered_merge": True, "binary_copy": True, "overlap": True}
 
 
 class _MergePlan:
@@ -305,10 +311,10 @@ class _MergePlan:
             self._stage(raw, batch.values())
             raw.execute(self.probe_sql)
             (stored,) = raw.fetchone()
-            if stored == 0:
+            if stored == 0 and FAST_PATHS["plain_insert"]:
                 raw.execute("SAVEPOINT po_upsert_insert")
                 return _PendingWrite(self, cursor, len(batch), self.insert_sql, self.params, plain=True)
-            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS)
+            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS) and FAST_PATHS["filtered_merge"]
             sql = self.filtered_sql if mostly_stored else self.merge_sql
             return _PendingWrite(self, cursor, len(batch), sql, [*self.params, *self.update_params])
         except BaseException:
@@ -320,7 +326,7 @@ class _MergePlan:
             raw.execute(f"SELECT * FROM {self.stage_name} LIMIT 0")
             oids = [d.type_code for d in raw.description]
             safe = {psycopg.postgres.types[name].oid for name in _BINARY_SAFE_TYPES}
-            self.binary_types = oids if set(oids) <= safe else None
+            self.binary_types = oids if set(oids) <= safe and FAST_PATHS["binary_copy"] else None
             self.binary_checked = True
         if self.binary_types is not None:
             # Binary COPY skips formatting every value as text and parsing it back: several times
