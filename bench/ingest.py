@@ -175,7 +175,7 @@ def main() -> None:
         "--without",
         action="append",
         default=[],
-        choices=["plain_insert", "filtered_merge", "binary_copy", "overlap"],
+        choices=["filtered_merge", "binary_copy"],
         help="Switch off one of the service's fast paths, to measure what it buys (repeatable).",
     )
     args = parser.parse_args()
