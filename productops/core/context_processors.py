@@ -41,8 +41,10 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"role": None}
-    from connectors.selectors import freshness
+    from productops.ui.stamp import page_stamp
 
     role = role_of(user)
     is_lead = role == Role.LEAD
-    return {"role": role, "is_lead": is_lead, "nav": _nav(request, is_lead), "freshness": freshness()}
+    stamp = page_stamp(request)  # the same one query the page's cache key used
+    freshness = {"last_success_at": stamp.last_success_at, "failing": stamp.failing}
+    return {"role": role, "is_lead": is_lead, "nav": _nav(request, is_lead), "freshness": freshness}

@@ -27,8 +27,7 @@ from productops.signals.models import (
     NpsResponse,
     SupportTicket,
 )
-
-from .filters import Choice, Day, Filters, Int, Param, Segment, Sort
+from productops.ui.filters import Choice, Day, Filters, Int, Param, Segment, Sort
 
 # Extra query parameters a drill-down link may carry, each validated by the shared filter parser.
 DRILL_PARAMS: dict[str, Param] = {
