@@ -455,19 +455,7 @@ def _not_text(data: bytes, offset: int, why: str) -> str:
 def read_csv(data: bytes) -> CsvFile:
     check_size(len(data))
     text, encoding = decode(data)
-    first_line = text.split("\n", 1)[0]
-    if not first_line.strip():
-        raise CsvImportError(
-            "The file is empty or its first line is blank; the first line must name the columns."
-        )
-    # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
-    sep = max([",", ";", "\t"], key=first_line.count)
-    columns = len(next(csv.reader([first_line], delimiter=sep), []))
-    if columns > MAX_COLUMNS:
-        raise CsvImportError(
-            f"The file has {columns} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
-            "want to import (delete the others) and upload it again."
-        )
+    sep, _ = _header(text)
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -485,6 +473,34 @@ def read_csv(data: bytes) -> CsvFile:
     frame.index = frame.index + 2  # row 1 is the header
     blank = (frame == "").all(axis=1)
     return CsvFile(frame=frame[~blank], headers=list(frame.columns), encoding=encoding)
+
+
+def check_upload(data: bytes, kind: str, mapping: Mapping[str, str] | None = None) -> list[str]:
+    """What a request can check before queueing an import, without parsing the rows: the size, the
+    encoding, the header (column count, the required fields mapped). Returns the headers."""
+    check_size(len(data))
+    text, _ = decode(data)
+    _, headers = _header(text)
+    check_mapping(suggest_mapping(headers, kind) if mapping is None else mapping, headers, kind)
+    return headers
+
+
+def _header(text: str) -> tuple[str, list[str]]:
+    """The delimiter and the column names, from the first line; refuses a blank or too wide header."""
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        raise CsvImportError(
+            "The file is empty or its first line is blank; the first line must name the columns."
+        )
+    # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
+    sep = max([",", ";", "\t"], key=first_line.count)
+    headers = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")], delimiter=sep), [])]
+    if len(headers) > MAX_COLUMNS:
+        raise CsvImportError(
+            f"The file has {len(headers)} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
+            "want to import (delete the others) and upload it again."
+        )
+    return sep, headers
 
 
 # --- Mapping columns to fields ----------------------------------------------------------------------
