@@ -288,7 +288,8 @@ def _execute_scoped(
         for stream in connector.streams():
             cursor = None if run.full_refresh else stored.get(stream)
             for page in connector.read(stream, cursor):
-                with transaction.atomic():
+                # A soft time limit waits for the page's commit (or rollback), never cuts it in half.
+                with workers.soft_limit_deferred(), transaction.atomic():
                     wrote = write_page(connection, page)
                     stored[stream] = page.cursor
                     Connection.objects.filter(pk=connection.pk).update(cursors=stored)

@@ -8,12 +8,17 @@ worker's work from a live one's.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
 Heartbeats = dict[str, tuple[Any, int]]
+SOFT_LIMIT_SIGNAL = signal.SIGUSR1  # what billiard sends a pool process at its task's soft time limit
 
 
 def dead_worker_after() -> timedelta:
@@ -56,3 +61,33 @@ def current_worker() -> tuple[str, int]:
     except Exception:
         main = True
     return node, os.getpid() if main else os.getppid()
+
+
+@contextmanager
+def soft_limit_deferred() -> Iterator[None]:
+    """Inside the block, a task's soft time limit waits until the block ends, then is raised.
+
+    Celery raises SoftTimeLimitExceeded from a signal handler wherever the task is, which can be in the
+    middle of a statement or a COMMIT, leaving the connection mid-protocol and the commit's outcome
+    unknown. Around a transaction this defers it, so a batch or page is committed or rolled back whole
+    and the caller's handler finds a usable connection. Only in a prefork worker's child (where billiard
+    installed the handler); elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(SOFT_LIMIT_SIGNAL)
+    if getattr(previous, "__name__", "") != "soft_timeout_sighandler":
+        yield
+        return
+    fired: list[int] = []
+    signal.signal(SOFT_LIMIT_SIGNAL, lambda signum, frame: fired.append(signum))
+    try:
+        yield
+    except BaseException:
+        signal.signal(SOFT_LIMIT_SIGNAL, previous)
+        raise
+    signal.signal(SOFT_LIMIT_SIGNAL, previous)
+    if fired:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()

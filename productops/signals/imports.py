@@ -226,6 +226,7 @@ def run_job(job_id: int, *, batch_rows: int | None = None) -> ImportJob | None:
         return _fail(job, token, hooks, exc.message, resumable=False)
     except SoftTimeLimitExceeded:
         limit = getattr(settings, "IMPORT_TASK_SOFT_TIME_LIMIT", 0)
+        _usable_database()
         job.refresh_from_db()
         return _fail(
             job,
@@ -238,6 +239,7 @@ def run_job(job_id: int, *, batch_rows: int | None = None) -> ImportJob | None:
         )
     except Exception as exc:
         log.exception("import %s failed", job.pk)
+        _usable_database()
         job.refresh_from_db()
         return _fail(
             job,
@@ -282,7 +284,7 @@ def _run(job: ImportJob, token: str, hooks: ImportHooks, size: int) -> ImportJob
     start = job.rows_done  # resume after the last committed batch
     while start < prepared.good_rows:
         stop = min(start + size, prepared.good_rows)
-        with transaction.atomic():
+        with workers.soft_limit_deferred(), transaction.atomic():
             report.scope = WriteScope()  # what this batch writes
             counts = prepared.write(start, stop)
             scope.merge(report.scope)
@@ -298,7 +300,7 @@ def _run(job: ImportJob, token: str, hooks: ImportHooks, size: int) -> ImportJob
             )
             hooks.batch_committed(job, counts, stop - start)
         start = stop
-    with transaction.atomic():
+    with workers.soft_limit_deferred(), transaction.atomic():
         _guarded(job, token, status=ImportStatus.SUCCEEDED, finished_at=timezone.now(), claim="")
         job.refresh_from_db()
         hooks.succeeded(job, report)
@@ -314,6 +316,17 @@ def _run(job: ImportJob, token: str, hooks: ImportHooks, size: int) -> ImportJob
     path.unlink(missing_ok=True)
     log.info("import %s (%s): %s rows, %s committed", job.pk, job.filename, job.rows_total, job.rows_done)
     return job
+
+
+def _usable_database() -> None:
+    """After an interruption mid-statement the connection may be unusable; a new one is opened then."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        connection.close()
 
 
 def _guarded(job: ImportJob, token: str, **values: Any) -> None:

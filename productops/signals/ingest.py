@@ -388,7 +388,14 @@ class _PendingWrite:
             self.error = exc
 
     def result(self) -> UpsertResult:
-        self.thread.join()
+        try:
+            self.thread.join()
+        except BaseException:
+            # Interrupted while the statement runs (a task's soft time limit is raised here): let it end
+            # first, or the caller's rollback would hit the connection while it is still busy.
+            self.thread.join()
+            self.cursor.close()
+            raise
         plan, raw = self.plan, self.cursor.cursor
         try:
             if self.plain and isinstance(self.error, psycopg.errors.UniqueViolation):

@@ -74,7 +74,11 @@ def test_a_file_that_is_gone_fails_the_job_with_what_to_do() -> None:
     job = _queue(3)
     imports.file_for(job.token).unlink()
     failed = imports.run_job(job.pk)
-    assert failed is not None and failed.status == ImportStatus.FAILED and "upload it again" in failed.error_message
+    assert (
+        failed is not None
+        and failed.status == ImportStatus.FAILED
+        and "upload it again" in failed.error_message
+    )
     assert not failed.resumable
 
 
