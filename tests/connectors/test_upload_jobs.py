@@ -199,6 +199,33 @@ def test_recovery_requeues_only_jobs_whose_worker_is_gone(django_capture_on_comm
     assert ImportJob.objects.get(pk=dead.pk).claim == ""
 
 
+@pytest.mark.django_db
+def test_a_sync_or_the_reaper_never_takes_an_uploads_run_from_its_import_job(lead_client: Client) -> None:
+    """The upload's run is the job's: a scheduled sync must not adopt it (and succeed it with 0 rows), and
+    the run reaper must not abandon it; the job's own recovery handles a dead worker."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connectors.sync import reap_stuck_runs, run_sync
+
+    connection = make_connection()
+    post_upload(lead_client, connection, tickets_csv(10))
+    run = SyncRun.objects.get(connection=connection)
+    assert run_sync(connection.pk).outcome == "skipped"
+    old = timezone.now() - timedelta(days=2)
+    SyncRun.objects.filter(pk=run.pk).update(queued_at=old)
+    reap_stuck_runs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and SyncRun.objects.filter(connection=connection).count() == 1
+    SyncRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=old, heartbeat_at=old)
+    reap_stuck_runs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    sync = lead_client.post(reverse("connectors:sync", args=[connection.pk]), follow=True)
+    assert "it has nothing to sync" in sync.content.decode()
+
+
 # --- On a real worker ------------------------------------------------------------------------------
 
 
