@@ -173,8 +173,20 @@ LOCK_KEY_PREFIX = "productops:"
 CONNECTOR_TASK_SOFT_TIME_LIMIT = env.int("CONNECTOR_TASK_SOFT_TIME_LIMIT", default=1800)
 CONNECTOR_TASK_TIME_LIMIT = env.int("CONNECTOR_TASK_TIME_LIMIT", default=1860)
 CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
+# One CSV import attempt (productops.signals.imports): at the soft limit the job fails with its committed
+# batches kept and can be resumed; the hard limit kills the process if the soft one can't stop it.
+IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=1800)
+IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=1860)
+# Every other task (insights, digests, housekeeping): Celery's default soft and hard limits.
+TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=1800)
+TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=1860)
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_VISIBILITY_TIMEOUT = env.int(
-    "CELERY_VISIBILITY_TIMEOUT", default=int(CONNECTOR_TASK_TIME_LIMIT + CONNECTOR_RETRY_CAP + 300)
+    "CELERY_VISIBILITY_TIMEOUT",
+    default=int(
+        max(CONNECTOR_TASK_TIME_LIMIT, IMPORT_TASK_TIME_LIMIT, TASK_TIME_LIMIT) + CONNECTOR_RETRY_CAP + 300
+    ),
 )
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -416,6 +428,9 @@ CONNECTOR_MAX_RESPONSE_BYTES = env.int("CONNECTOR_MAX_RESPONSE_BYTES", default=1
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
 # Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
 CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# Valid rows an import commits per transaction (with its progress); a resumed import continues after
+# the last committed batch.
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=5000)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 
