@@ -255,29 +255,38 @@ def _young_stats(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return med, np.nan_to_num(mad), np.isfinite(window).sum(axis=1)
 
 
-def _calibrate(z: np.ndarray, counts: np.ndarray, seen: np.ndarray, per_day_log: float = 0.0) -> np.ndarray:
+def _tail_table(counts: np.ndarray) -> np.ndarray:
+    """Per row and side, the running minimum over levels of log(count + prior): ``_calibrate``'s table.
+
+    It changes only when a tail episode ends, so the loop keeps it and refreshes the rows that changed;
+    the per-point work is then a gather of two entries instead of the whole table.
+    """
+    return np.minimum.accumulate(np.log(counts + TAIL_PRIOR * _PRIOR_TAIL), axis=-1)
+
+
+def _calibrate(z: np.ndarray, table: np.ndarray, seen: np.ndarray, per_day_log: float = 0.0) -> np.ndarray:
     """Gaussian-equivalent surprise of each signed z, given the series' own record of past tails.
 
-    ``counts`` (n, 2, K) holds, per side, how many past points went beyond each TAIL_LEVELS value;
-    ``seen`` how many points were judged. The tail probability at each level is the observed rate
-    shrunk towards the Gaussian one (TAIL_PRIOR pseudo-points), interpolated in log space between
-    levels, and turned back into the z a Gaussian would need for the same rarity. So a series whose
-    normal life has many 6-sigma blips scores them low, and scores stay comparable across series.
+    ``table`` is ``_tail_table`` of the (n, 2, K) counts: per side, how many past tail episodes went beyond
+    each TAIL_LEVELS value; ``seen`` how many points were judged. The tail probability at each level is
+    the observed rate shrunk towards the Gaussian one (TAIL_PRIOR pseudo-points), interpolated in log
+    space between levels, and turned back into the z a Gaussian would need for the same rarity. So a
+    series whose normal life has many 6-sigma blips scores them low, and scores stay comparable across
+    series.
     """
     az = np.abs(z)
     out = az.copy()  # within one sigma nothing is surprising: the Gaussian reading stands
     rows = np.flatnonzero(az >= 1.0)
     if rows.size:
         a = az[rows]
-        c = counts[rows, (z[rows] < 0).astype(np.int64)]  # (m, K)
-        logp = np.log((c + TAIL_PRIOR * _PRIOR_TAIL[None, :]) / (seen[rows, None] + TAIL_PRIOR))
-        logp = np.concatenate([np.full((rows.size, 1), _LOG_P1), logp], axis=1)
-        logp = np.minimum.accumulate(logp, axis=1)
+        side = (z[rows] < 0).astype(np.int64)
+        log_seen = np.log(seen[rows] + TAIL_PRIOR)
         # Piecewise linear in log-log: a power-law tail between levels, and beyond the last one.
         k = np.clip(np.searchsorted(_LEVELS0, a, side="right"), 1, _LEVELS0.size - 1)
-        sub = np.arange(rows.size)
-        slope = (logp[sub, k] - logp[sub, k - 1]) / _LOG_STEPS[k - 1]
-        lp = np.minimum(logp[sub, k - 1] + slope * (np.log(a) - _LOG_LEVELS0[k - 1]), _LOG_P1)
+        hi = np.minimum(table[rows, side, k - 1] - log_seen, _LOG_P1)
+        lo = np.where(k >= 2, np.minimum(table[rows, side, np.maximum(k - 2, 0)] - log_seen, _LOG_P1), _LOG_P1)
+        slope = (hi - lo) / _LOG_STEPS[k - 1]
+        lp = np.minimum(lo + slope * (np.log(a) - _LOG_LEVELS0[k - 1]), _LOG_P1)
         # Rarity per day, not per point: a 1-in-10,000 minute happens every week; a 1-in-10,000 day
         # does not. So finer steps need rarer points for the same score.
         lp = np.minimum(lp + per_day_log, _LOG_P1)
@@ -298,12 +307,13 @@ def detect_matrix(
     n, t_len = y.shape
     plan = plan_for(step)
     w = plan.warmup
+    # Time-major storage: each step reads and writes one contiguous row of n values.
     out: dict[str, np.ndarray[Any, Any]] = {
-        "expected": np.full((n, t_len), np.nan),
-        "lower": np.full((n, t_len), np.nan),
-        "upper": np.full((n, t_len), np.nan),
-        "score": np.zeros((n, t_len)),
-        "is_anomaly": np.zeros((n, t_len), dtype=bool),
+        "expected": np.full((t_len, n), np.nan).T,
+        "lower": np.full((t_len, n), np.nan).T,
+        "upper": np.full((t_len, n), np.nan).T,
+        "score": np.zeros((t_len, n)).T,
+        "is_anomaly": np.zeros((t_len, n), dtype=bool).T,
     }
     finite = np.isfinite(y)
     n_finite = finite.sum(axis=1)
@@ -333,18 +343,20 @@ def detect_matrix(
     gamma = np.zeros(n)
     young_w = np.full(n, YOUNG * 2.0)
     run = np.zeros(n, dtype=np.int64)
-    ring = np.full((n, plan.shift_run), np.nan)
+    ring = np.full((plan.shift_run, n), np.nan)
     cpos = np.zeros(n)
     cneg = np.zeros(n)
     shift_z = np.minimum(thr, SHIFT_Z)
     tails = np.zeros((n, 2, TAIL_LEVELS.size))
+    table = _tail_table(tails)
     per_day_log = PER_DAY_WEIGHT * float(np.log(max(1.0, pd.Timedelta(days=1) / step)))
     level_prev = np.zeros((n, 2), dtype=np.int64)
     ac_num, ac_den, zc_prev = np.zeros(n), np.zeros(n), np.zeros(n)
     young_nonneg = np.zeros(n, dtype=bool)
     ypad = np.concatenate([np.full((n, w), np.nan), y], axis=1)
     seen = np.zeros(n)
-    res = out
+    y_time = np.ascontiguousarray(y.T)
+    res = {k: v.T for k, v in out.items()}  # (T, n) views of the same arrays
 
     for t in range(int(first_young.min()), t_len):
         starting = ready_at == t
@@ -368,7 +380,7 @@ def detect_matrix(
             cneg[rows] = 0.0
         active = model & (ready_at <= t)
         young = ~active & (first_young <= t)
-        yt = y[:, t]
+        yt = y_time[t]
         ph = (t - start) % period
         s_t = season[ar, ph]
         trend = np.where(active, trend * PHI, trend)
@@ -416,7 +428,7 @@ def detect_matrix(
         cneg = np.where(on, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
         # A handful of points cannot vouch for a tail: |z| beyond Z_CAP_N * sqrt(points seen) says no more.
         z = np.clip(z, -Z_CAP_N * np.sqrt(seen + 1.0), Z_CAP_N * np.sqrt(seen + 1.0))
-        zcal = _calibrate(z, tails, seen, per_day_log)
+        zcal = _calibrate(z, table, seen, per_day_log)
         # A drift scores just past the threshold when its CUSUM crosses CUSUM_H, and only then (the
         # statistic restarts below): it is one finding, never a long run of alerts.
         drift_up = np.where(cpos >= CUSUM_H, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
@@ -441,24 +453,25 @@ def detect_matrix(
         if ended.size:
             k_idx = np.arange(TAIL_LEVELS.size)[None, None, :]
             tails[ended] += (k_idx >= level_now[ended, :, None]) & (k_idx < level_prev[ended, :, None])
+            table[ended] = _tail_table(tails[ended])
         level_prev = level_now
         seen += ok
 
         shown = active | young
         lo = exp - thr * sig
         lo = np.where(np.where(active, nonneg, young_nonneg), np.maximum(lo, 0.0), lo)
-        res["expected"][:, t] = np.where(shown, exp, np.nan)
-        res["lower"][:, t] = np.where(shown, lo, np.nan)
-        res["upper"][:, t] = np.where(shown, exp + thr * sig, np.nan)
-        res["score"][:, t] = score_from_z(dev)
-        res["is_anomaly"][:, t] = dev > thr
+        res["expected"][t] = np.where(shown, exp, np.nan)
+        res["lower"][t] = np.where(shown, lo, np.nan)
+        res["upper"][t] = np.where(shown, exp + thr * sig, np.nan)
+        res["score"][t] = score_from_z(dev)
+        res["is_anomaly"][t] = dev > thr
         if not active.any():
             continue
 
         # Level shifts: count consecutive big residuals on one side; after shift_run, re-anchor.
         side = np.where(on & (np.abs(z) > shift_z), np.sign(z), 0).astype(np.int64)
         run = np.where(on, np.where((side != 0) & (np.sign(run) == side), run + side, side), run)
-        ring[:, t % plan.shift_run] = np.where(on, yt - s_t, np.nan)
+        ring[t % plan.shift_run] = np.where(on, yt - s_t, np.nan)
 
         # Huber-clipped error-correction updates (missing points only advance the trend).
         e = np.where(on, np.clip(r, -HUBER_C * sig, HUBER_C * sig), 0.0)
@@ -473,7 +486,7 @@ def detect_matrix(
         shifted = (np.abs(run) >= plan.shift_run) | (cpos >= CUSUM_H) | (cneg >= CUSUM_H)
         if shifted.any():
             sr = np.flatnonzero(shifted)
-            level[sr] = _nanmedian_rows(ring[sr])
+            level[sr] = _nanmedian_rows(ring[:, sr].T)
             trend[sr] = 0.0
             run[sr] = 0
             cpos[sr] = 0.0
