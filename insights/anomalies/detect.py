@@ -162,11 +162,19 @@ def score_from_z(z: np.ndarray) -> np.ndarray:
 
 
 def _nanmedian_rows(a: np.ndarray) -> np.ndarray:
-    out = np.full(a.shape[0], np.nan)
-    ok = np.isfinite(a).any(axis=1)
-    if ok.any():
-        out[ok] = np.nanmedian(a[ok], axis=1)
-    return out
+    """Median of each row's finite values (NaN for a row with none).
+
+    By sorting (NaN sorts last) and reading the middle of the finite part: np.nanmedian goes through
+    masked arrays, which cost more than the whole time step when the loop re-anchors a few rows.
+    """
+    if a.shape[1] == 0:
+        return np.full(a.shape[0], np.nan)
+    srt = np.sort(a, axis=1)
+    cnt = np.isfinite(srt).sum(axis=1)
+    rows = np.arange(a.shape[0])
+    lo = srt[rows, np.maximum(cnt - 1, 0) // 2]
+    hi = srt[rows, np.maximum(cnt, 1) // 2 - (cnt == 0)]
+    return np.where(cnt > 0, (lo + hi) / 2.0, np.nan)
 
 
 def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
@@ -246,13 +254,13 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
 
 def _young_stats(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median, robust scale and count of each row's points seen so far (before the model is ready)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(window, axis=1)
-        dev = np.abs(window - med[:, None])
-        # The MAD is 0 when most points are equal; the mean absolute deviation still sees the rest.
-        mad = np.maximum(np.nanmedian(dev, axis=1) * 1.4826, np.nanmean(dev, axis=1) * 1.2533)
-    return med, np.nan_to_num(mad), np.isfinite(window).sum(axis=1)
+    med = _nanmedian_rows(window)
+    dev = np.abs(window - med[:, None])
+    cnt = np.isfinite(window).sum(axis=1)
+    # The MAD is 0 when most points are equal; the mean absolute deviation still sees the rest.
+    mean_dev = np.where(np.isfinite(dev), dev, 0.0).sum(axis=1) / np.maximum(cnt, 1)
+    mad = np.maximum(_nanmedian_rows(dev) * 1.4826, mean_dev * 1.2533)
+    return med, np.nan_to_num(mad), cnt
 
 
 def _tail_table(counts: np.ndarray) -> np.ndarray:
@@ -350,7 +358,8 @@ def detect_matrix(
     tails = np.zeros((n, 2, TAIL_LEVELS.size))
     table = _tail_table(tails)
     per_day_log = PER_DAY_WEIGHT * float(np.log(max(1.0, pd.Timedelta(days=1) / step)))
-    level_prev = np.zeros((n, 2), dtype=np.int64)
+    up_prev = np.zeros(n, dtype=np.int64)  # how many tail levels the current episode is beyond, per side
+    down_prev = np.zeros(n, dtype=np.int64)
     ac_num, ac_den, zc_prev = np.zeros(n), np.zeros(n), np.zeros(n)
     young_nonneg = np.zeros(n, dtype=bool)
     ypad = np.concatenate([np.full((n, w), np.nan), y], axis=1)
@@ -446,15 +455,17 @@ def detect_matrix(
         # Episodes, not points, counted when they end: a run beyond a level counts once, after it is
         # over, so a 3-day dip does not teach the series that its own third day is normal, and a level
         # shift counts as one tail event. `level_now` is how many levels each side is beyond.
-        level_now = np.zeros((n, 2), dtype=np.int64)
-        level_now[ar, (z < 0).astype(np.int64)] = np.searchsorted(TAIL_LEVELS, np.abs(z), side="right")
-        level_now = np.where(ok[:, None], level_now, level_prev)  # a missing point ends nothing
-        ended = np.flatnonzero((level_prev > level_now).any(axis=1))
+        beyond = np.searchsorted(TAIL_LEVELS, np.abs(z), side="right")
+        neg = z < 0
+        now_up = np.where(ok, np.where(neg, 0, beyond), up_prev)  # a missing point ends nothing
+        now_down = np.where(ok, np.where(neg, beyond, 0), down_prev)
+        ended = np.flatnonzero((up_prev > now_up) | (down_prev > now_down))
         if ended.size:
-            k_idx = np.arange(TAIL_LEVELS.size)[None, None, :]
-            tails[ended] += (k_idx >= level_now[ended, :, None]) & (k_idx < level_prev[ended, :, None])
+            k_idx = np.arange(TAIL_LEVELS.size)[None, :]
+            for sd, now, prev in ((0, now_up, up_prev), (1, now_down, down_prev)):
+                tails[ended, sd] += (k_idx >= now[ended, None]) & (k_idx < prev[ended, None])
             table[ended] = _tail_table(tails[ended])
-        level_prev = level_now
+        up_prev, down_prev = now_up, now_down
         seen += ok
 
         shown = active | young
@@ -556,6 +567,12 @@ def detect(series: pd.Series, *, sensitivity: str = "medium", direction: str = "
     return frame
 
 
+def _empty_result(ids: list[Any], columns: list[str]) -> pd.DataFrame:
+    result = pd.DataFrame(columns=["series_id", "ts", "value", *columns])
+    result.attrs["not_enough_history"] = list(ids)
+    return result
+
+
 def detect_many(
     frame: pd.DataFrame,
     *,
@@ -572,43 +589,64 @@ def detect_many(
     """
     columns = ["expected", "lower", "upper", "score", "is_anomaly"]
     if {"series_id", "ts", "value"} <= set(frame.columns):
-        out = frame[["series_id", "ts", "value"]].copy()
-        out["ts"] = pd.to_datetime(out["ts"])
-        codes, uniques = pd.factorize(out["series_id"], sort=True)
+        series_id = frame["series_id"].reset_index(drop=True)
+        codes, uniques = pd.factorize(series_id, sort=True)
         ids = list(uniques)
-        ts = pd.DatetimeIndex(out["ts"])
-        values = out["value"].to_numpy(dtype=float)
+        ts = pd.DatetimeIndex(pd.to_datetime(frame["ts"]))
+        values = frame["value"].to_numpy(dtype=float)
+        if len(values) == 0:
+            return _empty_result(ids, columns)
+        step = infer_step(ts)
+        slot = buckets(ts, step)
+        mat, first = _grid(codes, slot, values, len(ids))
+        r = np.asarray(codes, dtype=np.int64)
+        c = slot - first
+
+        def per_point(a: np.ndarray) -> np.ndarray:
+            return a[r, c]
+
     elif isinstance(frame.index, pd.DatetimeIndex):
         wide = frame.sort_index()
         ids = list(wide.columns)
         cells = wide.to_numpy(dtype=float).T  # (series, rows), series in column order
-        keep_r, keep_c = np.nonzero(np.isfinite(cells))
-        codes = keep_r
-        ts = pd.DatetimeIndex(wide.index[keep_c])
-        values = cells[keep_r, keep_c]
-        out = pd.DataFrame({"series_id": np.array(ids, dtype=object)[keep_r], "ts": ts, "value": values})
+        finite = np.isfinite(cells)
+        used = finite.any(axis=0)  # rows with at least one value
+        if not used.any():
+            return _empty_result(ids, columns)
+        # Steps and slots come from the index (one timestamp per row), not from every cell.
+        index = pd.DatetimeIndex(wide.index[used])
+        step = infer_step(index)
+        row_slot = buckets(index, step)
+        first = int(row_slot.min())
+        finite = finite[:, used]
+        cells = np.where(finite, cells[:, used], np.nan)
+        keep_r, keep_c = np.nonzero(finite)
+        if (np.diff(row_slot) > 0).all():
+            # One row per slot (the usual case): the matrix is the cells, spread over the grid.
+            mat = np.full((len(ids), int(row_slot.max()) - first + 1), np.nan)
+            mat[:, row_slot - first] = cells
+        else:
+            mat, first = _grid(keep_r, row_slot[keep_c], cells[keep_r, keep_c], len(ids))
+        series_id = np.array(ids, dtype=object)[keep_r]
+        ts = pd.DatetimeIndex(index[keep_c])
+        values = cells[finite]
+
+        def per_point(a: np.ndarray) -> np.ndarray:
+            return a[:, row_slot - first][finite]  # row-major, the order of np.nonzero
+
     else:
         raise ValueError(
             "detect_many needs a long frame (series_id, ts, value) or a wide frame with a DatetimeIndex"
         )
-    if len(out) == 0:
-        result = pd.DataFrame(columns=["series_id", "ts", "value", *columns])
-        result.attrs["not_enough_history"] = list(ids)
-        return result
-    step = infer_step(ts)
-    slot = buckets(ts, step)
-    mat, first = _grid(codes, slot, values, len(ids))
     thr, up, down = _thresholds(
         _per_row(sensitivity, ids, "medium", tuple(SENSITIVITY_Z)),
         _per_row(direction, ids, "both", DIRECTIONS),
     )
     res = detect_matrix(mat, step, thr, up, down)
-    r = np.asarray(codes, dtype=np.int64)
-    c = slot - first
-    out = out.reset_index(drop=True)
-    for k in columns:
-        out[k] = res[k][r, c]
-    out["is_anomaly"] = out["is_anomaly"].astype(bool) & np.isfinite(values)
+    data: dict[str, Any] = {"series_id": series_id, "ts": ts, "value": values}
+    data.update({k: per_point(res[k]) for k in columns})
+    data["is_anomaly"] = data["is_anomaly"].astype(bool) & np.isfinite(values)
+    out = pd.DataFrame(data, copy=False)  # one block build, no copy per column (7M rows in the bench)
     out.attrs["not_enough_history"] = [
         i for i, flag in zip(ids, res["not_enough_history"], strict=True) if flag
     ]
