@@ -29,8 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from insights.anomalies import detect, detect_many
-from tests.insights.anomaly_synthetic import make_matrix
+from insights.anomalies import detect, detect_many  # noqa: E402
+from tests.insights.anomaly_synthetic import make_matrix  # noqa: E402
 
 
 def _detector_at(ref: str) -> ModuleType:
@@ -51,7 +51,9 @@ def _detector_at(ref: str) -> ModuleType:
     return module
 
 
-def _timed(fn: Callable[[pd.DataFrame], pd.DataFrame], wide: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
+def _timed(
+    fn: Callable[[pd.DataFrame], pd.DataFrame], wide: pd.DataFrame
+) -> tuple[pd.DataFrame, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     result = fn(wide)
     # CPU time: comparable on a busy machine, unlike wall time.
@@ -63,7 +65,9 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=730)
     parser.add_argument("--sample", type=int, default=100, help="series scored one by one for the comparison")
-    parser.add_argument("--against", default=None, help="git revision whose detector is timed in the same run")
+    parser.add_argument(
+        "--against", default=None, help="git revision whose detector is timed in the same run"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "productops.settings")
 

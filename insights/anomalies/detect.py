@@ -292,7 +292,9 @@ def _calibrate(z: np.ndarray, table: np.ndarray, seen: np.ndarray, per_day_log: 
         # Piecewise linear in log-log: a power-law tail between levels, and beyond the last one.
         k = np.clip(np.searchsorted(_LEVELS0, a, side="right"), 1, _LEVELS0.size - 1)
         hi = np.minimum(table[rows, side, k - 1] - log_seen, _LOG_P1)
-        lo = np.where(k >= 2, np.minimum(table[rows, side, np.maximum(k - 2, 0)] - log_seen, _LOG_P1), _LOG_P1)
+        lo = np.where(
+            k >= 2, np.minimum(table[rows, side, np.maximum(k - 2, 0)] - log_seen, _LOG_P1), _LOG_P1
+        )
         slope = (hi - lo) / _LOG_STEPS[k - 1]
         lp = np.minimum(lo + slope * (np.log(a) - _LOG_LEVELS0[k - 1]), _LOG_P1)
         # Rarity per day, not per point: a 1-in-10,000 minute happens every week; a 1-in-10,000 day
