@@ -69,9 +69,14 @@ AC_LAMBDA = 0.01  # memory of the residuals' lag-1 autocorrelation
 DRIFT_DEV = 1.001  # a drift's deviation, as a multiple of the threshold
 Z_CAP_N = 3.0
 SHIFT_Z = 3.5  # |z| that counts towards a level shift's run
+SHIFT_RESCALE = True  # a re-anchored non-negative series scales its season and noise with its level
+SHIFT_RESCALE_MAX = 4.0  # at most this factor per re-anchoring
 SHIFT_RUN_FINE = 6  # same-side points that make a level shift at sub-daily steps
 # Tail calibration: per side, how often each |z| level was exceeded, shrunk towards the Gaussian tail.
 TAIL_LEVELS = np.array([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 15.0, 20.0, 30.0, 50.0])
+TAIL_POWER = 0.0  # beyond its highest repeated extreme level, a heavy tail falls like |z|^-TAIL_POWER
+TAIL_ANCHOR_LEVEL = 4.0  # levels below this say nothing about heaviness (a Gaussian reaches them)
+TAIL_ANCHOR_COUNT = 2  # episodes beyond a level that make it a pattern rather than one event
 TAIL_PRIOR = 100.0  # pseudo-points of prior behaviour a young series is assumed to have shown
 _LEVELS0 = np.concatenate([[1.0], TAIL_LEVELS])
 _PRIOR_TAIL = np.maximum(np.exp(log_ndtr(-TAIL_LEVELS)), 1e-300)
@@ -230,6 +235,17 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
     )
     resid = x - fitted
     mad = _nanmedian_rows(np.abs(resid - _nanmedian_rows(resid)[:, None])) * 1.4826
+    # A season fitted on three cycles by their median leaves one residual in three at zero, so the MAD
+    # above undershoots the noise and a young model's band is too narrow. Differences one season apart
+    # cancel level and season without fitting anything: their MAD / sqrt(2) is an honest floor.
+    lag = np.maximum(period, 1)
+    for p in np.unique(lag):
+        rows = np.flatnonzero(lag == p)
+        if p >= w:
+            continue
+        diff = x[rows, p:] - x[rows, :-p]
+        spread = _nanmedian_rows(np.abs(diff - _nanmedian_rows(diff)[:, None])) * 1.4826 / np.sqrt(2.0)
+        mad[rows] = np.fmax(mad[rows], spread)
     # A damped trend adds up to trend / (1 - PHI) over time, so a slope read from noise would later look
     # like a drift: keep only slopes clearly beyond the noise of two chunk medians (t > 2).
     slope_se = np.nan_to_num(mad) * 1.2533 * np.sqrt(2.0 / chunk) / max(w - chunk, 1)
@@ -269,7 +285,15 @@ def _tail_table(counts: np.ndarray) -> np.ndarray:
     It changes only when a tail episode ends, so the loop keeps it and refreshes the rows that changed;
     the per-point work is then a gather of two entries instead of the whole table.
     """
-    return np.minimum.accumulate(np.log(counts + TAIL_PRIOR * _PRIOR_TAIL), axis=-1)
+    logc = np.log(counts + TAIL_PRIOR * _PRIOR_TAIL)
+    if TAIL_POWER > 0:
+        # A series that has gone beyond an extreme level more than once has a heavy tail: beyond the
+        # highest such level, its rate falls like a power law, not like a Gaussian. Without this, every
+        # new record of a heavy-tailed series (common while it is young) scores as if it were impossible.
+        anchor = (counts >= TAIL_ANCHOR_COUNT) & (TAIL_LEVELS >= TAIL_ANCHOR_LEVEL)
+        line = np.maximum.accumulate(np.where(anchor, logc + TAIL_POWER * _LOG_LEVELS0[1:], -np.inf), axis=-1)
+        logc = np.maximum(logc, line - TAIL_POWER * _LOG_LEVELS0[1:])
+    return np.minimum.accumulate(logc, axis=-1)
 
 
 def _calibrate(z: np.ndarray, table: np.ndarray, seen: np.ndarray, per_day_log: float = 0.0) -> np.ndarray:
@@ -356,6 +380,8 @@ def detect_matrix(
     ring = np.full((plan.shift_run, n), np.nan)
     cpos = np.zeros(n)
     cneg = np.zeros(n)
+    quiet_up, quiet_down = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    drifting_up, drifting_down = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     shift_z = np.minimum(thr, SHIFT_Z)
     tails = np.zeros((n, 2, TAIL_LEVELS.size))
     table = _tail_table(tails)
@@ -442,8 +468,17 @@ def detect_matrix(
         zcal = _calibrate(z, table, seen, per_day_log)
         # A drift scores just past the threshold when its CUSUM crosses CUSUM_H, and only then (the
         # statistic restarts below): it is one finding, never a long run of alerts.
-        drift_up = np.where(cpos >= CUSUM_H, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
-        drift_down = np.where(cneg >= CUSUM_H, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
+        # A drift that goes on after its re-anchoring crosses again: that is the same drift, re-anchored
+        # silently, until the statistic has rested at zero for shift_run points (the movement stopped).
+        quiet_up = np.where(on, np.where(cpos == 0, quiet_up + 1, 0), quiet_up)
+        quiet_down = np.where(on, np.where(cneg == 0, quiet_down + 1, 0), quiet_down)
+        drifting_up &= quiet_up < plan.shift_run
+        drifting_down &= quiet_down < plan.shift_run
+        fire_up, fire_down = cpos >= CUSUM_H, cneg >= CUSUM_H
+        drift_up = np.where(fire_up & ~drifting_up, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
+        drift_down = np.where(fire_down & ~drifting_down, thr * DRIFT_DEV + 0.01 * np.abs(zcal), 0.0)
+        drifting_up |= fire_up
+        drifting_down |= fire_down
         dev_up = np.maximum(np.maximum(zcal, 0.0), drift_up)
         dev_down = np.maximum(np.maximum(-zcal, 0.0), drift_down)
         dev_up = np.where(up_ok, dev_up, 0.0)
@@ -499,7 +534,17 @@ def detect_matrix(
         shifted = (np.abs(run) >= plan.shift_run) | (cpos >= CUSUM_H) | (cneg >= CUSUM_H)
         if shifted.any():
             sr = np.flatnonzero(shifted)
-            level[sr] = _nanmedian_rows(ring[:, sr].T)
+            new_level = _nanmedian_rows(ring[:, sr].T)
+            if SHIFT_RESCALE:
+                # A positive quantity that moves to a new level (traffic up 50%) keeps its shape: its
+                # seasonal swing and its noise move with it, or the next peak would alarm again.
+                old_level = level[sr]
+                ratio = np.divide(new_level, old_level, out=np.ones(sr.size), where=old_level > 0)
+                ratio = np.where(nonneg[sr] & np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+                ratio = np.clip(ratio, 1.0 / SHIFT_RESCALE_MAX, SHIFT_RESCALE_MAX)
+                season[sr] *= ratio[:, None]
+                scale[sr] *= ratio
+            level[sr] = new_level
             trend[sr] = 0.0
             run[sr] = 0
             cpos[sr] = 0.0
