@@ -74,9 +74,6 @@ SHIFT_RESCALE_MAX = 4.0  # at most this factor per re-anchoring
 SHIFT_RUN_FINE = 6  # same-side points that make a level shift at sub-daily steps
 # Tail calibration: per side, how often each |z| level was exceeded, shrunk towards the Gaussian tail.
 TAIL_LEVELS = np.array([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 15.0, 20.0, 30.0, 50.0])
-TAIL_POWER = 0.0  # beyond its highest repeated extreme level, a heavy tail falls like |z|^-TAIL_POWER
-TAIL_ANCHOR_LEVEL = 4.0  # levels below this say nothing about heaviness (a Gaussian reaches them)
-TAIL_ANCHOR_COUNT = 2  # episodes beyond a level that make it a pattern rather than one event
 TAIL_PRIOR = 100.0  # pseudo-points of prior behaviour a young series is assumed to have shown
 _LEVELS0 = np.concatenate([[1.0], TAIL_LEVELS])
 _PRIOR_TAIL = np.maximum(np.exp(log_ndtr(-TAIL_LEVELS)), 1e-300)
@@ -285,15 +282,7 @@ def _tail_table(counts: np.ndarray) -> np.ndarray:
     It changes only when a tail episode ends, so the loop keeps it and refreshes the rows that changed;
     the per-point work is then a gather of two entries instead of the whole table.
     """
-    logc = np.log(counts + TAIL_PRIOR * _PRIOR_TAIL)
-    if TAIL_POWER > 0:
-        # A series that has gone beyond an extreme level more than once has a heavy tail: beyond the
-        # highest such level, its rate falls like a power law, not like a Gaussian. Without this, every
-        # new record of a heavy-tailed series (common while it is young) scores as if it were impossible.
-        anchor = (counts >= TAIL_ANCHOR_COUNT) & (TAIL_LEVELS >= TAIL_ANCHOR_LEVEL)
-        line = np.maximum.accumulate(np.where(anchor, logc + TAIL_POWER * _LOG_LEVELS0[1:], -np.inf), axis=-1)
-        logc = np.maximum(logc, line - TAIL_POWER * _LOG_LEVELS0[1:])
-    return np.minimum.accumulate(logc, axis=-1)
+    return np.minimum.accumulate(np.log(counts + TAIL_PRIOR * _PRIOR_TAIL), axis=-1)
 
 
 def _calibrate(z: np.ndarray, table: np.ndarray, seen: np.ndarray, per_day_log: float = 0.0) -> np.ndarray:
