@@ -389,6 +389,9 @@ TITLE_REPEAT = 3.0  # a title word counts as often as this many body words
 BM25_K1, BM25_B = 1.2, 0.75
 LATENT_DIMS = 150
 RERANK_POOL = 100
+# Hubness correction of the fused score (see fuse): weight, and how many neighbours define a crowd.
+HUB_PENALTY = 0.5
+HUB_NEIGHBOURS = 10
 TITLE_TOKENS = 48  # word pieces of a title the sentence model reads
 TEXT_TOKENS = 64  # word pieces of title + body the sentence model reads
 
@@ -524,17 +527,31 @@ def fuse(
     signals: Mapping[str, np.ndarray],
     weights: Mapping[str, float],
     k: int,
+    hub_penalty: float = HUB_PENALTY,
 ) -> Neighbours:
-    """Each row's k best candidates by the weighted mean of the signals, best first."""
+    """Each row's k best candidates by the weighted mean of the signals, less a hub penalty, best first.
+
+    Some reports are close to everything (long logs, generic titles): they crowd every list. As in
+    CSLS, each candidate j is marked down by `hub_penalty` x r_j, where r_j is the mean fused score of
+    j's own HUB_NEIGHBOURS best candidates; the query's own r_i is added back, so a score stays a
+    similarity in [0, 1] and the order within a row depends on r_j only.
+    """
     total = sum(weights[name] for name in signals if name in weights) or 1.0
-    combined = sum(
-        np.float32(weights[name] / total) * scores for name, scores in signals.items() if name in weights
-    )
+    combined = np.zeros(cand.shape, dtype=np.float32)
+    for name, scores in signals.items():
+        if name in weights:
+            combined += np.float32(weights[name] / total) * scores
     combined = np.where(valid, combined, -1.0).astype(np.float32)
+    if hub_penalty:
+        top = min(HUB_NEIGHBOURS, combined.shape[1])
+        best = -np.partition(-combined, top - 1, axis=1)[:, :top]
+        crowd = np.where(best > 0, best, 0.0).mean(axis=1).astype(np.float32)
+        shifted = combined - np.float32(hub_penalty) * (crowd[cand] - crowd[:, None])
+        combined = np.where(valid, shifted, -1.0).astype(np.float32)
     order = np.argsort(-combined, axis=1, kind="stable")[:, :k]
     idx = np.take_along_axis(cand, order, axis=1)
-    best = np.take_along_axis(combined, order, axis=1)
-    return _to_lists(idx, np.clip(best, 0.0, 1.0), 0.0)
+    best_scores = np.take_along_axis(combined, order, axis=1)
+    return _to_lists(idx, np.clip(best_scores, 0.0, 1.0), 0.0)
 
 
 def nearest_titled(
