@@ -384,13 +384,13 @@ def match(
 # sentence model installed (embedding.py), the cosines of the title embeddings and of the report
 # embeddings (title + start of the body) join in: they know that "crash" and "hang on exit" are close.
 TITLED_WEIGHTS = {"bm25": 0.4, "chars": 0.3, "latent": 0.3}
-TITLED_WEIGHTS_DENSE = {"bm25": 0.4, "chars": 0.3, "latent": 0.3, "title_emb": 0.5, "text_emb": 0.5}
+TITLED_WEIGHTS_DENSE = {"bm25": 0.4, "chars": 0.3, "latent": 0.3, "title_emb": 0.3, "text_emb": 0.7}
 TITLE_REPEAT = 3.0  # a title word counts as often as this many body words
 BM25_K1, BM25_B = 1.2, 0.75
 LATENT_DIMS = 150
 RERANK_POOL = 100
 # Hubness correction of the fused score (see fuse): weight, and how many neighbours define a crowd.
-HUB_PENALTY = 0.5
+HUB_PENALTY = 0.7
 HUB_NEIGHBOURS = 10
 TITLE_TOKENS = 48  # word pieces of a title the sentence model reads
 TEXT_TOKENS = 64  # word pieces of title + body the sentence model reads
@@ -543,7 +543,7 @@ def fuse(
             combined += np.float32(weights[name] / total) * scores
     combined = np.where(valid, combined, -1.0).astype(np.float32)
     if hub_penalty:
-        top = min(HUB_NEIGHBOURS, combined.shape[1])
+        top = min(HUB_NEIGHBOURS, cand.shape[1])
         best = -np.partition(-combined, top - 1, axis=1)[:, :top]
         crowd = np.where(best > 0, best, 0.0).mean(axis=1).astype(np.float32)
         shifted = combined - np.float32(hub_penalty) * (crowd[cand] - crowd[:, None])
