@@ -532,26 +532,30 @@ def fuse(
     """Each row's k best candidates by the weighted mean of the signals, less a hub penalty, best first.
 
     Some reports are close to everything (long logs, generic titles): they crowd every list. As in
-    CSLS, each candidate j is marked down by `hub_penalty` x r_j, where r_j is the mean fused score of
-    j's own HUB_NEIGHBOURS best candidates; the query's own r_i is added back, so a score stays a
-    similarity in [0, 1] and the order within a row depends on r_j only.
+    CSLS, candidate j is ranked by its fused score less `hub_penalty` x r_j, where r_j is the mean fused
+    score of j's own HUB_NEIGHBOURS best candidates. The score given with each neighbour is the fused
+    similarity itself (in [0, 1], before the correction), so it can be compared across rows; candidates
+    with a fused score of 0 are left out.
     """
     total = sum(weights[name] for name in signals if name in weights) or 1.0
-    combined = np.zeros(cand.shape, dtype=np.float32)
+    fused = np.zeros(cand.shape, dtype=np.float32)
     for name, scores in signals.items():
         if name in weights:
-            combined += np.float32(weights[name] / total) * scores
-    combined = np.where(valid, combined, -1.0).astype(np.float32)
+            fused += np.float32(weights[name] / total) * scores
+    fused = np.where(valid, np.clip(fused, 0.0, 1.0), 0.0).astype(np.float32)
+    rank_by = fused
     if hub_penalty:
         top = min(HUB_NEIGHBOURS, cand.shape[1])
-        best = -np.partition(-combined, top - 1, axis=1)[:, :top]
-        crowd = np.where(best > 0, best, 0.0).mean(axis=1).astype(np.float32)
-        shifted = combined - np.float32(hub_penalty) * (crowd[cand] - crowd[:, None])
-        combined = np.where(valid, shifted, -1.0).astype(np.float32)
-    order = np.argsort(-combined, axis=1, kind="stable")[:, :k]
-    idx = np.take_along_axis(cand, order, axis=1)
-    best_scores = np.take_along_axis(combined, order, axis=1)
-    return _to_lists(idx, np.clip(best_scores, 0.0, 1.0), 0.0)
+        crowd = (-np.partition(-fused, top - 1, axis=1)[:, :top]).mean(axis=1).astype(np.float32)
+        rank_by = fused - np.float32(hub_penalty) * crowd[cand]
+    rank_by = np.where(fused > 0, rank_by, -np.inf)
+    order = np.argsort(-rank_by, axis=1, kind="stable")[:, :k]
+    idx = np.take_along_axis(cand, order, axis=1).tolist()
+    scores = np.round(np.take_along_axis(fused, order, axis=1).astype(np.float64), 6).tolist()
+    return [
+        [(j, score) for j, score in zip(row_idx, row_scores, strict=True) if score > 0]
+        for row_idx, row_scores in zip(idx, scores, strict=True)
+    ]
 
 
 def nearest_titled(
