@@ -113,7 +113,9 @@ class Connector:
 
     kind: ClassVar[str]
     label: ClassVar[str]
-    family: ClassVar[str]  # metrics, nps, tickets, experiments, flags, mentions, kb, monitoring, portfolio or research
+    family: ClassVar[
+        str
+    ]  # metrics, nps, tickets, experiments, flags, mentions, kb, monitoring, portfolio or research
     # Other signal families the connector writes besides its own (PostHog: experiments and flags beside
     # metrics), so the post-sync recompute also runs the insights that read them.
     also_fills: ClassVar[tuple[str, ...]] = ()

@@ -240,6 +240,9 @@ class DovetailConnector(Connector):
             "research.Study",
             pid,
             with_product(values, product),
-            children=[("research.StudyNote", notes, "study_id"), ("research.Highlight", highlights, "study_id")],
+            children=[
+                ("research.StudyNote", notes, "study_id"),
+                ("research.Highlight", highlights, "study_id"),
+            ],
         )
         return record, newest

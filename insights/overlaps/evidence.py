@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 from django.db.models import Max
-
 from django.urls import reverse
 
 from productops.portfolio.models import PortfolioItem

@@ -24,8 +24,47 @@ MIN_SIMILARITY = 0.32
 WEIGHTS = {"text": 0.75, "tags": 0.25}
 _WORD = re.compile(r"[a-z][a-z0-9'-]{2,}")
 _STOP = frozenset(
-    "the and for with why how what when who does did our their they them this that from into about are "
-    "was were can could would should has have had not but its it's you your new use using".split()
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "why",
+        "how",
+        "what",
+        "when",
+        "who",
+        "does",
+        "did",
+        "our",
+        "their",
+        "they",
+        "them",
+        "this",
+        "that",
+        "from",
+        "into",
+        "about",
+        "are",
+        "was",
+        "were",
+        "can",
+        "could",
+        "would",
+        "should",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "its",
+        "it's",
+        "you",
+        "your",
+        "new",
+        "use",
+        "using",
+    ]
 )
 
 
@@ -84,7 +123,9 @@ def find_redundant_research(
                 b=b.study_id,
                 quarter=a.quarter,
                 similarity=round(float(sims[i, j]), 3),
-                shared_terms=sorted(_words(f"{a.question} {a.title}") & _words(f"{b.question} {b.title}"))[:8],
+                shared_terms=sorted(_words(f"{a.question} {a.title}") & _words(f"{b.question} {b.title}"))[
+                    :8
+                ],
                 shared_tags=sorted({t.lower() for t in a.tags} & {t.lower() for t in b.tags}),
             )
         )

@@ -59,9 +59,7 @@ class Matcher:
         groups = []
         self.ids: dict[str, int] = {}
         for spec in specs:
-            alternatives = sorted(
-                {t for t in spec.terms if t.strip()}, key=lambda t: (-len(t), t.lower())
-            )
+            alternatives = sorted({t for t in spec.terms if t.strip()}, key=lambda t: (-len(t), t.lower()))
             patterns = [_term_pattern(t) for t in alternatives]
             patterns += [_domain_pattern(d) for d in spec.domains if d and "." in d]
             if not patterns:

@@ -56,9 +56,7 @@ SOURCES = (
 
 
 def matcher() -> Matcher:
-    return Matcher(
-        Spec(c.pk, c.terms, [str(d) for d in (c.domains or [])]) for c in Competitor.objects.all()
-    )
+    return Matcher(Spec(c.pk, c.terms, [str(d) for d in (c.domains or [])]) for c in Competitor.objects.all())
 
 
 def _rows(spec: SourceSpec, scope: Q) -> Iterator[tuple[int, int | None, datetime, str, float | None]]:
@@ -194,15 +192,15 @@ def find_spikes(frame: pd.DataFrame, recent_weeks: int = SPIKE_RECENT_WEEKS) -> 
         best = None
         for i in np.flatnonzero(late):
             z = (values[i] - median) / scale
-            if z >= SPIKE_MIN_Z and values[i] >= SPIKE_MIN_COUNT and values[i] >= 2 * max(median, 1.0):
-                if best is None or z > best["z"]:
-                    best = {
-                        "competitor_id": int(cid),  # type: ignore[call-overload]
-                        "week": part["week"].iloc[i].to_pydatetime(),
-                        "value": float(values[i]),
-                        "baseline": median,
-                        "z": float(z),
-                    }
+            big = z >= SPIKE_MIN_Z and values[i] >= SPIKE_MIN_COUNT and values[i] >= 2 * max(median, 1.0)
+            if big and (best is None or z > best["z"]):
+                best = {
+                    "competitor_id": int(cid),  # type: ignore[call-overload]
+                    "week": part["week"].iloc[i].to_pydatetime(),
+                    "value": float(values[i]),
+                    "baseline": median,
+                    "z": float(z),
+                }
         if best:
             out.append(best)
     return out
@@ -253,7 +251,9 @@ def spike_insights() -> list[str]:
     return keys
 
 
-def recompute_competitors(product_ids: Iterable[int] | None = None, since: datetime | None = None) -> dict[str, int]:
+def recompute_competitors(
+    product_ids: Iterable[int] | None = None, since: datetime | None = None
+) -> dict[str, int]:
     stored = scan_mentions(product_ids=product_ids, since=since)
     spikes = spike_insights()
     return {"mentions": stored, "spikes": len(spikes)}

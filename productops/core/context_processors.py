@@ -15,6 +15,8 @@ NAV = [
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
     ("Goals", "goals:index", False),
+    ("Research", "research:index", False),
+    ("Competitors", "competitors:index", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),

@@ -77,7 +77,7 @@ class StudyData:
 
 
 def _key(*parts: str) -> str:
-    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:20]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
 def _list(text: str) -> list[str]:
@@ -100,14 +100,16 @@ def _method(text: str) -> str:
     for value, label in Method.choices:
         if clean in (value, label.lower().replace(" ", "_")) or clean.rstrip("s") == value.rstrip("s"):
             return value
-    return Method.OTHER if clean else Method.OTHER
+    return Method.OTHER
 
 
 def _write_study(data: StudyData, user: Any, result: ImportResult) -> None:
     f = data.fields
     product = None
     if slug := f.get("product", "").strip():
-        product = Product.objects.filter(slug=slug).first() or Product.objects.filter(name__iexact=slug).first()
+        product = (
+            Product.objects.filter(slug=slug).first() or Product.objects.filter(name__iexact=slug).first()
+        )
         if product is None:
             raise ValueError(f"no product {slug!r}; use a product's slug as on the Products page.")
     team = None
@@ -163,7 +165,9 @@ def _write_study(data: StudyData, user: Any, result: ImportResult) -> None:
         if not text.strip():
             continue
         StudyNote.objects.update_or_create(
-            study=study, external_id=_key(title.lower()), defaults={"title": title[:300], "text": text.strip()}
+            study=study,
+            external_id=_key(title.lower()),
+            defaults={"title": title[:300], "text": text.strip()},
         )
         result.notes += 1
     default_at = datetime.combine(start or date.today(), datetime.min.time(), tzinfo=UTC)
@@ -173,10 +177,20 @@ def _write_study(data: StudyData, user: Any, result: ImportResult) -> None:
         hl, hl_created = Highlight.objects.get_or_create(
             study=study,
             external_id=h.get("id") or _key(" ".join(h["quote"].lower().split())),
-            defaults={"quote": h["quote"], "segment": h.get("segment", ""), "tags": h.get("tags", []), "created_at": when},
+            defaults={
+                "quote": h["quote"],
+                "segment": h.get("segment", ""),
+                "tags": h.get("tags", []),
+                "created_at": when,
+            },
         )
         if not hl_created:
-            new = {"quote": h["quote"], "segment": h.get("segment", ""), "tags": h.get("tags", []), "created_at": when}
+            new = {
+                "quote": h["quote"],
+                "segment": h.get("segment", ""),
+                "tags": h.get("tags", []),
+                "created_at": when,
+            }
             if any(getattr(hl, k) != v for k, v in new.items()):
                 for k, v in new.items():
                     setattr(hl, k, v)
@@ -224,8 +238,13 @@ def import_csv(data: bytes, user: Any) -> ImportResult:
                 result.errors.append(f"Row {pos}: {exc}")
                 continue
             study.highlights.append(
-                {"quote": quote, "segment": get.get("segment", "")[:200], "tags": _list(get.get("tags", "")),
-                 "id": get.get("highlight_id", ""), "date": day}
+                {
+                    "quote": quote,
+                    "segment": get.get("segment", "")[:200],
+                    "tags": _list(get.get("tags", "")),
+                    "id": get.get("highlight_id", ""),
+                    "date": day,
+                }
             )
     for study in studies.values():
         try:
@@ -268,7 +287,7 @@ def parse_markdown(text: str, name: str = "file") -> StudyData:
     if not title:
         raise ValueError(f"{name}: the front matter has no 'title'.")
     data = StudyData(title=title, fields=fields, where=name)
-    body = text[m.end():]
+    body = text[m.end() :]
     section, lines = "Summary", []
     sections: list[tuple[str, list[str]]] = []
     for line in body.split("\n"):
@@ -284,7 +303,7 @@ def parse_markdown(text: str, name: str = "file") -> StudyData:
                 b = BULLET.match(line)
                 if not b:
                     continue
-                quote = b.group(1).strip().strip("\"“”")
+                quote = b.group(1).strip().strip('"“”')
                 meta: dict[str, str] = {}
                 for part in (b.group(2) or "").split(";"):
                     if ":" in part:
@@ -292,7 +311,11 @@ def parse_markdown(text: str, name: str = "file") -> StudyData:
                         meta[k.strip().lower()] = v.strip()
                 if quote:
                     data.highlights.append(
-                        {"quote": quote, "segment": meta.get("segment", "")[:200], "tags": _list(meta.get("tags", ""))}
+                        {
+                            "quote": quote,
+                            "segment": meta.get("segment", "")[:200],
+                            "tags": _list(meta.get("tags", "")),
+                        }
                     )
         else:
             data.notes.append((title_, "\n".join(content).strip()))
@@ -326,7 +349,7 @@ def template_csv() -> str:
     return (
         "study,study id,question,method,start,end,participants,owner,product,team,study tags,quote,segment,"
         "tags,date\n"
-        'Onboarding interviews,onb-q3,Why do new admins stall before inviting their team?,interviews,'
+        "Onboarding interviews,onb-q3,Why do new admins stall before inviting their team?,interviews,"
         '2026-07-01,2026-07-20,8,pm@example.com,billing,growth,"onboarding, invites",'
         '"I could not find where to invite people",SMB admin,"invites, navigation",2026-07-03\n'
     )

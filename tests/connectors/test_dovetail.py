@@ -36,7 +36,10 @@ def serve(path: str, fixture: str, params: dict[str, Any], status: int = 200, **
         f"{BASE}{path}",
         json=load("dovetail", fixture),
         status=status,
-        match=[matchers.query_param_matcher({k: str(v) for k, v in params.items()}), matchers.header_matcher(AUTH)],
+        match=[
+            matchers.query_param_matcher({k: str(v) for k, v in params.items()}),
+            matchers.header_matcher(AUTH),
+        ],
         **kw,
     )
 
@@ -58,9 +61,19 @@ def lists(pid: str, since: str, notes: str, highlights: list[str], note_op: str 
     serve(
         "/notes",
         notes,
-        {"filter[project_id]": pid, "sort": "created_at:asc", f"filter[created_at][{note_op}]": since, "page[limit]": 100},
+        {
+            "filter[project_id]": pid,
+            "sort": "created_at:asc",
+            f"filter[created_at][{note_op}]": since,
+            "page[limit]": 100,
+        },
     )
-    base = {"filter[project_id]": pid, "sort": "created_at:asc", "filter[updated_at][gte]": since, "page[limit]": 100}
+    base = {
+        "filter[project_id]": pid,
+        "sort": "created_at:asc",
+        "filter[updated_at][gte]": since,
+        "page[limit]": 100,
+    }
     cursor = None
     for name in highlights:
         serve("/highlights", name, {**base, **({"page[start_cursor]": cursor} if cursor else {})})
@@ -74,7 +87,12 @@ def test_full_then_incremental_then_idempotent() -> None:
     growth = Team.objects.create(name="Growth", slug="growth")
     conn = connection("dovetail", CONFIG, SECRETS, product=billing, team=growth)
     serve_projects()
-    lists(P1, START, "notes_onboarding.json", ["highlights_onboarding_page1.json", "highlights_onboarding_page2.json"])
+    lists(
+        P1,
+        START,
+        "notes_onboarding.json",
+        ["highlights_onboarding_page1.json", "highlights_onboarding_page2.json"],
+    )
     lists(P3, START, "notes_diary.json", ["highlights_diary.json"])
 
     sync(conn)

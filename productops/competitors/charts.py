@@ -1,0 +1,71 @@
+"""Charts of the Competitors pages; every point links to the mentions behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from productops.dashboards import drill
+from productops.dashboards.charts import PALETTE, chart_context, figure
+from productops.dashboards.filters import Filters
+
+from .models import Competitor
+
+
+def share_of_voice(table: pd.DataFrame, filters: Filters, slugs: dict[str, str]) -> dict[str, Any] | None:
+    """Each competitor's share of all competitor mentions per week (stacked to 100%)."""
+    if table.empty:
+        return None
+    base = drill.drill_base(filters)
+    totals = table.sum(axis=1).replace(0, 1)
+    data = []
+    for i, name in enumerate(table.columns):
+        urls = [
+            drill.rows_url("competitor-mentions", drill.week(base, w.date()), competitor=slugs.get(name, ""))
+            for w in table.index
+        ]
+        share = (table[name] / totals * 100).round(1)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "stackgroup": "one",
+                "name": name,
+                "x": [w.strftime("%Y-%m-%d") for w in table.index],
+                "y": share.tolist(),
+                "text": [f"{int(n)} mentions" for n in table[name]],
+                "line": {"color": PALETTE[i % len(PALETTE)]},
+                "customdata": urls,
+                "hovertemplate": "%{y:.0f}% (%{text})<extra>" + str(name) + "</extra>",
+            }
+        )
+    fig = figure(data, {"height": 320, "yaxis": {"title": {"text": "Share of voice (%)"}, "range": [0, 100]}})
+    headers = ["Week", *map(str, table.columns)]
+    rows = [[w.strftime("%Y-%m-%d"), *[int(v) for v in table.loc[w]]] for w in table.index]
+    return chart_context(fig, "Share of competitor mentions per week", headers, rows)
+
+
+def weekly_mentions(table: pd.DataFrame, filters: Filters, competitor: Competitor) -> dict[str, Any] | None:
+    if table.empty:
+        return None
+    series = table[competitor.name] if competitor.name in table.columns else table.sum(axis=1)
+    base = drill.drill_base(filters)
+    urls = [
+        drill.rows_url("competitor-mentions", drill.week(base, w.date()), competitor=competitor.slug)
+        for w in series.index
+    ]
+    data = [
+        {
+            "type": "bar",
+            "name": competitor.name,
+            "x": [w.strftime("%Y-%m-%d") for w in series.index],
+            "y": [int(v) for v in series],
+            "marker": {"color": PALETTE[0]},
+            "customdata": urls,
+            "hovertemplate": "Week of %{x}: %{y} mentions<extra></extra>",
+        }
+    ]
+    fig = figure(data, {"height": 280, "yaxis": {"title": {"text": "Mentions"}}})
+    rows = [[w.strftime("%Y-%m-%d"), int(v)] for w, v in series.items()]
+    return chart_context(fig, f"Mentions of {competitor.name} per week", ["Week", "Mentions"], rows)
