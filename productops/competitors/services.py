@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -215,7 +215,7 @@ def spike_insights() -> list[str]:
         competitor = competitors.get(spike["competitor_id"])
         if competitor is None:
             continue
-        week = spike["week"]
+        week = spike["week"].replace(tzinfo=UTC)
         mentions = CompetitorMention.objects.filter(
             competitor=competitor, ts__gte=week, ts__lt=week + timedelta(days=7)
         )
