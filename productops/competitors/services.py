@@ -59,6 +59,14 @@ def matcher() -> Matcher:
     return Matcher(Spec(c.pk, c.terms, [str(d) for d in (c.domains or [])]) for c in Competitor.objects.all())
 
 
+def _join(title: str, text: str) -> str:
+    """A title and a body as one text ("Title. Body"), keeping the body's own punctuation."""
+    title, text = (title or "").strip(), (text or "").strip()
+    if title and text:
+        return f"{title}{'' if title.endswith(('.', '!', '?')) else '.'} {text}"
+    return title or text
+
+
 def _rows(spec: SourceSpec, scope: Q) -> Iterator[tuple[int, int | None, datetime, str, float | None]]:
     """(id, product id, date, text, sentiment) of every row of one source in the scope."""
     qs: QuerySet[Any]
@@ -68,7 +76,7 @@ def _rows(spec: SourceSpec, scope: Q) -> Iterator[tuple[int, int | None, datetim
         )
         for pk, product, at, subject, body_text, body, sent in qs.iterator(chunk_size=CHUNK):
             text = body_text or (sentiment_model.clean_text(body) if body else "")
-            yield pk, product, at, f"{subject}. {text}".strip(" ."), sent
+            yield pk, product, at, _join(subject, text), sent
         return
     if spec.source == MentionSource.NPS:
         qs = NpsResponse.objects.filter(scope).exclude(comment="")
@@ -82,7 +90,7 @@ def _rows(spec: SourceSpec, scope: Q) -> Iterator[tuple[int, int | None, datetim
             .values_list("id", "product_id", "posted_at", "title", "text", "sentiment")
             .iterator(chunk_size=CHUNK)
         ):
-            yield pk, product, at, f"{title}. {text}".strip(" ."), sent
+            yield pk, product, at, _join(title, text), sent
         return
     if spec.source == MentionSource.RESEARCH:
         yield from (
@@ -96,7 +104,7 @@ def _rows(spec: SourceSpec, scope: Q) -> Iterator[tuple[int, int | None, datetim
         .values_list("id", "study__product_id", "created_at", "title", "text")
         .iterator(chunk_size=CHUNK)
     ):
-        yield pk, product, at, f"{title}. {text}".strip(" ."), None
+        yield pk, product, at, _join(title, text), None
 
 
 def find_in_rows(

@@ -31,6 +31,12 @@ class TagsField(forms.CharField):
 
 class StudyForm(forms.ModelForm):
     tags = TagsField(required=False, help_text="Comma-separated, e.g. onboarding, invites.")
+    url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=1000,
+        help_text="Where the study lives (a Dovetail project, a doc).",
+    )
 
     class Meta:
         model = Study
@@ -48,7 +54,6 @@ class StudyForm(forms.ModelForm):
             "url",
         ]
         widgets = {"started_on": DATE, "ended_on": DATE, "question": forms.Textarea(attrs={"rows": 2})}
-        help_texts = {"url": "Where the study lives (a Dovetail project, a doc)."}
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

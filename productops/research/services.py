@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime, time, timedelta
 
 from insights.kinds import RedundantResearchPayload
 from insights.models import InsightKind, Severity
@@ -12,6 +13,11 @@ from insights.services import retire_missing, upsert_insight
 from .models import Study
 
 log = logging.getLogger(__name__)
+
+
+def quarter_end(day: date) -> date:
+    first_of_next = date(day.year + (day.month > 9), (((day.month - 1) // 3 + 1) * 3) % 12 + 1, 1)
+    return first_of_next - timedelta(days=1)
 
 
 def study_rows() -> list[StudyRow]:
@@ -44,6 +50,7 @@ def recompute_redundant_research() -> list[str]:
             continue
         key = f"research:{a.pk}:{b.pk}"
         team_a, team_b = a.team.name if a.team else "", b.team.name if b.team else ""
+        starts = max((d for d in (a.started_on, b.started_on) if d), default=a.first_seen_at.date())
         upsert_insight(
             InsightKind.REDUNDANT_RESEARCH,
             key,
@@ -56,6 +63,9 @@ def recompute_redundant_research() -> list[str]:
             score=pair.similarity,
             product_id=a.product_id,
             team_id=a.team_id,
+            # In the digest from the later study's start to the end of their quarter.
+            starts_at=datetime.combine(starts, time.min, tzinfo=UTC),
+            ends_at=datetime.combine(quarter_end(starts), time.max, tzinfo=UTC),
             payload=RedundantResearchPayload(
                 study_a_id=a.pk,
                 study_b_id=b.pk,
