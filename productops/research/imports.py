@@ -217,7 +217,7 @@ def import_csv(data: bytes, user: Any) -> ImportResult:
         raise CsvImportError(
             "The file has no 'study' column (the study's title). Download the template to see the columns."
         )
-    studies: dict[tuple[str, str, str], StudyData] = {}
+    studies: dict[tuple[str, ...], StudyData] = {}
     result = ImportResult()
     for pos, row in frame.iterrows():  # the index is the spreadsheet row number
         get = {name: str(row[header]).strip() for name, header in mapping.items()}
@@ -226,7 +226,14 @@ def import_csv(data: bytes, user: Any) -> ImportResult:
             if any(get.values()):
                 result.errors.append(f"Row {pos}: the study title is empty.")
             continue
-        key = (get.get("study_id", ""), title.lower(), get.get("product", "").lower())
+        # A study is its id when the file gives one, else its title and product; a continuation row may
+        # leave the product blank (it repeats only the title or the id).
+        if get.get("study_id"):
+            key: tuple[str, ...] = ("id", get["study_id"])
+        else:
+            key = ("title", title.lower(), get.get("product", "").lower())
+            if not get.get("product"):
+                key = next((k for k in studies if k[0] == "title" and k[1] == title.lower()), key)
         study = studies.setdefault(key, StudyData(title=title, where=f"row {pos}"))
         for name in COLUMNS:
             if name not in ("quote", "segment", "tags", "highlight_id", "date") and get.get(name):
