@@ -96,8 +96,9 @@ def co_themes(filters: Filters, competitor: Competitor, limit: int = 5) -> list[
 
 
 def quotes(filters: Filters, competitor: Competitor, limit: int = 8) -> list[dict[str, Any]]:
-    return list(
+    rows = (
         mentions(filters, competitor)
         .order_by("-ts")
         .values("source", "object_id", "ts", "snippet", "sentiment", "matched", "product__name")[:limit]
     )
+    return [dict(r) for r in rows]

@@ -184,7 +184,7 @@ def weekly_counts(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
 def find_spikes(frame: pd.DataFrame, recent_weeks: int = SPIKE_RECENT_WEEKS) -> list[dict[str, Any]]:
     """Per competitor, its strongest recent week far above its own earlier weeks (median and MAD,
     which one spike cannot inflate, with a Poisson floor so a quiet competitor needs a real jump)."""
-    out = []
+    out: list[dict[str, Any]] = []
     if frame.empty:
         return out
     end = frame["week"].max()
@@ -203,7 +203,7 @@ def find_spikes(frame: pd.DataFrame, recent_weeks: int = SPIKE_RECENT_WEEKS) -> 
             big = z >= SPIKE_MIN_Z and values[i] >= SPIKE_MIN_COUNT and values[i] >= 2 * max(median, 1.0)
             if big and (best is None or z > best["z"]):
                 best = {
-                    "competitor_id": int(cid),  # type: ignore[call-overload]
+                    "competitor_id": int(cid),
                     "week": part["week"].iloc[i].to_pydatetime(),
                     "value": float(values[i]),
                     "baseline": median,

@@ -295,7 +295,7 @@ def parse_markdown(text: str, name: str = "file") -> StudyData:
         raise ValueError(f"{name}: the front matter has no 'title'.")
     data = StudyData(title=title, fields=fields, where=name)
     body = text[m.end() :]
-    section, lines = "Summary", []
+    section, lines = "Summary", list[str]()
     sections: list[tuple[str, list[str]]] = []
     for line in body.split("\n"):
         if line.startswith("## "):

@@ -112,7 +112,9 @@ def test_rescan_is_idempotent_and_follows_edits(world: dict[str, Any]) -> None:
     world["boardly"].save()
     Mention.objects.filter(pk=world["mention"].pk).update(title="A whiteboard vs Ledger")
     scan_mentions()
-    assert CompetitorMention.objects.get(competitor=world["boardly"], source="mention").matched == "whiteboard"
+    assert (
+        CompetitorMention.objects.get(competitor=world["boardly"], source="mention").matched == "whiteboard"
+    )
 
 
 def _weekly_mentions(product: Product, per_week: list[int], text: str) -> None:
@@ -162,7 +164,8 @@ def test_pages_counts_open_exactly_their_rows(world: dict[str, Any], pm_client: 
     assert CompetitorMention.objects.filter(competitor=world["quill"]).count() == 4
     assert '<p class="muted">4 rows</p>' in rows.content.decode()
     export = pm_client.get("/rows/competitor-mentions/export.csv?range=all&competitor=quillbooks")
-    lines = [ln for ln in b"".join(export.streaming_content).decode().splitlines() if ln.strip()]
+    body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+    lines = [ln for ln in body.splitlines() if ln.strip()]
     assert len(lines) == 1 + 4
     detail = pm_client.get("/competitors/quillbooks/?range=all")
     assert detail.status_code == 200
@@ -181,10 +184,14 @@ def test_roles_lead_configures_pm_reads_and_writes_notes(
     )
     assert response.status_code == 302  # saved; two-character aliases are allowed
     initech = Competitor.objects.filter(name="Initech").first()
-    assert initech is not None and initech.aliases == ["Initrode", "IT"] and initech.domains == ["initech.com"]
+    assert (
+        initech is not None and initech.aliases == ["Initrode", "IT"] and initech.domains == ["initech.com"]
+    )
     bad = lead_client.post("/competitors/manage/", {"name": "Hooli", "domains": "not a domain"})
     assert bad.status_code == 200 and "is not a domain" in bad.content.decode()
-    note = pm_client.post("/competitors/boardly/", {"text": "Lost Acme Corp to Boardly on price.", "noted_on": "2026-11-20"})
+    note = pm_client.post(
+        "/competitors/boardly/", {"text": "Lost Acme Corp to Boardly on price.", "noted_on": "2026-11-20"}
+    )
     assert note.status_code == 302
     saved = BattleCardNote.objects.get(competitor=world["boardly"])
     assert saved.author is not None and saved.author.get_username() == "pm"

@@ -4,7 +4,6 @@ and evidence for portfolio items."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -35,7 +34,11 @@ def test_highlights_get_sentiment_themes_and_count_as_evidence() -> None:
     for i in range(30):
         text = (EXPORT if i % 2 else INVITES)[i % 3]
         SupportTicket.objects.create(
-            external_id=f"t{i}", product=ledger, subject=text, body_text=text, status="open",
+            external_id=f"t{i}",
+            product=ledger,
+            subject=text,
+            body_text=text,
+            status="open",
             opened_at=END - timedelta(days=i),
         )
     quotes = [
@@ -44,10 +47,20 @@ def test_highlights_get_sentiment_themes_and_count_as_evidence() -> None:
         "I love the new dashboard, it is great",
     ]
     for i, quote in enumerate(quotes):
-        Highlight.objects.create(study=study, external_id=f"h{i}", quote=quote, segment="Finance", created_at=END - timedelta(days=i))
+        Highlight.objects.create(
+            study=study,
+            external_id=f"h{i}",
+            quote=quote,
+            segment="Finance",
+            created_at=END - timedelta(days=i),
+        )
     item = PortfolioItem.objects.create(
-        source_key="manual", external_id="EPIC-1", kind="epic", title="Fast billing export",
-        description="Make the invoices billing export fast; no more time outs at month end", product=ledger,
+        source_key="manual",
+        external_id="EPIC-1",
+        kind="epic",
+        title="Fast billing export",
+        description="Make the invoices billing export fast; no more time outs at month end",
+        product=ledger,
     )
 
     recompute_feedback(product_ids=[ledger.pk])

@@ -49,10 +49,14 @@ def test_csv_import_is_idempotent_and_refuses_other_products(research_world: dic
     result = import_csv(CSV.encode(), w["pm_ledger"])
     # The Pulse study belongs to another product: a row error, the rest imports.
     assert result.studies == 1 and result.highlights == 2
-    assert len(result.errors) == 1 and "Pulse survey" in result.errors[0] and "may not edit" in result.errors[0]
+    assert (
+        len(result.errors) == 1 and "Pulse survey" in result.errors[0] and "may not edit" in result.errors[0]
+    )
     study = Study.objects.get(title="Onboarding interviews")
     assert (study.question, study.method, study.participants) == ("Why do admins stall?", "interviews", 8)
-    assert study.product == w["ledger"] and study.team == w["growth"] and study.tags == ["onboarding", "invites"]
+    assert (
+        study.product == w["ledger"] and study.team == w["growth"] and study.tags == ["onboarding", "invites"]
+    )
     assert study.owner_name == "Priya" and study.quarter == "2026-Q4"
     hl = Highlight.objects.get(study=study, segment="SMB admin")
     assert hl.tags == ["invites", "navigation"] and hl.created_at.date().isoformat() == "2026-10-13"
@@ -75,7 +79,11 @@ def test_markdown_import_front_matter_notes_and_highlights(research_world: dict[
     data = parse_markdown(MARKDOWN, "diary.md")
     assert data.title == "Invite flow diary study" and data.fields["tags"] == "invites, activation"
     assert [t for t, _ in data.notes] == ["Summary", "Week 1"]
-    assert data.highlights[0] == {"quote": "The invite email looks like spam.", "segment": "Team lead", "tags": ["invites", "email"]}
+    assert data.highlights[0] == {
+        "quote": "The invite email looks like spam.",
+        "segment": "Team lead",
+        "tags": ["invites", "email"],
+    }
     result = import_markdown([("diary.md", MARKDOWN.encode())], research_world["pm_ledger"])
     assert result.ok and (result.studies, result.notes, result.highlights) == (1, 2, 2)
     study = Study.objects.get()
@@ -94,7 +102,9 @@ def test_import_page_uploads_markdown_files(research_world: dict[str, Any]) -> N
     response = client.post("/research/import/", {"markdown_files": [upload]})
     assert response.status_code == 302 and Study.objects.filter(title="Invite flow diary study").exists()
     template = client.get("/research/import/template.csv")
-    assert template.status_code == 200 and import_csv(template.content, research_world["pm_ledger"]).ok is False
+    assert (
+        template.status_code == 200 and import_csv(template.content, research_world["pm_ledger"]).ok is False
+    )
     # (the template names the demo's "billing" product, absent here: a row error, as the page would say)
 
 
@@ -110,10 +120,17 @@ def test_pm_edits_only_their_products_research(research_world: dict[str, Any], l
     assert pm.post(f"/research/studies/{theirs.pk}/notes/", {"title": "x"}).status_code == 403
     assert not Highlight.objects.filter(study=theirs).exists()
     # Creating a study for another product is refused by the form (not in the choices).
-    response = pm.post("/research/studies/new/", {"title": "Sneaky", "method": "other", "product": w["pulse"].pk})
+    response = pm.post(
+        "/research/studies/new/", {"title": "Sneaky", "method": "other", "product": w["pulse"].pk}
+    )
     assert response.status_code == 200 and not Study.objects.filter(title="Sneaky").exists()
     # Their own product: allowed.
-    assert pm.post(f"/research/studies/{mine.pk}/highlights/", {"quote": "Great", "segment": "SMB", "tags": "a, b"}).status_code == 302
+    assert (
+        pm.post(
+            f"/research/studies/{mine.pk}/highlights/", {"quote": "Great", "segment": "SMB", "tags": "a, b"}
+        ).status_code
+        == 302
+    )
     assert Highlight.objects.get(study=mine).tags == ["a", "b"]
     response = pm.post(
         "/research/studies/new/",
@@ -123,5 +140,7 @@ def test_pm_edits_only_their_products_research(research_world: dict[str, Any], l
     created = Study.objects.get(title="New one")
     assert created.source_key == "manual" and created.tags == ["x"]
     # The lead edits anything.
-    assert lead_client.post(f"/research/studies/{theirs.pk}/notes/", {"title": "Lead note"}).status_code == 302
+    assert (
+        lead_client.post(f"/research/studies/{theirs.pk}/notes/", {"title": "Lead note"}).status_code == 302
+    )
     assert StudyNote.objects.filter(study=theirs, title="Lead note").exists()

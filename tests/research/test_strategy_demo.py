@@ -75,7 +75,9 @@ def test_competitor_spike_found_and_decoys_ignored(demo: dict[str, Any], pm: Cli
         assert not CompetitorMention.objects.filter(snippet__contains=decoy[:30]).exists()
     page = pm.get(target_url(insight))
     assert page.status_code == 200
-    assert "switching to Quillbooks because the Ledger export is slow".lower() in page.content.decode().lower()
+    assert (
+        "switching to Quillbooks because the Ledger export is slow".lower() in page.content.decode().lower()
+    )
 
 
 @pytest.mark.django_db
