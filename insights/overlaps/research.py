@@ -6,7 +6,7 @@ question and title as text (word and character n-grams, so "onboarding" meets "o
 tags as whole tokens. A pair counts when the two studies belong to different teams, start in the same
 quarter, and score at least `MIN_SIMILARITY`, the cosine at which two questions read as one question
 asked twice rather than two questions about one area (calibrated on the demo's studies: the two
-onboarding-invite studies score ~0.39; two studies about billing export asking different questions
+onboarding-invite studies score ~0.38; two studies about billing export asking different questions
 score ~0.26; unrelated ones stay under 0.05).
 """
 

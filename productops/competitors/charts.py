@@ -12,38 +12,58 @@ from productops.dashboards.filters import Filters
 
 from .models import Competitor
 
+ROLLING_WEEKS = 4
+
 
 def share_of_voice(table: pd.DataFrame, filters: Filters, slugs: dict[str, str]) -> dict[str, Any] | None:
-    """Each competitor's share of all competitor mentions per week (stacked to 100%)."""
+    """Each competitor's share of all competitor mentions, over a rolling four weeks (a week holds too
+    few mentions for a share to mean much), stacked to 100%. A point opens the mentions of its four
+    weeks for that competitor."""
     if table.empty:
         return None
     base = drill.drill_base(filters)
-    totals = table.sum(axis=1).replace(0, 1)
+    rolling = table.rolling(ROLLING_WEEKS, min_periods=1).sum()
+    totals = rolling.sum(axis=1).replace(0, 1)
     data = []
-    for i, name in enumerate(table.columns):
+    for i, name in enumerate(rolling.columns):
         urls = [
-            drill.rows_url("competitor-mentions", drill.week(base, w.date()), competitor=slugs.get(name, ""))
-            for w in table.index
+            drill.rows_url(
+                "competitor-mentions",
+                drill.period(
+                    base,
+                    (w - pd.Timedelta(weeks=ROLLING_WEEKS - 1)).date(),
+                    (w + pd.Timedelta(days=6)).date(),
+                ),
+                competitor=slugs.get(name, ""),
+            )
+            for w in rolling.index
         ]
-        share = (table[name] / totals * 100).round(1)
+        share = (rolling[name] / totals * 100).round(1)
         data.append(
             {
                 "type": "scatter",
                 "mode": "lines",
                 "stackgroup": "one",
                 "name": name,
-                "x": [w.strftime("%Y-%m-%d") for w in table.index],
+                "x": [w.strftime("%Y-%m-%d") for w in rolling.index],
                 "y": share.tolist(),
-                "text": [f"{int(n)} mentions" for n in table[name]],
+                "text": [f"{int(n)} mentions in 4 weeks" for n in rolling[name]],
                 "line": {"color": PALETTE[i % len(PALETTE)]},
                 "customdata": urls,
                 "hovertemplate": "%{y:.0f}% (%{text})<extra>" + str(name) + "</extra>",
             }
         )
     fig = figure(data, {"height": 320, "yaxis": {"title": {"text": "Share of voice (%)"}, "range": [0, 100]}})
-    headers = ["Week", *map(str, table.columns)]
-    rows = [[w.strftime("%Y-%m-%d"), *[int(v) for v in table.loc[w]]] for w in table.index]
-    return chart_context(fig, "Share of competitor mentions per week", headers, rows)
+    headers = [
+        "Week",
+        *[f"{c} (that week)" for c in table.columns],
+        *[f"{c} (4 weeks)" for c in table.columns],
+    ]
+    rows = [
+        [w.strftime("%Y-%m-%d"), *[int(v) for v in table.loc[w]], *[int(v) for v in rolling.loc[w]]]
+        for w in table.index
+    ]
+    return chart_context(fig, "Share of competitor mentions, rolling four weeks", headers, rows)
 
 
 def weekly_mentions(table: pd.DataFrame, filters: Filters, competitor: Competitor) -> dict[str, Any] | None:

@@ -107,4 +107,4 @@ def test_pages_render_with_bounded_queries(demo: dict[str, Any], pm: Client) -> 
     for title in ("Onboarding interviews", "Invite flow diary study", "Billing export usability test"):
         assert title in body
     body = pm.get("/competitors/").content.decode()
-    assert "Share of voice per week" in body and "Quillbooks" in body and "Boardly" in body
+    assert "Share of voice (rolling four weeks)" in body and "Quillbooks" in body and "Boardly" in body
