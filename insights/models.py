@@ -19,6 +19,8 @@ class InsightKind(models.TextChoices):
     STALE_CONNECTOR = "stale_connector", "Stale connector"
     CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
     GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
+    REDUNDANT_RESEARCH = "redundant_research", "Redundant research"
+    COMPETITOR_SPIKE = "competitor_spike", "Competitor mentions spike"
 
 
 class InsightStatus(models.TextChoices):

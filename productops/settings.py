@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "insights.overlaps",
     "insights.feedback",
     "productops.goals",
+    "productops.research",
+    "productops.competitors",
 ]
 
 MIDDLEWARE = [
@@ -405,6 +407,7 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.sentry",
     "connectors.sources.pagerduty",
     "connectors.sources.statsig",
+    "connectors.sources.dovetail",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).

@@ -33,7 +33,7 @@ from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
 INBOX_PARAMS = {
-    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal")),
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "research", "competitor")),
     "severity": Int(low=0, high=4),
     "status": Choice(values=("open", *InsightStatus.values, "all")),
     "page": Int(low=1),
@@ -43,9 +43,16 @@ STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices
 
 
 def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
-    # Anomalies and incidents, and key results at risk (whose page is the key result, in the goals app).
+    # Anomalies and incidents, key results at risk (whose page is the key result, in the goals app),
+    # redundant research (the two studies side by side) and competitor mention spikes (the competitor).
     qs = Insight.objects.filter(
-        kind__in=[InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
+        kind__in=[
+            InsightKind.ANOMALY,
+            InsightKind.INCIDENT,
+            InsightKind.GOAL_AT_RISK,
+            InsightKind.REDUNDANT_RESEARCH,
+            InsightKind.COMPETITOR_SPIKE,
+        ]
     ).select_related("product", "team")
     # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
     qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
@@ -63,6 +70,10 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
         qs = qs.filter(kind=InsightKind.INCIDENT)
     elif signal == "goal":
         qs = qs.filter(kind=InsightKind.GOAL_AT_RISK)
+    elif signal == "research":
+        qs = qs.filter(kind=InsightKind.REDUNDANT_RESEARCH)
+    elif signal == "competitor":
+        qs = qs.filter(kind=InsightKind.COMPETITOR_SPIKE)
     elif signal:
         qs = qs.filter(kind=InsightKind.ANOMALY, payload__signal=signal)
     if params.get("severity", "").isdigit():
@@ -110,7 +121,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "querystring_without_page": urlencode(rest),
         "products": Product.objects.order_by("name"),
         "teams": Team.objects.order_by("name"),
-        "signals": [*SIGNAL_LABELS.items(), ("incident", "Incidents"), ("goal", "Key results at risk")],
+        "signals": [
+            *SIGNAL_LABELS.items(),
+            ("incident", "Incidents"),
+            ("goal", "Key results at risk"),
+            ("research", "Redundant research"),
+            ("competitor", "Competitor mention spikes"),
+        ],
         "severities": Severity.choices,
         "statuses": STATUS_CHOICES,
         "filtered": bool(rest),

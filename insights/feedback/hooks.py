@@ -1,11 +1,11 @@
-"""Recompute hooks: feedback after NPS / ticket / mention / KB syncs, verdicts after experiment syncs."""
+"""Recompute hooks: feedback after NPS / ticket / mention / KB / research writes, verdicts after experiment syncs."""
 
 from __future__ import annotations
 
 from insights.recompute import RecomputeScope, on_change
 
 
-@on_change("feedback", {"nps", "tickets", "mentions", "kb"})
+@on_change("feedback", {"nps", "tickets", "mentions", "kb", "research"})
 def recompute_feedback_hook(scope: RecomputeScope) -> None:
     from .nps import recompute_nps_insights
     from .services import recompute_feedback

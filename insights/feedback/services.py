@@ -23,6 +23,7 @@ from insights.models import InsightKind, Severity
 from insights.overlaps import match
 from insights.services import retire_missing, upsert_insight
 from productops.portfolio.models import PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from . import selectors
@@ -65,7 +66,8 @@ def _write_column(model: type[Model], column: str, ids: np.ndarray, values: np.n
 
 
 def score_sentiment(full: bool = False, product_ids: Iterable[int] | None = None) -> int:
-    """Store a sentiment score on every NPS comment, ticket and mention that lacks one (all, if full)."""
+    """Store a sentiment score on every NPS comment, ticket, mention and research highlight that lacks one
+    (all, if full)."""
     done = 0
     scope = Q(product_id__in=list(product_ids)) if product_ids else Q()
     pending = Q() if full else Q(sentiment__isnull=True)
@@ -74,10 +76,14 @@ def score_sentiment(full: bool = False, product_ids: Iterable[int] | None = None
         SupportTicket.objects.filter(scope & pending).values_list("id", "subject", "body_text", "body")
     )
     mentions = list(Mention.objects.filter(scope & pending).values_list("id", "title", "text"))
+    # Research highlights take their product from their study.
+    study_scope = Q(study__product_id__in=list(product_ids)) if product_ids else Q()
+    highlights = list(Highlight.objects.filter(study_scope & pending).values_list("id", "quote"))
     for model, rows, texts in (
         (NpsResponse, nps, [r[1] for r in nps]),
         (SupportTicket, tickets, [_ticket_text(r[1], r[2], r[3]) for r in tickets]),
         (Mention, mentions, [f"{r[1]}. {r[2]}".strip(" .") for r in mentions]),
+        (Highlight, highlights, [r[1] for r in highlights]),
     ):
         if not rows:
             continue

@@ -15,11 +15,14 @@ NAV = [
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
     ("Goals", "goals:index", False),
+    ("Research", "research:index", False),
+    ("Competitors", "competitors:index", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
-    ("Settings", "accounts:settings", False),
 ]
+# Settings is the user's own page: it sits with their name and "Log out", which keeps the nav on one line
+# at 1440 px (tests/browser/test_research_competitors.py measures it).
 
 
 def _nav(request: HttpRequest, is_lead: bool) -> list[dict[str, Any]]:
