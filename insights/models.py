@@ -19,6 +19,8 @@ class InsightKind(models.TextChoices):
     STALE_CONNECTOR = "stale_connector", "Stale connector"
     CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
     GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
+    DELIVERY_SLIP = "delivery_slip", "Delivery slip"
+    CYCLE_TIME_JUMP = "cycle_time_jump", "Cycle time jump"
 
 
 class InsightStatus(models.TextChoices):

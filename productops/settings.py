@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "insights.overlaps",
     "insights.feedback",
     "productops.goals",
+    "productops.delivery",
 ]
 
 MIDDLEWARE = [

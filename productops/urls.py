@@ -11,6 +11,7 @@ urlpatterns = [
     path("portfolio/", include("insights.overlaps.urls")),  # portfolio page, overlaps, item evidence
     path("insights/", include("insights.urls")),  # inbox, anomaly and incident detail
     path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment
+    path("delivery/", include("productops.delivery.urls")),  # opportunities, delivery health, roadmap
     path("digests/", include("productops.digests.urls")),
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)

@@ -15,6 +15,8 @@ NAV = [
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
     ("Goals", "goals:index", False),
+    ("Opportunities", "delivery:opportunities", False),
+    ("Delivery", "delivery:health", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),

@@ -1,0 +1,97 @@
+"""Reads for delivery health: the items frame the metrics take, and the roadmap rows.
+
+One query for the items (with each one's baseline target as a subquery), whatever the number of teams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import pandas as pd
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from productops.portfolio.models import SIZE_POINTS, PortfolioItem
+
+from .metrics import COLUMNS, empty_frame, normalise
+from .models import TargetDateChange
+
+FLOW_KINDS = ("story",)  # cycle time, throughput, WIP, stale and backlog count work items
+ROADMAP_KINDS = ("initiative", "epic")
+
+
+def baseline_subquery() -> Subquery:
+    """The first target date productops saw for the outer item (its history's first row)."""
+    first = TargetDateChange.objects.filter(item=OuterRef("pk")).order_by("changed_at", "pk")
+    return Subquery(first.values("to_date")[:1])
+
+
+def estimated_q(prefix: str = "") -> Q:
+    """Items with an estimate: story points, or a t-shirt size we can map to points."""
+    return Q(**{f"{prefix}estimate_points__isnull": False}) | Q(
+        **{f"{prefix}estimate_size__in": list(SIZE_POINTS)}
+    )
+
+
+def items_frame(
+    team_ids: Iterable[int] | None = None,
+    *,
+    product_id: int | None = None,
+    kinds: Iterable[str] | None = FLOW_KINDS,
+    with_baseline: bool = True,
+) -> pd.DataFrame:
+    """Current (not gone) items with a team, as the metrics' frame (`metrics.COLUMNS`)."""
+    qs: QuerySet[PortfolioItem] = PortfolioItem.objects.filter(is_gone=False, team__isnull=False)
+    if team_ids is not None:
+        qs = qs.filter(team_id__in=list(team_ids))
+    if product_id is not None:
+        qs = qs.filter(product_id=product_id)
+    if kinds is not None:
+        qs = qs.filter(kind__in=list(kinds))
+    if with_baseline:
+        qs = qs.annotate(baseline=baseline_subquery())
+    fields = [
+        "id",
+        "team_id",
+        "kind",
+        "status_category",
+        "started_at",
+        "start_date",
+        "done_at",
+        "created_at_source",
+        "first_seen_at",
+        "updated_at_source",
+        "estimate_points",
+        "estimate_size",
+        "target_date",
+    ] + (["baseline"] if with_baseline else [])
+    rows = list(qs.values_list(*fields))
+    if not rows:
+        return normalise(empty_frame())
+    raw = pd.DataFrame(rows, columns=fields)
+    if not with_baseline:
+        raw["baseline"] = None
+    start_dates = pd.to_datetime(raw["start_date"], errors="coerce").dt.tz_localize(UTC)
+    sizes = raw["estimate_size"].fillna("").str.upper().map(SIZE_POINTS)
+    frame = pd.DataFrame(
+        {
+            "id": raw["id"],
+            "team_id": raw["team_id"],
+            "kind": raw["kind"],
+            "status_category": raw["status_category"],
+            "started": pd.to_datetime(raw["started_at"], utc=True).fillna(start_dates),
+            "done_at": raw["done_at"],
+            "created": pd.to_datetime(raw["created_at_source"], utc=True).fillna(
+                pd.to_datetime(raw["first_seen_at"], utc=True)
+            ),
+            "updated": raw["updated_at_source"],
+            "points": raw["estimate_points"].astype(float).fillna(sizes),
+            "target_date": raw["target_date"],
+            "baseline": raw["baseline"],
+        }
+    )
+    return normalise(frame[COLUMNS])
+
+
+def now_utc() -> datetime:
+    return datetime.now(tz=UTC)
