@@ -82,7 +82,7 @@ def cycle_days(frame: pd.DataFrame) -> pd.Series:
 def week_start(ts: pd.Series) -> pd.Series:
     """The Monday (a date) of each timestamp's ISO week, in UTC."""
     naive = ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
-    return (naive - pd.to_timedelta(naive.dt.weekday, unit="D")).dt.date
+    return (naive - pd.to_timedelta(naive.dt.day_of_week, unit="D")).dt.date
 
 
 def weekly_flow(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:

@@ -71,7 +71,7 @@ def items_frame(
     raw = pd.DataFrame(rows, columns=fields)
     if not with_baseline:
         raw["baseline"] = None
-    start_dates = pd.to_datetime(raw["start_date"], errors="coerce").dt.tz_localize(UTC)
+    start_dates = pd.to_datetime(raw["start_date"], errors="coerce").dt.tz_localize(UTC).astype("datetime64[us, UTC]")
     sizes = raw["estimate_size"].fillna("").str.upper().map(SIZE_POINTS)
     frame = pd.DataFrame(
         {
@@ -79,11 +79,9 @@ def items_frame(
             "team_id": raw["team_id"],
             "kind": raw["kind"],
             "status_category": raw["status_category"],
-            "started": pd.to_datetime(raw["started_at"], utc=True).fillna(start_dates),
+            "started": _ts(raw["started_at"]).fillna(start_dates),
             "done_at": raw["done_at"],
-            "created": pd.to_datetime(raw["created_at_source"], utc=True).fillna(
-                pd.to_datetime(raw["first_seen_at"], utc=True)
-            ),
+            "created": _ts(raw["created_at_source"]).fillna(_ts(raw["first_seen_at"])),
             "updated": raw["updated_at_source"],
             "points": raw["estimate_points"].astype(float).fillna(sizes),
             "target_date": raw["target_date"],
@@ -91,6 +89,10 @@ def items_frame(
         }
     )
     return normalise(frame[COLUMNS])
+
+
+def _ts(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
 
 
 def now_utc() -> datetime:

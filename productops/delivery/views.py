@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -81,15 +81,14 @@ def _default_product(request: HttpRequest) -> Product | None:
     return Product.objects.order_by("name").first()
 
 
-def _csv_response(filename: str, header: list[str], rows: list[list[Any]]) -> StreamingHttpResponse:
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-    lines = (writer.writerow([csv_cell(c) for c in row]) for row in [header, *rows])
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+def _csv_response(filename: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
+    """A CSV of a page's table (at most a product's opportunities or a roadmap: built in memory)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([csv_cell(c) for c in row])
     return response
 
 

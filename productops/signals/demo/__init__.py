@@ -33,6 +33,8 @@ benchmarks, and only the three core products carry planted events.
 - "goals": {"at_risk": {"key_result", "product", "metric"}, "on_track": {...}, "period": [start, end],
   "links": [{"item", "key_result"}]}: the Q4 2026 objectives; one bound key result planted at risk
   (Canvas session length, against the drift) and one on track (Pulse DAU).
+- "delivery": {"slipping_epic", "slipping_title", "slip_days", "moves"}: the Growth epic whose target
+  date moved twice, six weeks in all (with the portfolio section; estimates are seeded beside it).
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
 
 `seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring, goals; products
@@ -71,7 +73,7 @@ def seed_with_stats(
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
-    from . import experiments, feedback, goals, metrics, monitoring, portfolio
+    from . import delivery, experiments, feedback, goals, metrics, monitoring, portfolio
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -109,6 +111,7 @@ def seed_with_stats(
         stats.update(metrics.seed_metrics(products, specs, seed, scale, truth))
     if "portfolio" in sections:
         stats.update(portfolio.seed_portfolio(products, teams, seed, truth))
+        delivery.seed_delivery(truth)  # estimates, creation dates and the slipping epic's history
     if "feedback" in sections:
         stats.update(feedback.seed_feedback(products, teams, specs, seed, scale, truth))
     if "experiments" in sections:

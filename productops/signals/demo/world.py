@@ -184,6 +184,7 @@ STREAMS = {
     "kb": 7,
     "portfolio": 8,
     "monitoring": 9,
+    "delivery": 10,
 }
 
 
