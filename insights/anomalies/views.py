@@ -33,19 +33,20 @@ from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
 INBOX_PARAMS = {
-    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal")),
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "delivery")),
     "severity": Int(low=0, high=4),
     "status": Choice(values=("open", *InsightStatus.values, "all")),
     "page": Int(low=1),
 }
+INBOX_KINDS = [InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
+DELIVERY_KINDS = [InsightKind.DELIVERY_SLIP, InsightKind.CYCLE_TIME_JUMP]
 STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices, ("all", "All")]
 
 
 def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
-    # Anomalies and incidents, and key results at risk (whose page is the key result, in the goals app).
-    qs = Insight.objects.filter(
-        kind__in=[InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
-    ).select_related("product", "team")
+    # Anomalies and incidents, key results at risk (whose page is the key result, in the goals app), and
+    # delivery slips and cycle-time jumps (whose pages are in the delivery app).
+    qs = Insight.objects.filter(kind__in=[*INBOX_KINDS, *DELIVERY_KINDS]).select_related("product", "team")
     # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
     qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
     status = params.get("status") or "open"
@@ -62,6 +63,8 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
         qs = qs.filter(kind=InsightKind.INCIDENT)
     elif signal == "goal":
         qs = qs.filter(kind=InsightKind.GOAL_AT_RISK)
+    elif signal == "delivery":
+        qs = qs.filter(kind__in=DELIVERY_KINDS)
     elif signal:
         qs = qs.filter(kind=InsightKind.ANOMALY, payload__signal=signal)
     if params.get("severity", "").isdigit():
@@ -94,7 +97,12 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "querystring_without_page": urlencode(rest),
         "products": Product.objects.order_by("name"),
         "teams": Team.objects.order_by("name"),
-        "signals": [*SIGNAL_LABELS.items(), ("incident", "Incidents"), ("goal", "Key results at risk")],
+        "signals": [
+            *SIGNAL_LABELS.items(),
+            ("incident", "Incidents"),
+            ("goal", "Key results at risk"),
+            ("delivery", "Delivery slips and cycle time"),
+        ],
         "severities": Severity.choices,
         "statuses": STATUS_CHOICES,
         "filtered": bool(rest),

@@ -95,7 +95,19 @@ def _jump_frame(recent_days: float) -> pd.DataFrame:
     for n in range(5):  # the last four weeks
         done = at - pd.Timedelta(days=3 + 4 * n)
         rows.append(
-            (100 + n, 1, "story", "done", done - pd.Timedelta(days=recent_days), done, None, None, 1.0, None, None)
+            (
+                100 + n,
+                1,
+                "story",
+                "done",
+                done - pd.Timedelta(days=recent_days),
+                done,
+                None,
+                None,
+                1.0,
+                None,
+                None,
+            )
         )
     return metrics.normalise(pd.DataFrame(rows, columns=metrics.COLUMNS))
 
@@ -169,7 +181,9 @@ def test_health_page_counts_equal_the_rows_they_open(stored: dict[str, Any], pm_
         assert int(m.group(2)) == expected, name
         assert _count(pm_client, m.group(1)) == expected, name
     # A week's bar opens exactly that week's done stories.
-    week = reverse("dashboards:rows", args=["items"]) + "?team=team-1&range=all&kind=story&done_week=2026-11-02"
+    week = (
+        reverse("dashboards:rows", args=["items"]) + "?team=team-1&range=all&kind=story&done_week=2026-11-02"
+    )
     assert "done_week=2026-11-02" in html  # in the chart's customdata (JSON-escaped)
     assert _count(pm_client, week) == 2
     assert "+14 days" in html  # the slipped epic
