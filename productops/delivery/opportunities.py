@@ -262,7 +262,7 @@ def _story_efforts(item_ids: list[int]) -> dict[int, tuple[float, int]]:
         value = effort_points(points, size)
         if value is None:
             continue
-        for owner in {parent, grand} & wanted:
+        for owner in {p for p in (parent, grand) if p is not None} & wanted:
             out[owner].append(value)
     return {k: (sum(v), len(v)) for k, v in out.items()}
 

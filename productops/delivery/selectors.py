@@ -71,7 +71,9 @@ def items_frame(
     raw = pd.DataFrame(rows, columns=fields)
     if not with_baseline:
         raw["baseline"] = None
-    start_dates = pd.to_datetime(raw["start_date"], errors="coerce").dt.tz_localize(UTC).astype("datetime64[us, UTC]")
+    start_dates = (
+        pd.to_datetime(raw["start_date"], errors="coerce").dt.tz_localize(UTC).astype("datetime64[us, UTC]")
+    )
     sizes = raw["estimate_size"].fillna("").str.upper().map(SIZE_POINTS)
     frame = pd.DataFrame(
         {

@@ -81,7 +81,8 @@ def detect_delivery_insights(
     become insights; a slip that is no longer one (target moved back, item done) is resolved."""
     now = now or timezone.now()
     full = team_ids is None
-    teams = {t.pk: t for t in (Team.objects.all() if full else Team.objects.filter(pk__in=list(team_ids)))}
+    team_qs = Team.objects.all() if team_ids is None else Team.objects.filter(pk__in=list(team_ids))
+    teams = {t.pk: t for t in team_qs}
     counts = {"delivery_slip": 0, "cycle_time_jump": 0}
 
     roadmap = items_frame(teams.keys(), kinds=ROADMAP_KINDS)

@@ -242,6 +242,7 @@ def factors(request: HttpRequest) -> HttpResponse:
     kind, _, raw = target.partition(":")
     if kind not in {"item", "theme"} or not raw.isdigit() or len(raw) > 12:
         raise Http404("Unknown opportunity.")
+    lookup: dict[str, Any]
     if kind == "item":
         item = get_object_or_404(PortfolioItem, pk=int(raw), is_gone=False)
         product_id, lookup = item.product_id, {"item": item}
@@ -254,7 +255,7 @@ def factors(request: HttpRequest) -> HttpResponse:
     form = FactorsForm(request.POST)
     back = reverse("delivery:opportunities") + f"?product={product.slug}#opp-{kind}-{raw}"
     if not form.is_valid():
-        errors = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
+        errors = "; ".join(f"{k}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items())
         messages.error(request, f"Score not saved: {errors}")
         return HttpResponseRedirect(back)
     data = form.cleaned_data
@@ -474,7 +475,7 @@ def roadmap(request: HttpRequest) -> HttpResponse:
         "key_result"
     ):
         krs[a.item_id].append(a.key_result)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in items:
         changes = history.get(item.pk, [])
         baseline = changes[0].to_date if changes else None

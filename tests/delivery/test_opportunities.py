@@ -144,7 +144,7 @@ def _client(user: Any) -> Client:
 def _rows_count(client: Client, url: str) -> int:
     html = client.get(url.replace("&amp;", "&")).content.decode()
     if "data-total" in html:
-        return int(re.search(r"<span data-total>(\d+)</span>", html).group(1))  # type: ignore[union-attr]
+        return int(re.search(r"<span data-total>(\d+)</span>", html).group(1))
     found = re.search(r"(\d+) rows?</p>", html)
     return int(found.group(1)) if found else 0
 

@@ -85,7 +85,9 @@ def seed_delivery(truth: dict[str, Any]) -> dict[str, int]:
             ]
         else:
             rows.append(
-                TargetDateChange(item=item, from_date=None, to_date=item.target_date, changed_at=seen, source="demo")
+                TargetDateChange(
+                    item=item, from_date=None, to_date=item.target_date, changed_at=seen, source="demo"
+                )
             )
     TargetDateChange.objects.bulk_create(rows, batch_size=2000)
     if slipping is not None:
