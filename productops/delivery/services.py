@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 from django.db import transaction
@@ -88,7 +88,7 @@ def detect_delivery_insights(
     roadmap = items_frame(teams.keys(), kinds=ROADMAP_KINDS)
     slips = metrics.slipped(roadmap[roadmap["status_category"] != "done"])
     slips = slips[slips["slip_days"] >= SLIP_MIN_DAYS]
-    moves = _move_counts(slips["id"].tolist())
+    moves = _moves(slips["id"].tolist())
     items = PortfolioItem.objects.select_related("team", "product").in_bulk(slips["id"].tolist())
     keep: list[str] = []
     for row in slips.itertuples():
@@ -102,7 +102,7 @@ def detect_delivery_insights(
             baseline=row.baseline.isoformat(),
             target=row.target_date.isoformat(),
             slip_days=int(row.slip_days),
-            moves=moves.get(item.pk, 0),
+            moves=moves.get(item.pk, (0, now))[0],
             status=item.status,
         )
         severity = (
@@ -115,6 +115,7 @@ def detect_delivery_insights(
             summary=payload.why(),
             severity=severity,
             score=float(row.slip_days),
+            starts_at=moves.get(item.pk, (0, now))[1],  # the digest of the week it last moved
             product=item.product,
             team=item.team,
             payload=payload,
@@ -151,6 +152,8 @@ def detect_delivery_insights(
             summary=jpayload.why(),
             severity=Severity.MEDIUM if jump.ratio < 2.5 else Severity.HIGH,
             score=float(jump.ratio),
+            starts_at=datetime.combine(jump.recent_from, datetime.min.time(), tzinfo=UTC),
+            ends_at=at.to_pydatetime(),
             team=team,
             payload=jpayload,
         )
@@ -161,13 +164,15 @@ def detect_delivery_insights(
     return counts
 
 
-def _move_counts(item_ids: list[int]) -> dict[int, int]:
-    """How many times each item's target moved (history rows after the baseline)."""
-    out: dict[int, int] = {}
-    for item_id in TargetDateChange.objects.filter(item_id__in=item_ids, from_date__isnull=False).values_list(
-        "item_id", flat=True
-    ):
-        out[item_id] = out.get(item_id, 0) + 1
+def _moves(item_ids: list[int]) -> dict[int, tuple[int, datetime]]:
+    """How many times each item's target moved (history rows after the baseline), and when last."""
+    out: dict[int, tuple[int, datetime]] = {}
+    rows = TargetDateChange.objects.filter(item_id__in=item_ids, from_date__isnull=False).values_list(
+        "item_id", "changed_at"
+    )
+    for item_id, changed_at in rows:
+        n, last = out.get(item_id, (0, changed_at))
+        out[item_id] = (n + 1, max(last, changed_at))
     return out
 
 
