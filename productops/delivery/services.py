@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from insights.kinds import CycleTimeJumpPayload, DeliverySlipPayload
@@ -23,7 +22,7 @@ from productops.portfolio.models import PortfolioItem, StatusCategory, Team
 
 from . import metrics
 from .models import TargetDateChange
-from .selectors import ROADMAP_KINDS, items_frame
+from .selectors import ROADMAP_KINDS, history_ends, items_frame
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +33,22 @@ def record_target_history(now: datetime | None = None, *, source: str = "sync") 
     """Append a row for every current item whose target date differs from its last recorded one (the
     first row of an item is its baseline). Items whose target was cleared get a row with no date."""
     now = now or timezone.now()
-    latest = TargetDateChange.objects.filter(item=OuterRef("pk")).order_by("-changed_at", "-pk")
-    qs = (
-        PortfolioItem.objects.filter(is_gone=False)
-        .annotate(last_to=Subquery(latest.values("to_date")[:1]), has=Subquery(latest.values("pk")[:1]))
-        .filter(
-            Q(has__isnull=True, target_date__isnull=False)
-            | Q(has__isnull=False, last_to__isnull=True, target_date__isnull=False)
-            | Q(has__isnull=False, last_to__isnull=False, target_date__isnull=True)
-            | Q(has__isnull=False, last_to__isnull=False, target_date__isnull=False)
-            & ~Q(target_date=F("last_to"))
-        )
-        .values_list("pk", "target_date", "last_to", "has")
-    )
-    rows = [
-        TargetDateChange(
-            item_id=pk, from_date=last if has else None, to_date=target, changed_at=now, source=source
-        )
-        for pk, target, last, has in qs.iterator(chunk_size=5000)
-    ]
+    current = PortfolioItem.objects.filter(is_gone=False)
+    items = list(current.values_list("pk", "target_date"))
+    ends = history_ends(current.values("pk"))
+    last = ends["last_to"].to_dict() if not ends.empty else {}
+    rows = []
+    for pk, target in items:
+        if pk not in last:
+            if target is not None:
+                rows.append(TargetDateChange(item_id=pk, to_date=target, changed_at=now, source=source))
+        elif (pd.isna(last[pk]) and target is not None) or (last[pk] != target and not pd.isna(last[pk])):
+            previous = None if pd.isna(last[pk]) else last[pk]
+            rows.append(
+                TargetDateChange(
+                    item_id=pk, from_date=previous, to_date=target, changed_at=now, source=source
+                )
+            )
     TargetDateChange.objects.bulk_create(rows, batch_size=5000)
     baselines = sum(1 for r in rows if r.from_date is None and r.to_date is not None)
     return {"baselines": baselines, "moves": len(rows) - baselines}

@@ -197,3 +197,27 @@ def test_roadmap_highlights_the_slip_and_exports(stored: dict[str, Any], pm_clie
     csv_text = pm_client.get("/delivery/roadmap/?team=team-1&format=csv").content.decode()
     assert "Slip (days)" in csv_text.splitlines()[0]
     assert any(line.startswith("2026 Q4,epic,Item 10") and ",14," in line for line in csv_text.splitlines())
+
+
+def test_history_records_moves_a_cleared_target_and_nothing_twice(stored: dict[str, Any]) -> None:
+    from productops.delivery import services
+
+    item = PortfolioItem.objects.get(pk=stored["pks"][11])  # baseline 25 Nov, now 20 Nov
+    assert services.record_target_history(t("2026-11-25")) == {"baselines": 0, "moves": 0}
+    item.target_date = None
+    item.save()
+    assert services.record_target_history(t("2026-11-26")) == {"baselines": 0, "moves": 1}
+    item.target_date = date(2026, 12, 24)
+    item.save()
+    services.record_target_history(t("2026-11-27"))
+    assert services.record_target_history(t("2026-11-28")) == {"baselines": 0, "moves": 0}
+    history = list(TargetDateChange.objects.filter(item=item).values_list("from_date", "to_date"))
+    assert history == [
+        (None, date(2026, 11, 25)),
+        (date(2026, 11, 25), date(2026, 11, 20)),
+        (date(2026, 11, 20), None),
+        (None, date(2026, 12, 24)),
+    ]
+    # The baseline stays the first target: the item slipped 29 days.
+    slips = metrics.slipped(items_frame(None, kinds=ROADMAP_KINDS))
+    assert dict(zip(slips["id"], slips["slip_days"], strict=True))[item.pk] == 29
