@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from django.db.models import Q, QuerySet
+from django.db.models import FloatField, Func, Q, QuerySet
 
 from productops.portfolio.models import SIZE_POINTS, PortfolioItem
 
@@ -19,6 +19,23 @@ from .models import TargetDateChange
 
 FLOW_KINDS = ("story",)  # cycle time, throughput, WIP, stale and backlog count work items
 ROADMAP_KINDS = ("initiative", "epic")
+
+
+class EpochSeconds(Func):
+    """A timestamp as seconds since 1970 (a float), computed by the database: loading 100k rows of five
+    timestamps each as datetime objects spends seconds in the driver; floats load in milliseconds."""
+
+    output_field = FloatField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
+        if connection.vendor == "postgresql":
+            template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+        else:  # SQLite stores ISO text; julianday() reads it
+            template = "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
+        return super().as_sql(compiler, connection, template=template, **extra)
+
+
+TIME_FIELDS = ("started_at", "done_at", "created_at_source", "first_seen_at", "updated_at_source")
 
 
 def history_ends(item_ids: Any) -> pd.DataFrame:
@@ -76,7 +93,9 @@ def items_frame(
         "estimate_size",
         "target_date",
     ]
-    rows = list(qs.values_list(*fields))
+    epochs = {f"epoch_{name}": EpochSeconds(name) for name in TIME_FIELDS}
+    names = [f"epoch_{f}" if f in TIME_FIELDS else f for f in fields]
+    rows = list(qs.annotate(**epochs).values_list(*names))
     if not rows:
         return normalise(empty_frame())
     raw = pd.DataFrame(rows, columns=fields)
@@ -97,9 +116,9 @@ def items_frame(
             "kind": raw["kind"],
             "status_category": raw["status_category"],
             "started": _ts(raw["started_at"]).fillna(start_dates),
-            "done_at": raw["done_at"],
+            "done_at": _ts(raw["done_at"]),
             "created": _ts(raw["created_at_source"]).fillna(_ts(raw["first_seen_at"])),
-            "updated": raw["updated_at_source"],
+            "updated": _ts(raw["updated_at_source"]),
             "points": raw["estimate_points"].astype(float).fillna(sizes),
             "target_date": raw["target_date"],
             "baseline": raw["baseline"],
@@ -109,7 +128,10 @@ def items_frame(
 
 
 def _ts(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
+    """Seconds since 1970 (NaN for none) as UTC timestamps."""
+    return pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="s", utc=True).astype(
+        "datetime64[us, UTC]"
+    )
 
 
 def now_utc() -> datetime:
