@@ -368,9 +368,12 @@ def _flow_chart(flow: Any, team: Team, base: dict[str, Any]) -> dict[str, Any] |
 @pm_required
 def health(request: HttpRequest) -> HttpResponse:
     filters = parse_filters(request, default_range=HEALTH_WEEKS_DEFAULT)
-    teams = [filters.team] if filters.team else list(Team.objects.order_by("name"))
-    if filters.product and not filters.team:
-        teams = [t for t in teams if filters.product in t.products.all()]
+    if filters.team:
+        teams = [filters.team]
+    elif filters.product:
+        teams = list(Team.objects.filter(products=filters.product).order_by("name"))
+    else:
+        teams = list(Team.objects.order_by("name"))
     team_ids = [t.pk for t in teams]
     frame = items_frame(team_ids, product_id=filters.product.pk if filters.product else None)
     roadmap = items_frame(
