@@ -106,26 +106,31 @@ def _identities(frame: pd.DataFrame) -> pd.DataFrame:
 PEOPLE_BY = ("customer", "account", "respondent")
 
 
+def _keyed(ids: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows that count for `by`, with the identity they count by in column "key": every piece by
+    customer; pieces with an account by account; NPS responses by respondent."""
+    if by == "account":
+        out = ids[ids["account"] != ""].copy()
+        out["key"] = out["account"]
+    elif by == "respondent":
+        out = ids[ids["source"] == "nps"].copy()
+        out["key"] = [
+            p[:12] if p else f"nps:{o}" for p, o in zip(out["person"], out["object_id"], strict=True)
+        ]
+    else:
+        out = ids.copy()
+        out["key"] = out["customer"]
+    return out
+
+
 def people_table(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     """One row per distinct customer, account or NPS respondent in the evidence: what the counts count.
 
     Columns: who, feedback (pieces), sources, plan (the most frequent), revenue (accounts), last (date)."""
     if frame.empty:
         return []
-    ids = _identities(frame)
-    if by == "account":
-        ids = ids[ids["account"] != ""]
-        key = "account"
-    elif by == "respondent":
-        ids = ids[ids["source"] == "nps"].copy()
-        ids["respondent"] = [
-            p[:12] if p else f"nps:{o}" for p, o in zip(ids["person"], ids["object_id"], strict=True)
-        ]
-        key = "respondent"
-    else:
-        key = "customer"
     out = []
-    for who, group in ids.groupby(key, sort=True):
+    for who, group in _keyed(_identities(frame), by).groupby("key", sort=True):
         plans = Counter(p for p in group["plan"] if p)
         revenue = group["revenue"].dropna()
         out.append(
@@ -166,9 +171,9 @@ def summarise(frame: pd.DataFrame) -> Evidence:
     sentiment = ids["sentiment"].dropna()
     return Evidence(
         feedback=len(ids),
-        customers=len(people_table(frame, "customer")),
-        accounts=len(people_table(frame, "account")),
-        respondents=len(people_table(frame, "respondent")),
+        customers=int(_keyed(ids, "customer")["key"].nunique()),
+        accounts=int(_keyed(ids, "account")["key"].nunique()),
+        respondents=int(_keyed(ids, "respondent")["key"].nunique()),
         plans=sorted(plans.items(), key=lambda kv: (-kv[1], kv[0])),
         plan_key=plan_key,
         revenue=float(per_account.sum()) if len(per_account) else None,
