@@ -57,13 +57,13 @@ def _revenue(segment: Any) -> float | None:
         return None
 
 
-def evidence_frame(theme_ids: list[int]) -> pd.DataFrame:
-    """The feedback in these themes, one row per piece, with the person behind it where known."""
-    rows = list(
-        ThemeMember.objects.filter(theme_id__in=theme_ids).values_list(
-            "id", "theme_id", "source", "object_id", "ts", "sentiment", "segment"
-        )
-    )
+def evidence_frame(theme_ids: list[int], window: Q | None = None) -> pd.DataFrame:
+    """The feedback in these themes (within `window`, a Q over the member's time), one row per piece,
+    with the person behind it where known."""
+    members = ThemeMember.objects.filter(theme_id__in=theme_ids)
+    if window is not None:
+        members = members.filter(window)
+    rows = list(members.values_list("id", "theme_id", "source", "object_id", "ts", "sentiment", "segment"))
     frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS[:-1])
     frame["person"] = ""
     if frame.empty:
@@ -272,9 +272,12 @@ def _story_efforts(item_ids: list[int]) -> dict[int, tuple[float, int]]:
     return {k: (sum(v), len(v)) for k, v in out.items()}
 
 
-def opportunities(product: Product, *, team_id: int | None = None) -> list[Opportunity]:
+def opportunities(
+    product: Product, *, team_id: int | None = None, window: Q | None = None
+) -> list[Opportunity]:
     """Open initiatives and epics of the product, and its active themes linked to no item, with their
-    evidence and RICE factors (overrides applied), in no particular order."""
+    evidence (the feedback within `window`, a Q over the time of the feedback) and RICE factors
+    (overrides applied), in no particular order."""
     items_qs = (
         PortfolioItem.objects.filter(product=product, kind__in=OPPORTUNITY_KINDS, is_gone=False)
         .exclude(status_category=StatusCategory.DONE)
@@ -308,7 +311,7 @@ def opportunities(product: Product, *, team_id: int | None = None) -> list[Oppor
     themes_of: dict[int, list[int]] = defaultdict(list)
     for item_id, theme_id in links:
         themes_of[item_id].append(theme_id)
-    members = evidence_frame(list(theme_ids))
+    members = evidence_frame(list(theme_ids), window)
     krs: dict[int, list[KeyResult]] = defaultdict(list)
     for a in Alignment.objects.filter(item_id__in=item_ids, status=AlignmentStatus.CONFIRMED).select_related(
         "key_result", "key_result__objective"

@@ -11,6 +11,7 @@ import csv
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -95,17 +96,26 @@ def _csv_response(filename: str, header: list[str], rows: list[list[Any]]) -> Ht
 # --- Opportunities -------------------------------------------------------------------------------------
 
 
+def _scope(base: dict[str, Any], product: Product) -> dict[str, Any]:
+    """The page's product and date range, for the rows behind its numbers (not its team: the evidence
+    of an item is all its feedback, whichever team's product it came through)."""
+    scope = {k: v for k, v in base.items() if k in {"range", "from", "to"}}
+    return {"product": product.slug, **scope}
+
+
+def _evidence_url(scope: dict[str, Any], target: dict[str, Any], by: str) -> str:
+    return f"{reverse('delivery:evidence')}?{urlencode({**scope, **target, 'by': by})}"
+
+
 def _opportunity_links(o: Opportunity, base: dict[str, Any], product: Product) -> dict[str, str]:
     """Every number's drill-down: the rows each count counts."""
-    scope = {"product": product.slug, "range": ALL_TIME}
-    evidence = reverse("delivery:evidence")
+    scope = _scope(base, product)
     target = {"item": o.item.pk} if o.item else {"theme": o.theme.pk if o.theme else 0}
-    q = "&".join(f"{k}={v}" for k, v in target.items())
     links = {
         "feedback": rows_url("theme-members", scope, **target),
-        "customers": f"{evidence}?product={product.slug}&{q}&by=customer",
-        "accounts": f"{evidence}?product={product.slug}&{q}&by=account",
-        "respondents": f"{evidence}?product={product.slug}&{q}&by=respondent",
+        "customers": _evidence_url(scope, target, "customer"),
+        "accounts": _evidence_url(scope, target, "account"),
+        "respondents": _evidence_url(scope, target, "respondent"),
     }
     links["reach"] = links["customers"]
     links["sentiment"] = links["feedback"]
@@ -120,9 +130,9 @@ def _opportunity_links(o: Opportunity, base: dict[str, Any], product: Product) -
     return links
 
 
-def _plan_links(o: Opportunity, product: Product) -> list[tuple[str, int, str]]:
+def _plan_links(o: Opportunity, base: dict[str, Any], product: Product) -> list[tuple[str, int, str]]:
     target = {"item": o.item.pk} if o.item else {"theme": o.theme.pk if o.theme else 0}
-    scope = {"product": product.slug, "range": ALL_TIME}
+    scope = _scope(base, product)
     key = o.evidence.plan_key
     return [
         (plan, n, rows_url("theme-members", scope, segment=f"{key}:{plan}", **target) if key else "")
@@ -183,7 +193,9 @@ def opportunities_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {**filter_bar_context(filters), "product": product, "rows": []}
     if product is None:
         return render(request, "delivery/opportunities.html", context)
-    rows = opportunities(product, team_id=filters.team.pk if filters.team else None)
+    rows = opportunities(
+        product, team_id=filters.team.pk if filters.team else None, window=filters.window("ts")
+    )
     kind = filters.get("kind")
     if kind:
         rows = [o for o in rows if o.kind == kind]
@@ -201,7 +213,7 @@ def opportunities_page(request: HttpRequest) -> HttpResponse:
                 {
                     "o": o,
                     "links": _opportunity_links(o, base, product),
-                    "plans": _plan_links(o, product),
+                    "plans": _plan_links(o, base, product),
                     "form": FactorsForm(opportunity=o) if editable else None,
                 }
                 for o in rows
@@ -291,7 +303,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
         theme_ids, title, back = [theme.pk], theme.name, reverse("feedback:theme", args=[theme.pk])
     else:
         raise Http404("Choose an item or a theme.")
-    rows = people_table(evidence_frame(theme_ids), by)
+    rows = people_table(evidence_frame(theme_ids, filters.window("ts")), by)
     if filters.get("format") == "csv":
         return _csv_response(
             f"evidence-{by}.csv",

@@ -252,3 +252,19 @@ def test_a_slip_becomes_an_insight_and_resolves_when_the_target_moves_back(world
     services.recompute_delivery()
     insight.refresh_from_db()
     assert insight.status == InsightStatus.RESOLVED
+
+
+def test_the_range_narrows_the_evidence_and_its_drill_downs(world: dict[str, Any]) -> None:
+    client = _client(world["pm"])
+    epic = world["epic"].pk
+    n1 = NpsResponse.objects.get(external_id="n1")
+    ThemeMember.objects.filter(source="nps", object_id=n1.pk).update(ts=datetime(2026, 9, 1, tzinfo=UTC))
+    html = client.get("/delivery/opportunities/?product=atlas&from=2026-10-01&to=2026-11-30").content.decode()
+    row = html.split(f'id="opp-item-{epic}"', 1)[1].split("</tr>", 1)[0]
+    feedback = re.search(r'data-factor="feedback"><a href="([^"]+)">(\d+)</a>', row)
+    customers = re.search(r'data-factor="customers"><a href="([^"]+)">(\d+)</a>', row)
+    assert feedback and customers
+    assert int(feedback.group(2)) == 5 == _rows_count(client, feedback.group(1))
+    # n1 was acme's only piece: acme drops out, r1 stays (n2).
+    assert int(customers.group(2)) == 5 == _table_rows(client, customers.group(1))
+    assert "from=2026-10-01" in customers.group(1).replace("&amp;", "&")
