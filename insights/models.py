@@ -21,6 +21,8 @@ class InsightKind(models.TextChoices):
     GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
     REDUNDANT_RESEARCH = "redundant_research", "Redundant research"
     COMPETITOR_SPIKE = "competitor_spike", "Competitor mentions spike"
+    DELIVERY_SLIP = "delivery_slip", "Delivery slip"
+    CYCLE_TIME_JUMP = "cycle_time_jump", "Cycle time jump"
 
 
 class InsightStatus(models.TextChoices):

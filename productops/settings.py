@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "productops.goals",
     "productops.research",
     "productops.competitors",
+    "productops.delivery",
 ]
 
 MIDDLEWARE = [

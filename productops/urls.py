@@ -13,6 +13,7 @@ urlpatterns = [
     path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment
     path("research/", include("productops.research.urls")),  # studies, highlights, redundant research
     path("competitors/", include("productops.competitors.urls")),  # share of voice, mentions, notes
+    path("delivery/", include("productops.delivery.urls")),  # opportunities, delivery health, roadmap
     path("digests/", include("productops.digests.urls")),
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)

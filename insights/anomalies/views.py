@@ -33,26 +33,23 @@ from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
 INBOX_PARAMS = {
-    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "research", "competitor")),
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "research", "competitor", "delivery")),
     "severity": Int(low=0, high=4),
     "status": Choice(values=("open", *InsightStatus.values, "all")),
     "page": Int(low=1),
     "new": Choice(values=("1",)),
 }
+INBOX_KINDS = [InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
+DELIVERY_KINDS = [InsightKind.DELIVERY_SLIP, InsightKind.CYCLE_TIME_JUMP]
 STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices, ("all", "All")]
 
 
 def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
     # Anomalies and incidents, key results at risk (whose page is the key result, in the goals app),
-    # redundant research (the two studies side by side) and competitor mention spikes (the competitor).
+    # redundant research (the two studies side by side), competitor mention spikes (the competitor), and
+    # delivery slips and cycle-time jumps (whose pages are in the delivery app).
     qs = Insight.objects.filter(
-        kind__in=[
-            InsightKind.ANOMALY,
-            InsightKind.INCIDENT,
-            InsightKind.GOAL_AT_RISK,
-            InsightKind.REDUNDANT_RESEARCH,
-            InsightKind.COMPETITOR_SPIKE,
-        ]
+        kind__in=[*INBOX_KINDS, InsightKind.REDUNDANT_RESEARCH, InsightKind.COMPETITOR_SPIKE, *DELIVERY_KINDS]
     ).select_related("product", "team")
     # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
     qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
@@ -74,6 +71,8 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
         qs = qs.filter(kind=InsightKind.REDUNDANT_RESEARCH)
     elif signal == "competitor":
         qs = qs.filter(kind=InsightKind.COMPETITOR_SPIKE)
+    elif signal == "delivery":
+        qs = qs.filter(kind__in=DELIVERY_KINDS)
     elif signal:
         qs = qs.filter(kind=InsightKind.ANOMALY, payload__signal=signal)
     if params.get("severity", "").isdigit():
@@ -127,6 +126,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             ("goal", "Key results at risk"),
             ("research", "Redundant research"),
             ("competitor", "Competitor mention spikes"),
+            ("delivery", "Delivery slips and cycle time"),
         ],
         "severities": Severity.choices,
         "statuses": STATUS_CHOICES,

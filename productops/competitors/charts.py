@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from productops.dashboards import drill
+from productops.ui import drill
 from productops.ui.charts import PALETTE, chart_context, figure
 from productops.ui.filters import Filters
 

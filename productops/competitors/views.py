@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.accounts.roles import Role, lead_required, pm_required, role_of
-from productops.dashboards import drill
+from productops.ui import drill
 from productops.ui.filters import Choice, filter_bar_context, parse_filters
 
 from . import charts, selectors

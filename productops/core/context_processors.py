@@ -17,6 +17,8 @@ NAV = [
     ("Goals", "goals:index", False),
     ("Research", "research:index", False),
     ("Competitors", "competitors:index", False),
+    ("Opportunities", "delivery:opportunities", False),
+    ("Delivery", "delivery:health", False),
     ("Insights", "insights:inbox", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
