@@ -205,6 +205,27 @@ class GoalAtRiskPayload(Payload):
         )
 
 
+@dataclass
+class MetricThresholdPayload(Payload):
+    """Written by an alert rule's metric threshold (productops/alerts/thresholds.py)."""
+
+    rule_id: int | None = None
+    metric_id: int | None = None
+    metric: str = ""
+    comparator: str = ""  # "above" or "below"
+    threshold: float | None = None
+    value: float | None = None
+    day: str = ""  # ISO day of the latest value
+    since: str = ""  # ISO day the breach began
+    recent: list[list[Any]] = field(default_factory=list)  # [[ISO day, value], ...], the last weeks
+
+    def why(self) -> str:
+        if self.value is None or self.threshold is None:
+            return ""
+        word = "above" if self.comparator == "above" else "below"
+        return f"{self.metric}: {self.value:,.4g} on {self.day}, {word} the threshold {self.threshold:,.4g}"
+
+
 # --- Targets: the page of the object an insight is about -----------------------------------------------
 
 
@@ -262,6 +283,12 @@ def _key_result_target(insight: Insight, payload: Payload) -> str:
     return _path("goals:index", query={"status": "at_risk"})
 
 
+def _metric_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, MetricThresholdPayload)
+    product = insight.product.slug if insight.product_id and insight.product else ""
+    return _path("dashboards:explorer", query={"metric": payload.metric_id, "product": product})
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
@@ -309,6 +336,9 @@ register(
 )
 register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_target))
 register(KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target))
+register(
+    KindSpec("metric_threshold", "Metric threshold", 28, "incidents", MetricThresholdPayload, _metric_target)
+)
 register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
 register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
 register(

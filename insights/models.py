@@ -19,6 +19,7 @@ class InsightKind(models.TextChoices):
     STALE_CONNECTOR = "stale_connector", "Stale connector"
     CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
     GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
+    METRIC_THRESHOLD = "metric_threshold", "Metric threshold crossed"
 
 
 class InsightStatus(models.TextChoices):

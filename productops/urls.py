@@ -12,6 +12,7 @@ urlpatterns = [
     path("insights/", include("insights.urls")),  # inbox, anomaly and incident detail
     path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment
     path("digests/", include("productops.digests.urls")),
+    path("alerts/", include("productops.alerts.urls")),  # alert rules, signed acknowledge/mute links
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)
     path("admin/", admin.site.urls),

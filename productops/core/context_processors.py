@@ -16,6 +16,7 @@ NAV = [
     ("Portfolio", "overlaps:portfolio", False),
     ("Goals", "goals:index", False),
     ("Insights", "insights:inbox", False),
+    ("Alerts", "alerts:list", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
     ("Settings", "accounts:settings", False),
