@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -13,6 +14,8 @@ from productops.alerts import services
 from productops.alerts.destinations import new_signing_secret
 from productops.alerts.models import AlertRule, Cadence, Channel, RuleScope
 
+RULES_MADE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
 
 def make_rule(
     owner: Any, channel: str = Channel.EMAIL, secrets: dict[str, str] | None = None, **fields: Any
@@ -23,6 +26,8 @@ def make_rule(
     fields.setdefault("min_severity", 2)
     fields.setdefault("cadence", Cadence.IMMEDIATE)
     fields.setdefault("scope", RuleScope.PERSONAL)
+    # Made before the (time-travelled) insights of the tests; a rule only alerts on what came after it.
+    fields.setdefault("created_at", RULES_MADE)
     rule = AlertRule(owner=owner, channel=channel, **fields)
     services.set_secrets(rule, secrets or {})
     rule.save()
