@@ -247,7 +247,7 @@ def test_a_metric_threshold_raises_an_insight_alerts_once_and_resolves(
 ) -> None:
     handler, _ = smtp_server
     metric = people["metric"]
-    rule = make_rule(
+    make_rule(
         people["pm"],
         kinds=[],
         threshold_metric=metric,
