@@ -136,22 +136,23 @@ class AlertRuleForm(forms.ModelForm):
         self.is_lead = role_of(user) == Role.LEAD
         self.stored = secret_store.decrypt(self.instance.secrets_encrypted) if self.instance.pk else {}
         self.generated_secret: str | None = None
-        self.fields["kinds"].choices = [
+        fields: dict[str, Any] = self.fields  # typed as plain Field by the stubs
+        fields["kinds"].choices = [
             (k, spec.label) for k, spec in kinds.KINDS.items() if self.is_lead or not spec.lead_only
         ]
         if not self.is_lead:
-            self.fields["scope"].choices = [(RuleScope.PERSONAL, RuleScope.PERSONAL.label)]
+            fields["scope"].choices = [(RuleScope.PERSONAL, RuleScope.PERSONAL.label)]
             self.fields["scope"].help_text = "Team and channel rules are set up by the product-ops lead."
-        self.fields["products"].queryset = Product.objects.order_by("name")
-        self.fields["teams"].queryset = Team.objects.order_by("name")
-        self.fields["team"].queryset = Team.objects.order_by("name")
-        self.fields["metrics"].queryset = Metric.objects.select_related("product").order_by(
+        fields["products"].queryset = Product.objects.order_by("name")
+        fields["teams"].queryset = Team.objects.order_by("name")
+        fields["team"].queryset = Team.objects.order_by("name")
+        fields["metrics"].queryset = Metric.objects.select_related("product").order_by(
             "product__name", "name"
         )
-        self.fields["threshold_metric"].queryset = self.fields["metrics"].queryset
+        fields["threshold_metric"].queryset = fields["metrics"].queryset
         self.fields["metrics"].required = False
-        self.fields["channel"].choices = Channel.choices
-        self.fields["comparator"].choices = [("", "—"), *Comparator.choices]
+        fields["channel"].choices = Channel.choices
+        fields["comparator"].choices = [("", "—"), *Comparator.choices]
         self.initial.setdefault("mode", "threshold" if self.instance.threshold_metric_id else "insights")
         for name, channel, key in SECRET_FIELDS:
             if self.instance.channel == channel and self.stored.get(key):
@@ -173,7 +174,7 @@ class AlertRuleForm(forms.ModelForm):
         return text
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         scope, channel = data.get("scope"), data.get("channel")
         if scope != RuleScope.PERSONAL and not self.is_lead:
             raise ValidationError("Only the product-ops lead sets up team and channel rules.")
@@ -211,7 +212,7 @@ class AlertRuleForm(forms.ModelForm):
                 continue
             if name.endswith("url"):
                 try:
-                    _check_url(value, self.fields[name].label or name)
+                    _check_url(value, str(self.fields[name].label or name))
                 except ValidationError as exc:
                     self.add_error(name, exc)
                     continue

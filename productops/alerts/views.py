@@ -3,6 +3,8 @@ and mute links, and the chart image that chat apps fetch."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core import signing
 from django.db import transaction
@@ -137,7 +139,7 @@ def act(request: HttpRequest, token: str) -> HttpResponse:
             transition(insight, "acknowledge", user, comment=comment)
     else:
         transition(
-            insight, "mute", user, comment=comment, until=timezone.now() + timezone.timedelta(days=MUTE_DAYS)
+            insight, "mute", user, comment=comment, until=timezone.now() + dt.timedelta(days=MUTE_DAYS)
         )
     insight.refresh_from_db()
     return render(request, "alerts/act.html", {**ctx, "state": "done"})

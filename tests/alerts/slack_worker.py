@@ -41,7 +41,7 @@ def _post_message(request: Any) -> tuple[int, dict[str, str], str]:
 
 
 def main() -> None:
-    socket.getaddrinfo = _dns  # type: ignore[assignment]
+    socket.getaddrinfo = _dns
     mock = responses.RequestsMock(assert_all_requests_are_fired=False)
     mock.add_callback(responses.POST, "https://slack.com/api/chat.postMessage", callback=_post_message)
     mock.add_passthru("http://127.0.0.1")
