@@ -277,6 +277,9 @@ def slack_blocks(message: AlertMessage) -> list[dict[str, Any]]:
                 ]
             )
         )
+    if message.more:
+        more = f"…and <{message.more_url}|{message.more} more in the inbox>"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=more)))
     blocks.append(
         ContextBlock(
             elements=[
@@ -402,6 +405,9 @@ def adaptive_card(message: AlertMessage) -> dict[str, Any]:
                 ],
             }
         )
+    if message.more:
+        body.append({"type": "TextBlock", "text": f"…and {message.more} more in the inbox.", "wrap": True})
+        actions.append({"type": "Action.OpenUrl", "title": "Open the inbox", "url": message.more_url})
     actions.append({"type": "Action.OpenUrl", "title": "Alert rule", "url": message.rule_url})
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -468,6 +474,7 @@ def webhook_body(message: AlertMessage, delivered_at: str) -> dict[str, Any]:
             }
             for item in message.items
         ],
+        "more": message.more,
     }
 
 

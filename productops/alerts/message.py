@@ -22,6 +22,12 @@ from productops.digests.links import absolute
 from .models import AlertRule
 from .tokens import make_action_token, make_chart_token
 
+# One message lists at most this many insights (highest severity first; the rest are counted and
+# linked), and draws at most MAX_CHARTS charts: a chat message stays readable and within Slack's
+# 50-block limit, and an hourly batch of hundreds costs a few renders, not hundreds.
+MAX_ITEMS = 10
+MAX_CHARTS = 3
+
 
 @dataclass
 class AlertItem:
@@ -53,6 +59,8 @@ class AlertMessage:
     items: list[AlertItem]
     test: bool = False
     rule_url: str = ""
+    more: int = 0  # insights in this alert beyond the listed ones
+    more_url: str = ""
     # Stable across retries of the same deliveries, so a webhook receiver can drop a duplicate.
     message_id: str = ""
     charts: dict[int, charts.Chart] = field(default_factory=dict)
@@ -64,11 +72,12 @@ class AlertMessage:
             item = self.items[0]
             verb = "Escalated to " if item.escalation else ""
             return f"{prefix}{verb}{item.severity_label}: {item.insight.title}"[:250]
-        return f"{prefix}{len(self.items)} new insights for “{self.rule.name}”"
+        return f"{prefix}{len(self.items) + self.more} new insights for “{self.rule.name}”"
 
 
-def chart_for(insight: Insight) -> charts.Chart | None:
-    """The anomaly's stored band (actual values, the window shaded), or None for kinds without a series."""
+def chart_for(insight: Insight, bands: dict[int, InsightBand] | None = None) -> charts.Chart | None:
+    """The anomaly's stored band (actual values, the window shaded), or None for kinds without a series.
+    `bands` (insight id -> band) saves the query when the caller loaded them together."""
     band_insight = insight
     if insight.kind == InsightKind.INCIDENT:
         payload = kinds.payload_of(insight)
@@ -81,7 +90,10 @@ def chart_for(insight: Insight) -> charts.Chart | None:
             .first()
             or insight
         )
-    band = InsightBand.objects.filter(insight=band_insight).first()
+    if bands is not None and band_insight is insight:
+        band = bands.get(insight.pk)
+    else:
+        band = InsightBand.objects.filter(insight=band_insight).first()
     points: list[Any] = band.points if band else []
     if not points and insight.kind == "metric_threshold":
         points = [[p[0], p[1], None, None, None, False] for p in insight.payload.get("recent", [])]
@@ -109,11 +121,15 @@ def chart_for(insight: Insight) -> charts.Chart | None:
 def build_message(
     rule: AlertRule, entries: list[tuple[Insight, int, bool]], *, test: bool = False
 ) -> AlertMessage:
-    """The message for `entries` (insight, severity alerted at, escalation?)."""
+    """The message for `entries` (insight, severity alerted at, escalation?), the most severe first."""
+    entries = sorted(entries, key=lambda e: (-e[1], -(e[0].pk or 0)))
+    listed, more = entries[:MAX_ITEMS], len(entries) - MAX_ITEMS
+    ids = [insight.pk for insight, _, _ in listed if insight.pk]
+    bands = {b.insight_id: b for b in InsightBand.objects.filter(insight_id__in=ids)}
     items = []
     drawn: dict[int, charts.Chart] = {}
-    for insight, severity, escalation in entries:
-        chart = chart_for(insight)
+    for insight, severity, escalation in listed:
+        chart = chart_for(insight, bands) if len(drawn) < MAX_CHARTS else None
         if chart is not None:
             drawn[insight.pk] = chart
         try:
@@ -146,6 +162,8 @@ def build_message(
         test=test,
         rule_url=absolute(reverse("alerts:detail", args=[rule.pk])),
         charts=drawn,
+        more=max(0, more),
+        more_url=absolute(reverse("insights:inbox")),
     )
 
 

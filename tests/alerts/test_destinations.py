@@ -206,3 +206,25 @@ def test_internal_addresses_are_refused_by_the_ssrf_guard(people: dict[str, Any]
     assert services.deliver_rule(rule.pk) == "gave_up"
     rule.refresh_from_db()
     assert "cloud metadata service" in rule.last_error
+
+
+@responses.activate
+@pytest.mark.django_db
+def test_a_large_batch_lists_the_most_severe_and_counts_the_rest(people: dict[str, Any]) -> None:
+    responses.post(POST_MESSAGE, json=slack_fixture("chat.postMessage.ok"))
+    rule = slack_rule(people)
+    for i in range(14):
+        anomaly(
+            people,
+            key=f"metric:1::2026-11-{i + 1:02d}",
+            severity=Severity.CRITICAL if i == 13 else Severity.HIGH,
+        )
+    services.evaluate_rules()
+    assert services.deliver_rule(rule.pk) == "sent"
+    body = json.loads(responses.calls[0].request.body)
+    assert body["text"] == "14 new insights for “Slack”"
+    assert len(body["blocks"]) <= 50
+    sections = [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    assert len(sections) == 11 and sections[-1].startswith("…and <") and "4 more in the inbox" in sections[-1]
+    assert "metric:1::2026-11-14" not in sections[0]  # titles, not keys
+    assert AlertDelivery.objects.filter(rule=rule, status=DeliveryStatus.SENT).count() == 14
