@@ -147,3 +147,25 @@ def test_send_a_test_alert_reports_the_destinations_error(people: dict[str, Any]
     assert "Test alert sent" in page
     body = json.loads(receiver.requests[-1]["body"])
     assert body["type"] == "alert.test"
+
+
+@pytest.mark.django_db
+def test_rotate_keys_re_encrypts_alert_secrets(people: dict[str, Any]) -> None:
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    rule = make_rule(
+        people["lead"], Channel.TEAMS, {"webhook_url": "https://example.com/hook"}, scope="channel"
+    )
+    new_key = Fernet.generate_key().decode()
+    with override_settings(FERNET_KEYS=[new_key, *settings.FERNET_KEYS]):
+        out = io.StringIO()
+        call_command("rotate_keys", stdout=out)
+        assert "1 alert rule(s)" in out.getvalue()
+    rule.refresh_from_db()
+    with override_settings(FERNET_KEYS=[new_key]):
+        assert rule_secrets(rule) == {"webhook_url": "https://example.com/hook"}

@@ -1,4 +1,4 @@
-"""Re-encrypt every connection's secrets with the first key in FERNET_KEYS."""
+"""Re-encrypt every connection's and alert rule's secrets with the first key in FERNET_KEYS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.db import transaction
 
 from connectors.models import Connection
 from connectors.secrets import rotate
+from productops.alerts.models import AlertRule
 
 
 class Command(BaseCommand):
@@ -24,6 +25,13 @@ class Command(BaseCommand):
                 connection.secrets_encrypted = rotate(connection.secrets_encrypted)
                 connection.save(update_fields=["secrets_encrypted"])
                 count += 1
+            rules = 0
+            for rule in AlertRule.objects.select_for_update().exclude(secrets_encrypted=""):
+                rule.secrets_encrypted = rotate(rule.secrets_encrypted)
+                rule.save(update_fields=["secrets_encrypted"])
+                rules += 1
         self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) with the first key.")
+            self.style.SUCCESS(
+                f"Re-encrypted the secrets of {count} connection(s) and {rules} alert rule(s) with the first key."
+            )
         )
