@@ -103,6 +103,12 @@ class AlertRule(models.Model):
         return self.name
 
     @property
+    def kind_labels(self) -> list[str]:
+        from insights.kinds import KINDS
+
+        return [KINDS[k].label if k in KINDS else k for k in self.kinds]
+
+    @property
     def is_threshold(self) -> bool:
         return self.threshold_metric_id is not None
 
