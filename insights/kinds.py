@@ -284,6 +284,27 @@ class CycleTimeJumpPayload(Payload):
         )
 
 
+@dataclass
+class MetricThresholdPayload(Payload):
+    """Written by an alert rule's metric threshold (productops/alerts/thresholds.py)."""
+
+    rule_id: int | None = None
+    metric_id: int | None = None
+    metric: str = ""
+    comparator: str = ""  # "above" or "below"
+    threshold: float | None = None
+    value: float | None = None
+    day: str = ""  # ISO day of the latest value
+    since: str = ""  # ISO day the breach began
+    recent: list[list[Any]] = field(default_factory=list)  # [[ISO day, value], ...], the last weeks
+
+    def why(self) -> str:
+        if self.value is None or self.threshold is None:
+            return ""
+        word = "above" if self.comparator == "above" else "below"
+        return f"{self.metric}: {self.value:,.4g} on {self.day}, {word} the threshold {self.threshold:,.4g}"
+
+
 # --- Targets: the page of the object an insight is about -----------------------------------------------
 
 
@@ -359,6 +380,8 @@ def _competitor_target(insight: Insight, payload: Payload) -> str:
             end = (date.fromisoformat(week) + timedelta(days=6)).isoformat()
         return _path("competitors:detail", [payload.slug], query={"from": week, "to": end})
     return _path("competitors:index")
+
+
 def _slip_target(insight: Insight, payload: Payload) -> str:
     assert isinstance(payload, DeliverySlipPayload)
     if payload.item_id:
@@ -370,6 +393,12 @@ def _cycle_target(insight: Insight, payload: Payload) -> str:
     assert isinstance(payload, CycleTimeJumpPayload)
     team = insight.team.slug if insight.team_id and insight.team else ""
     return _path("delivery:health", query={"team": team, "range": "180d"})
+
+
+def _metric_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, MetricThresholdPayload)
+    product = insight.product.slug if insight.product_id and insight.product else ""
+    return _path("dashboards:explorer", query={"metric": payload.metric_id, "product": product})
 
 
 @dataclass(frozen=True)
@@ -423,6 +452,9 @@ register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_tar
 register(KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target))
 register(KindSpec("delivery_slip", "Delivery slip", 18, "delivery", DeliverySlipPayload, _slip_target))
 register(KindSpec("cycle_time_jump", "Cycle time jump", 18, "delivery", CycleTimeJumpPayload, _cycle_target))
+register(
+    KindSpec("metric_threshold", "Metric threshold", 28, "incidents", MetricThresholdPayload, _metric_target)
+)
 register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
 register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
 register(

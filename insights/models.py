@@ -23,6 +23,7 @@ class InsightKind(models.TextChoices):
     COMPETITOR_SPIKE = "competitor_spike", "Competitor mentions spike"
     DELIVERY_SLIP = "delivery_slip", "Delivery slip"
     CYCLE_TIME_JUMP = "cycle_time_jump", "Cycle time jump"
+    METRIC_THRESHOLD = "metric_threshold", "Metric threshold crossed"
 
 
 class InsightStatus(models.TextChoices):

@@ -68,6 +68,17 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = (env.str("SITE_URL", default="") or "http://127.0.0.1:8000").rstrip("/")
 # Seconds after which a digest claimed for sending but never marked sent counts as a crashed send.
 DIGEST_CLAIM_TIMEOUT = env.int("DIGEST_CLAIM_TIMEOUT", default=900)
+# --- Alerts (productops.alerts; see docs/alerts.md) ---
+# Attempts per alert before it gives up, and the retry backoff's base and cap in seconds (doubling).
+ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)
+ALERT_RETRY_BASE = env.float("ALERT_RETRY_BASE", default=60.0)
+ALERT_RETRY_CAP = env.float("ALERT_RETRY_CAP", default=3600.0)
+# How far back an evaluation looks for new or changed insights (hours).
+ALERT_LOOKBACK_HOURS = env.int("ALERT_LOOKBACK_HOURS", default=48)
+# Seconds after which an alert claimed for sending but never finished counts as a crashed send.
+ALERT_CLAIM_TIMEOUT = env.int("ALERT_CLAIM_TIMEOUT", default=600)
+# Seconds the acknowledge/mute links and chart images in an alert stay valid.
+ALERT_LINK_MAX_AGE = env.int("ALERT_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -96,6 +107,7 @@ INSTALLED_APPS = [
     "productops.research",
     "productops.competitors",
     "productops.delivery",
+    "productops.alerts",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +230,7 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.*": {"queue": "connectors"},
     "insights.*": {"queue": "insights"},
     "productops.digests.tasks.*": {"queue": "email"},
+    "productops.alerts.tasks.*": {"queue": "email"},
     "productops.accounts.tasks.*": {"queue": "email"},
 }
 CELERY_WORKER_QUEUES = env.list(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("competitors/", include("productops.competitors.urls")),  # share of voice, mentions, notes
     path("delivery/", include("productops.delivery.urls")),  # opportunities, delivery health, roadmap
     path("digests/", include("productops.digests.urls")),
+    path("alerts/", include("productops.alerts.urls")),  # alert rules, signed acknowledge/mute links
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)
     path("admin/", admin.site.urls),

@@ -78,6 +78,10 @@ def main(base: str) -> None:
         log_in(lead, base, "lead", "productops-lead")
         shoot(lead, base, "/connectors/", "connectors", wait=None)
         shoot(lead, base, "/connectors/add/", "gallery", wait=None)
+        lead.goto(base + "/alerts/")
+        rule = lead.locator("table a[href^='/alerts/']").first
+        if rule.count():
+            shoot(lead, base, rule.get_attribute("href") or "/alerts/", "alerts", wait=None)
         browser.close()
 
 

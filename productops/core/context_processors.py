@@ -20,6 +20,7 @@ NAV = [
     ("Opportunities", "delivery:opportunities", False),
     ("Delivery", "delivery:health", False),
     ("Insights", "insights:inbox", False),
+    ("Alerts", "alerts:list", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
 ]
