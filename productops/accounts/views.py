@@ -32,9 +32,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, "Settings saved.")
         return redirect("accounts:settings")
+    from productops.api.views import settings_section as api_tokens  # owned by the api app
     from productops.digests.views import settings_section  # the digest block, owned by the digests app
 
-    return render(request, "accounts/settings.html", {"form": form, "sections": [settings_section(request)]})
+    sections = [settings_section(request), api_tokens(request)]
+    return render(request, "accounts/settings.html", {"form": form, "sections": sections})
 
 
 @lead_required

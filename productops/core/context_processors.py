@@ -45,4 +45,24 @@ def shell(request: HttpRequest) -> dict[str, Any]:
 
     role = role_of(user)
     is_lead = role == Role.LEAD
-    return {"role": role, "is_lead": is_lead, "nav": _nav(request, is_lead), "freshness": freshness()}
+    return {
+        "role": role,
+        "is_lead": is_lead,
+        "nav": _nav(request, is_lead),
+        "freshness": freshness(),
+        # Evaluated only when a template reads them: the nav's Views menu and the "Save this view" form.
+        "nav_views": lambda: _nav_views(user),
+        "save_view_teams": lambda: _shareable_teams(user),
+    }
+
+
+def _nav_views(user: Any) -> list[Any]:
+    from productops.savedviews.services import NAV_LIMIT, visible_views
+
+    return list(visible_views(user).order_by("name", "pk")[:NAV_LIMIT])
+
+
+def _shareable_teams(user: Any) -> list[Any]:
+    from productops.savedviews.services import shareable_teams
+
+    return list(shareable_teams(user))

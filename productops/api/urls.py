@@ -1,0 +1,38 @@
+"""/api/v1/: the ninja API's paths, open to anonymous requests at the Django level because the API
+authenticates each request itself (a bearer token, auth.py) and answers with problem+json rather than a
+redirect to the log-in page. Settings → API tokens lives in this app too."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, re_path
+
+from productops.accounts.roles import pm_required, public
+
+from . import views
+from .api import api
+from .problems import problem_response
+
+
+def _api_patterns() -> list[URLPattern]:
+    patterns, _app, _namespace = api.urls
+    for pattern in patterns:
+        public(pattern.callback)
+    return list(patterns)
+
+
+@public
+def unknown_endpoint(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return problem_response(request, 404, "No such endpoint; see /api/v1/docs for the list.")
+
+
+api_urlpatterns = [
+    path("api/v1/", (_api_patterns(), "api", "api")),
+    re_path(r"^api/v1/(?P<rest>.*)$", unknown_endpoint),
+]
+
+app_name = "api_tokens"
+urlpatterns = [
+    path("", pm_required(views.tokens_page), name="list"),
+    path("<int:token_id>/revoke/", pm_required(views.revoke), name="revoke"),
+]
