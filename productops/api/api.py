@@ -257,7 +257,11 @@ _RULES = {"week": "W-MON", "month": "MS"}
 
 
 @api.get(
-    "/metrics/{metric_id}/series", response={200: s.SeriesOut, **s.ERRORS}, auth=READ, tags=["metrics"]
+    "/metrics/{metric_id}/series",
+    response={200: s.SeriesOut, **s.ERRORS},
+    auth=READ,
+    tags=["metrics"],
+    by_alias=True,
 )
 def metric_series(
     request: HttpRequest,
@@ -606,7 +610,7 @@ def _nps_period(label: str, result: Any) -> dict[str, Any]:
     }
 
 
-@api.get("/nps", response={200: s.NpsOut, **s.ERRORS}, auth=READ, tags=["feedback"])
+@api.get("/nps", response={200: s.NpsOut, **s.ERRORS}, auth=READ, tags=["feedback"], by_alias=True)
 def nps(request: HttpRequest, scope: Query[Scope]) -> Any:  # type: ignore[type-arg]
     """NPS over the range (all time by default) with its 95% interval, and month by month."""
     from insights import stats

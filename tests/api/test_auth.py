@@ -176,7 +176,8 @@ class TestSettingsPage:
         response = pm_client.post(f"/accounts/api-tokens/{mine.pk}/revoke/")
         assert response.status_code == 302
         assert_problem(ApiClient(raw).get("/api/v1/products"), 401)
-        assert b"mine" not in pm_client.get("/accounts/settings/").content
+        page = pm_client.get("/accounts/settings/").content
+        assert b"is revoked" in page and b"<td>mine</td>" not in page
 
     def test_bad_form_and_anonymous(self, pm_client: Client) -> None:
         response = pm_client.post("/accounts/api-tokens/", {"name": "", "scope": "admin"}, follow=True)
