@@ -266,7 +266,7 @@ _RULES = {"week": "W-MON", "month": "MS"}
 def metric_series(
     request: HttpRequest,
     metric_id: int,
-    scope: Query[Scope],  # type: ignore[type-arg]
+    scope: Query[Scope],
     granularity: str = "day",
     dimension_key: str = "",
     dimension_value: str = "",
@@ -362,13 +362,19 @@ def push_feedback(request: HttpRequest, body: s.FeedbackIn) -> Any:
         product = Product.objects.filter(slug=body.product).first()
         if product is None:
             raise ApiProblem(
-                422, f"No product “{body.product[:100]}”.", errors=[{"loc": ["body", "product"], "msg": "unknown"}]
+                422,
+                f"No product “{body.product[:100]}”.",
+                errors=[{"loc": ["body", "product"], "msg": "unknown"}],
             )
     rows = _coerce(body.kind, body.records)
     scope = WriteScope()
     with transaction.atomic():
         result = write_records(
-            body.kind, rows, source_key=API_SOURCE_KEY, connection_id=None, product_id=product.pk if product else None
+            body.kind,
+            rows,
+            source_key=API_SOURCE_KEY,
+            connection_id=None,
+            product_id=product.pk if product else None,
         )
         scope.add(schema_for(body.kind).model, rows)
         record_write(API_SOURCE_KEY, {body.kind}, {product.pk if product else None}, scope.since)
@@ -455,10 +461,14 @@ InsightPage = s.page_of(s.InsightOut, "InsightPage")
 @api.get("/insights", response={200: InsightPage, **s.ERRORS}, auth=READ, tags=["insights"])
 def list_insights(
     request: HttpRequest,
-    scope: Query[Scope],  # type: ignore[type-arg]
+    scope: Query[Scope],
     kind: str | None = None,
-    status: str = Query("open", description="open (new or acknowledged), new, acknowledged, resolved, muted, all"),
-    severity: int | None = Query(None, ge=0, le=4, description="At least this severity (0 info … 4 critical)."),
+    status: str = Query(
+        "open", description="open (new or acknowledged), new, acknowledged, resolved, muted, all"
+    ),
+    severity: int | None = Query(
+        None, ge=0, le=4, description="At least this severity (0 info … 4 critical)."
+    ),
     limit: int = LIMIT,
     cursor: str | None = CURSOR,
 ) -> Any:
@@ -469,7 +479,7 @@ def list_insights(
 @api.get("/incidents", response={200: InsightPage, **s.ERRORS}, auth=READ, tags=["insights"])
 def list_incidents(
     request: HttpRequest,
-    scope: Query[Scope],  # type: ignore[type-arg]
+    scope: Query[Scope],
     status: str = Query("open"),
     severity: int | None = Query(None, ge=0, le=4),
     limit: int = LIMIT,
@@ -572,7 +582,11 @@ def list_themes(
     from insights.feedback.models import Theme, ThemeStatus
 
     filters = strict_filters(request)
-    qs = Theme.objects.filter(status=ThemeStatus.ACTIVE).select_related("product").filter(_products_of(filters))
+    qs = (
+        Theme.objects.filter(status=ThemeStatus.ACTIVE)
+        .select_related("product")
+        .filter(_products_of(filters))
+    )
     rows, nxt = paginate(qs, cursor, limit)
     items = [
         {
@@ -611,7 +625,7 @@ def _nps_period(label: str, result: Any) -> dict[str, Any]:
 
 
 @api.get("/nps", response={200: s.NpsOut, **s.ERRORS}, auth=READ, tags=["feedback"], by_alias=True)
-def nps(request: HttpRequest, scope: Query[Scope]) -> Any:  # type: ignore[type-arg]
+def nps(request: HttpRequest, scope: Query[Scope]) -> Any:
     """NPS over the range (all time by default) with its 95% interval, and month by month."""
     from insights import stats
     from insights.feedback.nps import min_sample, responses_frame, trend
@@ -697,7 +711,10 @@ def list_portfolio_items(
 
     filters = strict_filters(
         request,
-        {"kind": Choice(values=tuple(ItemKind.values)), "status_category": Choice(values=tuple(StatusCategory.values))},
+        {
+            "kind": Choice(values=tuple(ItemKind.values)),
+            "status_category": Choice(values=tuple(StatusCategory.values)),
+        },
     )
     qs = PortfolioItem.objects.filter(is_gone=False).select_related("team", "product")
     if filters.product:

@@ -27,11 +27,14 @@ ERRORS: dict[int, Any] = {401: Problem, 403: Problem, 404: Problem, 422: Problem
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
     """A page of `item`s with the cursor of the next page."""
-    model: type[Schema] = create_model(  # type: ignore[call-overload]
+    model: type[Schema] = create_model(
         name,
         __base__=Schema,
         items=(list[item], ...),  # type: ignore[valid-type]
-        next_cursor=(str | None, Field(None, description="Pass as ?cursor= for the next page; null at the end.")),
+        next_cursor=(
+            str | None,
+            Field(None, description="Pass as ?cursor= for the next page; null at the end."),
+        ),
     )
     return model
 
@@ -79,7 +82,7 @@ class SeriesOut(Schema):
 
 
 # One payload dataclass per insight kind, from the registry (insights/kinds.py).
-InsightPayload = Union[tuple(dict.fromkeys(spec.payload for spec in KINDS.values()))]  # type: ignore[misc]  # noqa: UP007
+InsightPayload: Any = Union[tuple(dict.fromkeys(spec.payload for spec in KINDS.values()))]  # noqa: UP007
 
 
 class InsightOut(Schema):
@@ -101,7 +104,7 @@ class InsightOut(Schema):
     detected_at: datetime
     updated_at: datetime
     url: str = Field(..., description="The page the insight is about, on this site.")
-    payload: InsightPayload = Field(..., description="The kind's typed payload (insights/kinds.py).")  # type: ignore[valid-type]
+    payload: InsightPayload = Field(..., description="The kind's typed payload (insights/kinds.py).")
 
 
 class TriageIn(Schema):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .models import ApiToken, TokenScope
 
-TOKEN_PREFIX = "po_"
+TOKEN_PREFIX = "po_"  # noqa: S105 (the marker every token starts with, not a secret)
 # last_used_at is written at most this often per token: a busy client must not write a row per request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -28,7 +28,11 @@ def create_token(user: Any, name: str, scope: str = TokenScope.READ) -> tuple[Ap
     """A new token for `user`; returns the row and the raw token, which is never stored or shown again."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(30)
     token = ApiToken.objects.create(
-        user=user, name=name.strip()[:100] or "API token", prefix=raw[3:11], digest=digest_of(raw), scope=scope
+        user=user,
+        name=name.strip()[:100] or "API token",
+        prefix=raw[3:11],
+        digest=digest_of(raw),
+        scope=scope,
     )
     return token, raw
 
@@ -44,9 +48,7 @@ def find_token(raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=digest_of(raw), revoked_at__isnull=True)
-        .first()
+        ApiToken.objects.select_related("user").filter(digest=digest_of(raw), revoked_at__isnull=True).first()
     )
     if token is None or not token.user.is_active:
         return None

@@ -16,9 +16,12 @@ from .problems import problem_response
 
 def _api_patterns() -> list[URLPattern]:
     patterns, _app, _namespace = api.urls
+    out = []
     for pattern in patterns:
+        assert isinstance(pattern, URLPattern)
         public(pattern.callback)
-    return list(patterns)
+        out.append(pattern)
+    return out
 
 
 @public

@@ -3,7 +3,7 @@ with last-used times, revoke. Each user manages only their own tokens."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -32,7 +32,7 @@ def settings_section(request: HttpRequest) -> dict[str, Any]:
     return {
         "template": "api/_settings_section.html",
         "token_form": TokenForm(),
-        "tokens": ApiToken.objects.filter(user=request.user, revoked_at__isnull=True),
+        "tokens": ApiToken.objects.filter(user=cast(Any, request.user), revoked_at__isnull=True),
     }
 
 
@@ -42,7 +42,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("accounts:settings")
     form = TokenForm(request.POST)
-    active = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).count()
+    active = ApiToken.objects.filter(user=cast(Any, request.user), revoked_at__isnull=True).count()
     if active >= MAX_ACTIVE_TOKENS:
         messages.error(request, f"You have {active} active tokens; revoke one you no longer use first.")
         return redirect("accounts:settings")

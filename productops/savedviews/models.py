@@ -37,6 +37,9 @@ class SavedView(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("savedviews:open", args=[self.pk])
+
     @property
     def is_shared(self) -> bool:
         return self.team_id is not None
@@ -45,6 +48,3 @@ class SavedView(models.Model):
     def target(self) -> str:
         """The page with its filters: where the view opens."""
         return f"{self.path}?{self.query}" if self.query else self.path
-
-    def get_absolute_url(self) -> str:
-        return reverse("savedviews:open", args=[self.pk])

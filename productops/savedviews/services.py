@@ -59,7 +59,7 @@ def check_page(user: Any, path: str) -> None:
     except Resolver404:
         raise ViewError("That page does not exist.") from None
     needed = required_role(match.func)
-    if needed in (None, PUBLIC) or not has_role(user, needed):
+    if needed is None or needed == PUBLIC or not has_role(user, needed):
         raise ViewError("Only pages you can open can be saved as views.")
 
 
@@ -126,7 +126,8 @@ def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any
 
     window = {"from": start.isoformat(), "to": end.isoformat()}
     insights = Insight.objects.filter(
-        status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED], detected_at__date__gte=start,
+        status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED],
+        detected_at__date__gte=start,
         detected_at__date__lte=end,
     )
     if filters.product:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,7 +26,7 @@ class SaveViewForm(forms.Form):
 @pm_required
 def views_list(request: HttpRequest) -> HttpResponse:
     views = list(visible_views(request.user).prefetch_related("subscribers"))
-    subscribed = set(request.user.subscribed_views.values_list("pk", flat=True))
+    subscribed = set(cast(Any, request.user).subscribed_views.values_list("pk", flat=True))
     mine = [v for v in views if v.owner_id == request.user.pk]
     shared = [v for v in views if v.owner_id != request.user.pk]
     return render(
@@ -50,7 +52,11 @@ def save(request: HttpRequest) -> HttpResponse:
             return _back(back, form.cleaned_data["query"])
     try:
         view = save_view(
-            request.user, form.cleaned_data["name"], form.cleaned_data["path"], form.cleaned_data["query"], team
+            request.user,
+            form.cleaned_data["name"],
+            form.cleaned_data["path"],
+            form.cleaned_data["query"],
+            team,
         )
     except ViewError as exc:
         messages.error(request, str(exc))
@@ -81,11 +87,12 @@ def subscribe(request: HttpRequest, pk: int) -> HttpResponse:
     view = get_object_or_404(SavedView, pk=pk)
     if not can_open(request.user, view):
         raise Http404("No such view.")
-    if view.subscribers.filter(pk=request.user.pk).exists():
-        view.subscribers.remove(request.user)
+    user = cast(Any, request.user)
+    if view.subscribers.filter(pk=user.pk).exists():
+        view.subscribers.remove(user)
         messages.success(request, f"“{view.name}” is no longer in your weekly digest.")
     else:
-        view.subscribers.add(request.user)
+        view.subscribers.add(user)
         messages.success(request, f"“{view.name}” will be in your weekly digest with its headline counts.")
     return redirect("savedviews:list")
 

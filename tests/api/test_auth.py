@@ -31,7 +31,9 @@ def insight(db: Any) -> Insight:
 @pytest.fixture
 def metric(db: Any) -> Metric:
     product = Product.objects.create(name="Nova", slug="nova")
-    return Metric.objects.create(source_key="demo", external_id="m", product=product, name="Sign-ups", key="signups")
+    return Metric.objects.create(
+        source_key="demo", external_id="m", product=product, name="Sign-ups", key="signups"
+    )
 
 
 def test_no_token_is_401_problem() -> None:

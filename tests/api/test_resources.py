@@ -208,7 +208,10 @@ def test_portfolio_items_filter(pm_read: ApiClient) -> None:
     PortfolioItem.objects.create(external_id="G-1", title="Billing", team=growth, kind="epic")
     PortfolioItem.objects.create(external_id="C-1", title="Login", team=core, status_category="done")
     PortfolioItem.objects.create(external_id="C-2", title="Gone", team=core, is_gone=True)
-    titles = lambda **p: sorted(i["title"] for i in pm_read.get("/api/v1/portfolio/items", **p).json()["items"])  # noqa: E731
+
+    def titles(**p: Any) -> list[str]:
+        return sorted(i["title"] for i in pm_read.get("/api/v1/portfolio/items", **p).json()["items"])
+
     assert titles() == ["Billing", "Login"]
     assert titles(team="growth") == ["Billing"]
     assert titles(status_category="done") == ["Login"]

@@ -54,13 +54,18 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_schema(
 ) -> None:
     product = dashboard_data["product"]
     for kind, payload in (
-        ("anomaly", {"metric_id": dashboard_data["metric"].pk, "drivers": [{"key": "platform", "share": 0.7}]}),
+        (
+            "anomaly",
+            {"metric_id": dashboard_data["metric"].pk, "drivers": [{"key": "platform", "share": 0.7}]},
+        ),
         ("theme", {"theme_id": None, "quotes": ["slow export"]}),
         ("nps_shift", {"delta": -12.0, "period_start": "2026-10-01"}),
         ("incident", {"evidence": [], "signal_types": ["metrics"]}),
         ("stale_connector", {"connection_id": 1, "connection_name": "Zendesk"}),
     ):
-        insight = Insight.objects.create(kind=kind, key=kind, title=f"A {kind}", product=product, payload=payload)
+        insight = Insight.objects.create(
+            kind=kind, key=kind, title=f"A {kind}", product=product, payload=payload
+        )
         insight.products.add(product)
     _, raw = create_token(lead_user, "schemathesis", "write")
     headers = {"Authorization": f"Bearer {raw}"}
@@ -91,7 +96,9 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_schema(
         run()
 
     total = sum(examples.values())
-    print(f"\nschemathesis: {total} examples over {len(examples)} endpoints; statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"\nschemathesis: {total} examples over {len(examples)} endpoints; statuses {dict(sorted(statuses.items()))}"
+    )
     for label, count in sorted(examples.items()):
         print(f"  {count:3d}  {label}")
     assert set(examples) == {op.label for op in operations}

@@ -28,7 +28,9 @@ def _save(client: Client, name: str, path: str, query: str, team: Any = None) ->
     return client.post("/views/save/", data)
 
 
-def test_save_and_open_keeps_the_filters(pm_client: Client, pm_user: Any, dashboard_data: dict[str, Any]) -> None:
+def test_save_and_open_keeps_the_filters(
+    pm_client: Client, pm_user: Any, dashboard_data: dict[str, Any]
+) -> None:
     page = pm_client.get("/feedback/?product=atlas&range=30d")
     assert b"Save this view" in page.content
     response = _save(pm_client, "Atlas feedback", "/feedback/", "product=atlas&range=30d&page=3")
@@ -57,7 +59,13 @@ def test_page_parameters_are_kept(pm_client: Client, dashboard_data: dict[str, A
 
 
 def test_cannot_save_non_pages_or_lead_pages(pm_client: Client, lead_client: Client) -> None:
-    for path in ("/accounts/settings/", "/api/v1/products", "https://evil.example/", "//evil.example/", "/nope/"):
+    for path in (
+        "/accounts/settings/",
+        "/api/v1/products",
+        "https://evil.example/",
+        "//evil.example/",
+        "/nope/",
+    ):
         response = _save(pm_client, "x", path, "")
         assert response.status_code == 302
     assert not SavedView.objects.exists()
@@ -103,7 +111,9 @@ def test_sharing_with_a_team(pm_user: Any, dashboard_data: dict[str, Any]) -> No
     assert c.get(private.get_absolute_url()).status_code == 404
 
 
-def test_subscribed_view_is_a_digest_section(pm_client: Client, pm_user: Any, dashboard_data: dict[str, Any]) -> None:
+def test_subscribed_view_is_a_digest_section(
+    pm_client: Client, pm_user: Any, dashboard_data: dict[str, Any]
+) -> None:
     _save(pm_client, "Atlas support", "/support/", "product=atlas")
     view = SavedView.objects.get()
     digest = build_digest(pm_user)
