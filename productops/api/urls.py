@@ -14,12 +14,18 @@ from .api import api
 from .problems import problem_response
 
 
+API_VIEW_NAME = "api_v1_endpoint"
+
+
 def _api_patterns() -> list[URLPattern]:
     patterns, _app, _namespace = api.urls
     out = []
     for pattern in patterns:
         assert isinstance(pattern, URLPattern)
         public(pattern.callback)
+        # ninja's views are CSRF-exempt: the API's credential is a bearer token, never a cookie, so a
+        # forged cross-site request has nothing to ride on. Named so the CSRF audit lists them by name.
+        pattern.callback.__name__ = API_VIEW_NAME
         out.append(pattern)
     return out
 

@@ -187,3 +187,16 @@ class TestSettingsPage:
         assert not ApiToken.objects.exists()
         anonymous = Client().post("/accounts/api-tokens/", {"name": "x", "scope": "read"})
         assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
+def test_a_session_cookie_cannot_write_through_the_api(pm_user: Any, insight: Insight) -> None:
+    """The API is CSRF-exempt because a cookie is never its credential: a logged-in browser's forged
+    POST carries no token and is refused."""
+    forger = Client(enforce_csrf_checks=True)
+    forger.force_login(pm_user)
+    response = forger.post(
+        f"/api/v1/insights/{insight.pk}/triage", {"action": "resolve"}, content_type="application/json"
+    )
+    assert_problem(response, 401)
+    insight.refresh_from_db()
+    assert insight.status == InsightStatus.NEW
