@@ -13,7 +13,6 @@ from . import views
 from .api import api
 from .problems import problem_response
 
-
 API_VIEW_NAME = "api_v1_endpoint"
 
 
