@@ -7,6 +7,16 @@ from django.test import Client
 
 from productops.api.tokens import create_token
 
+# Lines the schemathesis test leaves for the end of the run, so CI's log shows its count of examples.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SUMMARY:
+        terminalreporter.section("schemathesis")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
 
 class ApiClient:
     """A test client that sends a bearer token (or none)."""

@@ -9,6 +9,8 @@ normal suite beside pytest-django's database fixtures.
 
 from __future__ import annotations
 
+import resource
+import time
 from collections import Counter
 from typing import Any
 
@@ -29,8 +31,15 @@ from schemathesis.specs.openapi.checks import (
 from insights.models import Insight
 from productops.api.tokens import create_token
 
+from .conftest import SUMMARY
+
 EXAMPLES_PER_ENDPOINT = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @pytest.fixture
@@ -70,6 +79,7 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_schema(
     _, raw = create_token(lead_user, "schemathesis", "write")
     headers = {"Authorization": f"Bearer {raw}"}
 
+    started, cpu_started = time.monotonic(), _cpu()
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", in_process_wsgi)
     examples: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
@@ -96,11 +106,14 @@ def test_schemathesis_finds_no_500_and_every_response_matches_the_schema(
         run()
 
     total = sum(examples.values())
-    print(
-        f"\nschemathesis: {total} examples over {len(examples)} endpoints; statuses {dict(sorted(statuses.items()))}"
-    )
-    for label, count in sorted(examples.items()):
-        print(f"  {count:3d}  {label}")
+    lines = [
+        f"schemathesis: {total} examples over {len(examples)} endpoints; "
+        f"statuses {dict(sorted(statuses.items()))}; wall {time.monotonic() - started:.1f} s, "
+        f"cpu {_cpu() - cpu_started:.1f} s",
+        *(f"  {count:3d}  {label}" for label, count in sorted(examples.items())),
+    ]
+    print("\n" + "\n".join(lines))
+    SUMMARY[:] = lines
     assert set(examples) == {op.label for op in operations}
     assert statuses[500] == 0
     assert statuses[200] > 0  # the generated requests reached real data, not only errors
