@@ -4,6 +4,10 @@ redirect to the log-in page. Settings → API tokens lives in this app too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, re_path
 
@@ -11,7 +15,7 @@ from productops.accounts.roles import pm_required, public
 
 from . import views
 from .api import api
-from .problems import problem_response
+from .problems import PROBLEM_CONTENT_TYPE, problem_response
 
 API_VIEW_NAME = "api_v1_endpoint"
 
@@ -21,12 +25,32 @@ def _api_patterns() -> list[URLPattern]:
     out = []
     for pattern in patterns:
         assert isinstance(pattern, URLPattern)
+        pattern.callback = _problem_for_405(pattern.callback)
         public(pattern.callback)
         # ninja's views are CSRF-exempt: the API's credential is a bearer token, never a cookie, so a
         # forged cross-site request has nothing to ride on. Named so the CSRF audit lists them by name.
         pattern.callback.__name__ = API_VIEW_NAME
         out.append(pattern)
     return out
+
+
+def _problem_for_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """ninja answers a method a path does not take with Django's bare 405; make it a problem too."""
+
+    @wraps(view)  # keeps csrf_exempt
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and response.get("Content-Type", "") != PROBLEM_CONTENT_TYPE:
+            allowed = response.get("Allow", "")
+            return problem_response(
+                request,
+                405,
+                f"{request.method} is not allowed here; use {allowed}.",
+                headers={"Allow": allowed},
+            )
+        return response
+
+    return wrapped
 
 
 @public

@@ -219,3 +219,9 @@ def test_portfolio_items_filter(pm_read: ApiClient) -> None:
     assert_problem(pm_read.get("/api/v1/portfolio/items", kind="saga"), 422)
     for path in ("/api/v1/overlaps", "/api/v1/themes", "/api/v1/experiments", "/api/v1/incidents"):
         assert pm_read.get(path).json() == {"items": [], "next_cursor": None}, path
+
+
+def test_wrong_method_is_a_405_problem(pm_read: ApiClient) -> None:
+    response = pm_read.client.delete("/api/v1/products", headers=pm_read.headers)
+    assert_problem(response, 405)
+    assert "GET" in response["Allow"]
