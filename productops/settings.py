@@ -202,6 +202,7 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.*": {"queue": "connectors"},
     "insights.*": {"queue": "insights"},
     "productops.digests.tasks.*": {"queue": "email"},
+    "productops.accounts.tasks.*": {"queue": "email"},
 }
 CELERY_WORKER_QUEUES = env.list(
     "CELERY_WORKER_QUEUES", default=["default", "connectors", "insights", "email"]
@@ -219,6 +220,7 @@ PASSWORD_HASHERS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "productops.accounts.sso.ProductopsOIDCBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -237,6 +239,32 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 # The lock-out keys on the client address they report (productops/accounts/client_ip.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "productops.accounts.client_ip.client_ip"
+# Seconds an invitation link stays valid (default 7 days).
+INVITATION_MAX_AGE = env.int("INVITATION_MAX_AGE", default=7 * 24 * 3600)
+
+# --- Single sign-on (OpenID Connect; productops/accounts/sso.py) --------------------------------
+# The provider's issuer URL (e.g. https://accounts.google.com, https://<tenant>.okta.com,
+# https://login.microsoftonline.com/<tenant>/v2.0, https://keycloak.example.com/realms/<realm>).
+# Empty: no SSO. Endpoints come from <issuer>/.well-known/openid-configuration.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+# E-mail domains whose users get an account (role PM) on their first SSO sign-in; others need an
+# account or an invitation.
+OIDC_AUTO_PROVISION_DOMAINS = [
+    d.strip().lower() for d in env.list("OIDC_AUTO_PROVISION_DOMAINS", default=[]) if d
+]
+# false: only SSO signs in (the password form is hidden and refused).
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", default=True)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too.")
+if not LOCAL_LOGIN_ENABLED and not OIDC_ISSUER:
+    raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER.")
+OIDC_TIMEOUT = 10
+OIDC_USE_PKCE = True
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:sso_callback"
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

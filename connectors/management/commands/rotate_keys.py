@@ -1,4 +1,4 @@
-"""Re-encrypt every connection's secrets with the first key in FERNET_KEYS."""
+"""Re-encrypt every connection's secrets (and two-factor secrets) with the first key in FERNET_KEYS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.db import transaction
 
 from connectors.models import Connection
 from connectors.secrets import rotate
+from productops.accounts.models import TwoFactor
 
 
 class Command(BaseCommand):
@@ -24,6 +25,14 @@ class Command(BaseCommand):
                 connection.secrets_encrypted = rotate(connection.secrets_encrypted)
                 connection.save(update_fields=["secrets_encrypted"])
                 count += 1
+            factors = 0
+            for row in TwoFactor.objects.select_for_update():
+                row.secret_encrypted = rotate(row.secret_encrypted)
+                row.save(update_fields=["secret_encrypted"])
+                factors += 1
         self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) with the first key.")
+            self.style.SUCCESS(
+                f"Re-encrypted the secrets of {count} connection(s) and {factors} two-factor secret(s) "
+                "with the first key."
+            )
         )
