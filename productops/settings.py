@@ -108,6 +108,9 @@ INSTALLED_APPS = [
     "productops.competitors",
     "productops.delivery",
     "productops.alerts",
+    "productops.api",
+    "productops.savedviews",
+    "ninja",  # the API docs page uses its bundled Swagger UI from our static files, not a CDN
 ]
 
 MIDDLEWARE = [
@@ -461,6 +464,11 @@ EXPERIMENT_MIN_SAMPLE = env.int("EXPERIMENT_MIN_SAMPLE", default=100)  # exposur
 EXPERIMENT_ALPHA = env.float("EXPERIMENT_ALPHA", default=0.05)  # family-wise, Holm-corrected
 # JSON: {"<product slug>" or "*": {"start": 9, "end": 17, "weekmask": "1111100", "tz": "Europe/Berlin"}}
 SUPPORT_BUSINESS_HOURS = env.json("SUPPORT_BUSINESS_HOURS", default={})
+
+# --- REST API (/api/v1/) ----------------------------------------------------------------------------
+# Requests per personal token per minute (0: no limit); past it the API answers 429 with Retry-After.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+NINJA_PAGINATION_MAX_LIMIT = 200
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from productops.api.urls import api_urlpatterns
+
 # Each app owns its own paths; see docs/ARCHITECTURE.md for which app serves which page.
 urlpatterns = [
     path("", include("productops.core.urls")),
@@ -18,5 +20,8 @@ urlpatterns = [
     path("alerts/", include("productops.alerts.urls")),  # alert rules, signed acknowledge/mute links
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)
+    path("accounts/api-tokens/", include("productops.api.urls")),  # Settings → API tokens
+    path("views/", include("productops.savedviews.urls")),  # saved views
+    *api_urlpatterns,  # /api/v1/: the REST API, its OpenAPI schema and docs
     path("admin/", admin.site.urls),
 ]

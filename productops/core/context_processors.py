@@ -53,4 +53,36 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     is_lead = role == Role.LEAD
     stamp = page_stamp(request)  # the same one query the page's cache key used
     freshness = {"last_success_at": stamp.last_success_at, "failing": stamp.failing}
-    return {"role": role, "is_lead": is_lead, "nav": _nav(request, is_lead), "freshness": freshness}
+    return {
+        "role": role,
+        "is_lead": is_lead,
+        "nav": _nav(request, is_lead),
+        "freshness": freshness,
+        # Evaluated only when a template reads them: the nav's Views menu and the "Save this view" form.
+        "nav_views": lambda: _nav_views(user),
+        "save_view_teams": lambda: _shareable_teams(user),
+        "can_save_view": _can_save_view(request),
+    }
+
+
+def _can_save_view(request: HttpRequest) -> bool:
+    """Show "Save this view" on the pages a view can point at (any dashboard page, read with GET)."""
+    from productops.accounts.roles import PUBLIC, required_role
+    from productops.savedviews.services import NOT_SAVEABLE
+
+    match = getattr(request, "resolver_match", None)
+    if request.method != "GET" or match is None or request.path.startswith(NOT_SAVEABLE):
+        return False
+    return required_role(match.func) not in (None, PUBLIC)
+
+
+def _nav_views(user: Any) -> list[Any]:
+    from productops.savedviews.services import NAV_LIMIT, visible_views
+
+    return list(visible_views(user).order_by("name", "pk")[:NAV_LIMIT])
+
+
+def _shareable_teams(user: Any) -> list[Any]:
+    from productops.savedviews.services import shareable_teams
+
+    return list(shareable_teams(user))
