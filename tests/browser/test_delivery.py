@@ -63,6 +63,7 @@ def test_pm_ranks_opportunities_checks_delivery_and_the_roadmap(
     TeamMembership.objects.create(user=pm, team=dashboard_data["team"])
     log_in(p, live_server.url, "pm-delivery", "pm-delivery-123")
 
+    p.click("nav >> summary:has-text('Strategy')")
     p.click("nav >> text=Opportunities")
     p.wait_for_url("**/delivery/opportunities/")
     row = p.locator(f"#opp-item-{epic.pk}")
@@ -76,6 +77,7 @@ def test_pm_ranks_opportunities_checks_delivery_and_the_roadmap(
     p.wait_for_url("**/delivery/opportunities/evidence/**")
     assert p.locator("table.evidence-rows tbody tr").count() == 3
 
+    p.click("nav >> summary:has-text('Strategy')")
     p.click("nav >> text=Delivery")
     p.wait_for_url("**/delivery/health/")
     p.wait_for_selector(".chart[data-drawn='1'] svg.main-svg")
