@@ -120,7 +120,16 @@ def test_lead_adds_a_connection_syncs_it_and_sees_its_history(
     )
     p.set_input_files("input[name=file]", str(csv_file))
     p.click("text=Upload and import")
-    p.wait_for_load_state()
+    p.wait_for_url("**/connectors/runs/*/")
+    # The request only queued the import; its run page waits for a worker (and refreshes itself).
+    assert "Waiting for a worker to start the import" in p.content()
+    assert NpsResponse.objects.count() == 0
+    from productops.signals.imports import run_job
+    from productops.signals.models import ImportJob
+
+    run_job(ImportJob.objects.get(connection=connection).pk)  # what the worker does
+    p.reload()
+    assert "3 of 3 valid rows committed" in p.content()
     run = SyncRun.objects.get(connection=connection)
     assert run.status == "succeeded" and run.rows_inserted == 3
     assert NpsResponse.objects.filter(source_key=f"conn:{connection.pk}").count() == 3
