@@ -6,9 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from productops.dashboards import drill
-from productops.dashboards.charts import PALETTE, chart_context, figure
-from productops.dashboards.filters import Filters
+from productops.ui import drill
+from productops.ui.charts import PALETTE, chart_context, figure
+from productops.ui.filters import Filters
 
 from .models import Competitor
 

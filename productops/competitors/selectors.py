@@ -11,7 +11,7 @@ import pandas as pd
 from django.db.models import Avg, Count, Q, QuerySet
 
 from insights.feedback.models import Theme, ThemeMember
-from productops.dashboards.filters import Filters
+from productops.ui.filters import Filters
 
 from .models import Competitor, CompetitorMention
 

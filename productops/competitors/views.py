@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.accounts.roles import Role, lead_required, pm_required, role_of
-from productops.dashboards import drill
-from productops.dashboards.filters import Choice, filter_bar_context, parse_filters
+from productops.ui import drill
+from productops.ui.filters import Choice, filter_bar_context, parse_filters
 
 from . import charts, selectors
 from .forms import BattleCardNoteForm, CompetitorForm

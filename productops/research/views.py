@@ -22,9 +22,9 @@ from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.accounts.roles import pm_required
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, filter_bar_context, parse_filters
 from productops.signals.csv_import import CsvImportError
 from productops.signals.services import record_write
+from productops.ui.filters import ALL_TIME, Choice, Filters, filter_bar_context, parse_filters
 
 from .forms import HighlightForm, ImportForm, NoteForm, StudyForm
 from .imports import import_csv, import_markdown, template_csv

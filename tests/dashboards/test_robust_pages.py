@@ -15,10 +15,10 @@ from django.utils import timezone
 from insights.feedback.models import Theme
 from insights.models import Insight
 from productops.dashboards import rollups
-from productops.dashboards.filters import ALL_TIME, Choice, Int, Segment, parse_filters
 from productops.portfolio.models import Product
 from productops.signals.ingest import upsert
 from productops.signals.models import Experiment, Metric, MetricPoint, NpsResponse, SupportTicket
+from productops.ui.filters import ALL_TIME, Choice, Int, Segment, parse_filters
 
 pytestmark = pytest.mark.django_db
 

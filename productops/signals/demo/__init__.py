@@ -37,6 +37,8 @@ benchmarks, and only the three core products carry planted events.
   (Growth, Mobile) ask the same question in 2026-Q4 (strategy.py).
 - "competitors": {"names", "spike": {"competitor", "week", "extra", "phrase"}, "decoys"}: two
   competitors, Quillbooks' planted mention spike in the last week, and texts that must not match.
+- "delivery": {"slipping_epic", "slipping_title", "slip_days", "moves"}: the Growth epic whose target
+  date moved twice, six weeks in all (with the portfolio section; estimates are seeded beside it).
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
 
 `seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring, goals, strategy; products
@@ -75,7 +77,7 @@ def seed_with_stats(
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
-    from . import experiments, feedback, goals, metrics, monitoring, portfolio, strategy
+    from . import delivery, experiments, feedback, goals, metrics, monitoring, portfolio, strategy
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -113,6 +115,7 @@ def seed_with_stats(
         stats.update(metrics.seed_metrics(products, specs, seed, scale, truth))
     if "portfolio" in sections:
         stats.update(portfolio.seed_portfolio(products, teams, seed, truth))
+        delivery.seed_delivery(truth)  # estimates, creation dates and the slipping epic's history
     if "feedback" in sections:
         stats.update(feedback.seed_feedback(products, teams, specs, seed, scale, truth))
     if "experiments" in sections:

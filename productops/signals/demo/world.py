@@ -185,6 +185,7 @@ STREAMS = {
     "portfolio": 8,
     "monitoring": 9,
     "competitor-mentions": 10,
+    "delivery": 11,
 }
 
 
