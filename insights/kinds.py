@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -372,13 +373,8 @@ def _redundant_research_target(insight: Insight, payload: Payload) -> str:
 def _competitor_target(insight: Insight, payload: Payload) -> str:
     assert isinstance(payload, CompetitorSpikePayload)
     if payload.slug:
-        week = payload.week
-        end = ""
-        if week:
-            from datetime import date, timedelta
-
-            end = (date.fromisoformat(week) + timedelta(days=6)).isoformat()
-        return _path("competitors:detail", [payload.slug], query={"from": week, "to": end})
+        end = (date.fromisoformat(payload.week) + timedelta(days=6)).isoformat() if payload.week else ""
+        return _path("competitors:detail", [payload.slug], query={"from": payload.week, "to": end})
     return _path("competitors:index")
 
 

@@ -83,6 +83,7 @@ def test_research_and_competitor_pages(page: tuple[Page, PageWatch], live_server
     create_user("pm-r", "pm-r@example.com", "pm-r-password-123", Role.PM)
     log_in(p, live_server.url, "pm-r", "pm-r-password-123")
 
+    p.click("nav >> summary:has-text('Strategy')")  # Research and Competitors sit in the Strategy menu
     p.click("nav >> text=Research")
     p.wait_for_url("**/research/")
     assert "Onboarding interviews" in p.content() and "Redundant research" in p.content()

@@ -16,8 +16,10 @@ from .factories import make_product, make_tickets
 
 def test_hooks_are_registered_with_their_families() -> None:
     registered = hooks()
-    assert registered["feedback"][0] == frozenset({"nps", "tickets", "mentions", "kb"})
+    assert registered["feedback"][0] == frozenset({"nps", "tickets", "mentions", "kb", "research"})
     assert registered["experiments"][0] == frozenset({"experiments"})
+    assert registered["redundant_research"][0] == frozenset({"research"})
+    assert registered["competitors"][0] == frozenset({"nps", "tickets", "mentions", "research"})
 
 
 @pytest.mark.django_db
