@@ -74,7 +74,7 @@ SHIFT_RESCALE_MAX = 4.0  # at most this factor per re-anchoring
 SHIFT_RUN_FINE = 6  # same-side points that make a level shift at sub-daily steps
 # Tail calibration: per side, how often each |z| level was exceeded, shrunk towards the Gaussian tail.
 TAIL_LEVELS = np.array([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 15.0, 20.0, 30.0, 50.0])
-TAIL_PRIOR = 100.0  # pseudo-points of prior behaviour a young series is assumed to have shown
+TAIL_PRIOR = 300.0  # pseudo-points of prior behaviour a young series is assumed to have shown
 _LEVELS0 = np.concatenate([[1.0], TAIL_LEVELS])
 _PRIOR_TAIL = np.maximum(np.exp(log_ndtr(-TAIL_LEVELS)), 1e-300)
 _LOG_LEVELS0 = np.log(_LEVELS0)
