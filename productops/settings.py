@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "productops.accounts",
     "productops.signals",
     "productops.portfolio",
+    "productops.ui",
     "productops.dashboards",
     "productops.digests",
     "connectors",
@@ -103,7 +104,13 @@ INSTALLED_APPS = [
     "insights.overlaps",
     "insights.feedback",
     "productops.goals",
+    "productops.research",
+    "productops.competitors",
+    "productops.delivery",
     "productops.alerts",
+    "productops.api",
+    "productops.savedviews",
+    "ninja",  # the API docs page uses its bundled Swagger UI from our static files, not a CDN
 ]
 
 MIDDLEWARE = [
@@ -163,6 +170,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions are read from Redis on every request and written through to the database, which stays
+    # the durable copy: one fewer database query per page.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {
@@ -181,8 +191,20 @@ LOCK_KEY_PREFIX = "productops:"
 CONNECTOR_TASK_SOFT_TIME_LIMIT = env.int("CONNECTOR_TASK_SOFT_TIME_LIMIT", default=1800)
 CONNECTOR_TASK_TIME_LIMIT = env.int("CONNECTOR_TASK_TIME_LIMIT", default=1860)
 CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
+# One CSV import attempt (productops.signals.imports): at the soft limit the job fails with its committed
+# batches kept and can be resumed; the hard limit kills the process if the soft one can't stop it.
+IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=1800)
+IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=1860)
+# Every other task (insights, digests, housekeeping): Celery's default soft and hard limits.
+TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=1800)
+TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=1860)
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_VISIBILITY_TIMEOUT = env.int(
-    "CELERY_VISIBILITY_TIMEOUT", default=int(CONNECTOR_TASK_TIME_LIMIT + CONNECTOR_RETRY_CAP + 300)
+    "CELERY_VISIBILITY_TIMEOUT",
+    default=int(
+        max(CONNECTOR_TASK_TIME_LIMIT, IMPORT_TASK_TIME_LIMIT, TASK_TIME_LIMIT) + CONNECTOR_RETRY_CAP + 300
+    ),
 )
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -402,6 +424,7 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.sentry",
     "connectors.sources.pagerduty",
     "connectors.sources.statsig",
+    "connectors.sources.dovetail",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
@@ -425,6 +448,9 @@ CONNECTOR_MAX_RESPONSE_BYTES = env.int("CONNECTOR_MAX_RESPONSE_BYTES", default=1
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
 # Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
 CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# Valid rows an import commits per transaction (with its progress); a resumed import continues after
+# the last committed batch.
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=5000)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 
@@ -438,6 +464,11 @@ EXPERIMENT_MIN_SAMPLE = env.int("EXPERIMENT_MIN_SAMPLE", default=100)  # exposur
 EXPERIMENT_ALPHA = env.float("EXPERIMENT_ALPHA", default=0.05)  # family-wise, Holm-corrected
 # JSON: {"<product slug>" or "*": {"start": 9, "end": 17, "weekmask": "1111100", "tz": "Europe/Berlin"}}
 SUPPORT_BUSINESS_HOURS = env.json("SUPPORT_BUSINESS_HOURS", default={})
+
+# --- REST API (/api/v1/) ----------------------------------------------------------------------------
+# Requests per personal token per minute (0: no limit); past it the API answers 429 with Retry-After.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+NINJA_PAGINATION_MAX_LIMIT = 200
 
 LOGGING = {
     "version": 1,

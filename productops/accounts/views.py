@@ -106,6 +106,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, "Settings saved.")
         return redirect("accounts:settings")
+    from productops.api.views import settings_section as api_tokens  # owned by the api app
     from productops.digests.views import settings_section  # the digest block, owned by the digests app
 
     return render(
@@ -113,7 +114,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "accounts/settings.html",
         {
             "form": form,
-            "sections": [settings_section(request)],
+            "sections": [settings_section(request), api_tokens(request)],
             "two_factor": twofactor.enabled(request.user),
             "local_account": getattr(request.user, "has_usable_password", lambda: False)(),
         },
