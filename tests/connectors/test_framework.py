@@ -234,7 +234,11 @@ def test_successful_sync_enqueues_the_recompute_after_commit(
     finally:
         current_app.conf.task_always_eager = False
         recompute._HOOKS.pop("test_connectors_probe", None)
-    assert len(callbacks) == 1  # enqueued only once the page and run had committed
+    # Enqueued only once the page and run had committed (the recompute's own after-commit steps, such as
+    # the alerts evaluation it queues, are not the sync's).
+    assert [c.__qualname__ for c in callbacks if "record_write" in c.__qualname__] == [
+        "record_write.<locals>.after_commit"
+    ]
     assert [(s.connection_id, s.families) for s in scopes] == [(zendesk.pk, {"tickets"})]
 
 
