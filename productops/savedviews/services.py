@@ -104,11 +104,11 @@ def can_open(user: Any, view: SavedView) -> bool:
 
 def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any]]:
     """The view's headline counts for a period (its product and team; the period replaces its range):
-    open insights that concern it, new support tickets, NPS responses, mentions. Each links to the page
+    open incidents and anomalies (as the inbox lists them), new support tickets, NPS responses, mentions. Each links to the page
     that lists exactly those rows."""
     from django.urls import reverse
 
-    from insights.models import Insight, InsightStatus
+    from insights.anomalies.views import _inbox_queryset
     from productops.dashboards.drill import rows_url
     from productops.signals.models import Mention, NpsResponse, SupportTicket
 
@@ -125,19 +125,16 @@ def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any
         return qs
 
     window = {"from": start.isoformat(), "to": end.isoformat()}
-    insights = Insight.objects.filter(
-        status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED],
-        detected_at__date__gte=start,
-        detected_at__date__lte=end,
+    # Counted exactly as the inbox lists them (its own queryset and range rule), so the count is the
+    # number of rows the link opens.
+    inbox = _inbox_queryset({**scope, "status": "open"})
+    inbox = inbox.filter(Q(ends_at__date__gte=start) | Q(ends_at__isnull=True)).filter(
+        Q(starts_at__isnull=True) | Q(starts_at__date__lte=end)
     )
-    if filters.product:
-        insights = insights.filter(products=filters.product)
-    if filters.team:
-        insights = insights.filter(teams=filters.team)
     out = [
         {
-            "label": "New open insights",
-            "count": insights.distinct().count(),
+            "label": "Open incidents and anomalies",
+            "count": inbox.count(),
             "url": reverse("insights:inbox") + "?" + urlencode({**scope, **window, "status": "open"}),
         }
     ]
