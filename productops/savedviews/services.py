@@ -113,9 +113,11 @@ def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any
     from productops.signals.models import Mention, NpsResponse, SupportTicket
 
     filters = parse_filters(QueryDict(view.query))
-    scope = {"product": filters.product.slug if filters.product else None}
-    scope["team"] = filters.team.slug if filters.team else None
-    scope = {k: v for k, v in scope.items() if v}
+    scope: dict[str, str] = {}
+    if filters.product:
+        scope["product"] = filters.product.slug
+    if filters.team:
+        scope["team"] = filters.team.slug
 
     def products(qs: Any, field: str = "product") -> Any:
         if filters.product:
