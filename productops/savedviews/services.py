@@ -40,14 +40,15 @@ def visible_views(user: Any) -> QuerySet[SavedView]:
     """The user's own views and the views shared with their teams (a lead: with any team)."""
     if role_of(user) is None:
         return SavedView.objects.none()
-    shared = Q(team__isnull=False) if role_of(user) == Role.LEAD else Q(team_id__in=user_team_ids(user))
+    # One query: the team membership is a subquery, not a list fetched first (this runs on every page).
+    shared = Q(team__isnull=False) if role_of(user) == Role.LEAD else Q(team__memberships__user=user)
     return SavedView.objects.filter(Q(owner=user) | shared).select_related("team", "owner").distinct()
 
 
 def shareable_teams(user: Any) -> QuerySet[Team]:
     if role_of(user) == Role.LEAD:
         return Team.objects.all()
-    return Team.objects.filter(pk__in=user_team_ids(user))
+    return Team.objects.filter(memberships__user=user)
 
 
 def check_page(user: Any, path: str) -> None:
