@@ -13,7 +13,11 @@ urlpatterns = [
     path("portfolio/", include("insights.overlaps.urls")),  # portfolio page, overlaps, item evidence
     path("insights/", include("insights.urls")),  # inbox, anomaly and incident detail
     path("goals/", include("productops.goals.urls")),  # objectives, key results, alignment
+    path("research/", include("productops.research.urls")),  # studies, highlights, redundant research
+    path("competitors/", include("productops.competitors.urls")),  # share of voice, mentions, notes
+    path("delivery/", include("productops.delivery.urls")),  # opportunities, delivery health, roadmap
     path("digests/", include("productops.digests.urls")),
+    path("alerts/", include("productops.alerts.urls")),  # alert rules, signed acknowledge/mute links
     path("connectors/", include("connectors.urls")),
     path("hooks/", include("connectors.webhook_urls")),  # inbound webhooks (public, signed)
     path("accounts/api-tokens/", include("productops.api.urls")),  # Settings → API tokens

@@ -206,6 +206,7 @@ class GitHubConnector(Connector):
             "url": issue.get("html_url") or "",
             "assignee": ", ".join(a for a in assignees if a),
             "updated_at_source": parse_dt(issue.get("updated_at")),
+            "created_at_source": parse_dt(issue.get("created_at")),
             "done_at": parse_dt(issue.get("closed_at")),
         }
         return ItemBuilder("github").item(str(issue["id"]), values, mapper.placement(repo, labels))

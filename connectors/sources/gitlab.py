@@ -39,6 +39,7 @@ from connectors.sources.tracker_mapping import (
     iso,
     parse_date,
     parse_dt,
+    parse_points,
 )
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,7 @@ class GitLabConnector(Connector):
             "labels": labels,
             "url": raw.get("web_url") or "",
             "updated_at_source": parse_dt(raw.get("updated_at")),
+            "created_at_source": parse_dt(raw.get("created_at")),
             "done_at": parse_dt(raw.get("closed_at")),
         }
 
@@ -286,6 +288,7 @@ class GitLabConnector(Connector):
             "start_date": parse_date(milestone.get("start_date")),
             "target_date": parse_date(issue.get("due_date")) or parse_date(milestone.get("due_date")),
             "assignee": ", ".join(a for a in assignees if a),
+            "estimate_points": parse_points(issue.get("weight")),  # GitLab's issue weight
         }
         external_id = f"issue:{issue['id']}"
         record = builder.item(

@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.core.validators import RegexValidator
 
 from connectors.base import CheckResult, Connector, ConnectorError, Link, Page, Record, register
 from connectors.http import HttpClient
@@ -38,6 +39,7 @@ from connectors.sources.tracker_mapping import (
     inventory_pages,
     parse_date,
     parse_dt,
+    parse_points,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,24 @@ FIELDS = [
     "updated",
     "resolutiondate",
     "project",
+    "created",
 ]
+STORY_POINTS_HELP = (
+    'The id of your story points field, e.g. customfield_10016 ("Story point estimate" in team-managed '
+    'projects) or customfield_10026 ("Story Points"); find it under /rest/api/3/field. Leave empty to '
+    'read estimates only from labels such as "size: M" or "points: 3".'
+)
+
+
+def story_points_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=50,
+        validators=[RegexValidator(r"^customfield_\d{1,10}$")],
+        help_text=STORY_POINTS_HELP,
+    )
+
+
 # Link types that become Dependency rows; matched on the type's name, case-insensitively.
 BLOCKS = "blocks"
 RELATES = {"relates", "duplicate"}
@@ -80,7 +99,8 @@ class JiraCloudConfigForm(TrackerMappingForm):
         max_length=500,
         help_text='Optional JQL ANDed to the query, e.g. issuetype != "Sub-task"',
     )
-    field_order = ["site_url", "email", "api_token", "scopes", "extra_jql"]
+    story_points_field = story_points_field()
+    field_order = ["site_url", "email", "api_token", "scopes", "story_points_field", "extra_jql"]
     scopes_required = False
     scopes_example = '{"ALPHA": {"team": "payments", "product": "checkout"}, "OPS": {}}'
     scopes_help = (
@@ -184,7 +204,7 @@ class JiraBase(Connector):
         mapper = Mapper(cfg)
         builder = ItemBuilder(self.tracker)
         newest = since
-        for issues, last in self.search(jql, FIELDS):
+        for issues, last in self.search(jql, self.item_fields()):
             records: list[Record] = []
             links: list[Link] = []
             for issue in issues:
@@ -200,6 +220,11 @@ class JiraBase(Connector):
             yield Page(records, next_cursor, done=last, links=links)
 
     # -- the query
+
+    def item_fields(self) -> list[str]:
+        """The fields an item needs: the standard ones and, where configured, the story points field."""
+        points = str(self.clean.get("story_points_field") or "")
+        return [*FIELDS, points] if points else list(FIELDS)
 
     def projects(self) -> list[str]:
         return sorted(self.clean["scopes"])  # sorted: a jsonb config does not keep key order
@@ -313,6 +338,8 @@ class JiraBase(Connector):
             "url": f"{self.base_url}/browse/{issue.get('key')}",
             "assignee": assignee.get("displayName") or assignee.get("name") or "",
             "updated_at_source": parse_dt(fields.get("updated")),
+            "created_at_source": parse_dt(fields.get("created")),
+            "estimate_points": parse_points(fields.get(str(self.clean.get("story_points_field") or ""))),
             "done_at": parse_dt(fields.get("resolutiondate")),
         }
         record = builder.item(issue_id, values, mapper.placement(project, labels, components))

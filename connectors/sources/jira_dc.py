@@ -22,7 +22,7 @@ from typing import Any
 from django import forms
 
 from connectors.base import Link, register
-from connectors.sources.jira_cloud import FIELDS, JiraBase, JiraCloudConfigForm
+from connectors.sources.jira_cloud import FIELDS, JiraBase, JiraCloudConfigForm, story_points_field
 from connectors.sources.tracker_mapping import ItemBuilder, TrackerMappingForm
 
 PAGE_SIZE = 100
@@ -48,7 +48,15 @@ class JiraDataCenterConfigForm(TrackerMappingForm):
         help_text='The id of the "Epic Link" custom field on your instance (see /rest/api/2/field).',
     )
     extra_jql = forms.CharField(required=False, max_length=500, help_text="Optional JQL ANDed to the query.")
-    field_order = ["base_url", "personal_access_token", "scopes", "epic_link_field", "extra_jql"]
+    story_points_field = story_points_field()
+    field_order = [
+        "base_url",
+        "personal_access_token",
+        "scopes",
+        "epic_link_field",
+        "story_points_field",
+        "extra_jql",
+    ]
     scopes_required = False
     scopes_example = JiraCloudConfigForm.scopes_example
     scopes_help = JiraCloudConfigForm.scopes_help

@@ -37,6 +37,7 @@ from connectors.sources.tracker_mapping import (
     iso,
     parse_date,
     parse_dt,
+    parse_points,
 )
 
 ENDPOINT = "https://api.linear.app/graphql"
@@ -66,6 +67,7 @@ query Issues($first: Int!, $after: String, $filter: IssueFilter) {
   issues(first: $first, after: $after, filter: $filter, orderBy: updatedAt) {
     nodes {
       id identifier title description url updatedAt completedAt canceledAt dueDate
+      estimate startedAt createdAt
       state { name type }
       team { id key name }
       project { id }
@@ -83,7 +85,7 @@ PROJECTS = """
 query Projects($first: Int!, $after: String, $filter: ProjectFilter) {
   projects(first: $first, after: $after, filter: $filter, orderBy: updatedAt) {
     nodes {
-      id name description url state startDate targetDate updatedAt completedAt
+      id name description url state startDate targetDate updatedAt completedAt startedAt createdAt
       teams { nodes { key } }
       labels { nodes { name } }
     }
@@ -287,6 +289,8 @@ class LinearConnector(Connector):
             "target_date": parse_date(project.get("targetDate")),
             "url": project.get("url") or "",
             "updated_at_source": parse_dt(project.get("updatedAt")),
+            "created_at_source": parse_dt(project.get("createdAt")),
+            "started_at": parse_dt(project.get("startedAt")),
             "done_at": parse_dt(project.get("completedAt")),
         }
         external_id = f"project:{project['id']}"
@@ -312,6 +316,9 @@ class LinearConnector(Connector):
             "url": issue.get("url") or "",
             "assignee": assignee.get("displayName") or assignee.get("name") or "",
             "updated_at_source": parse_dt(issue.get("updatedAt")),
+            "created_at_source": parse_dt(issue.get("createdAt")),
+            "started_at": parse_dt(issue.get("startedAt")),
+            "estimate_points": parse_points(issue.get("estimate")),  # the team's estimate scale
             "done_at": parse_dt(issue.get("completedAt") or issue.get("canceledAt")),
         }
         external_id = f"issue:{issue['id']}"

@@ -275,6 +275,43 @@ def parse_date(value: Any) -> date | None:
         return None
 
 
+SIZE_NAMES = {"XS", "S", "M", "L", "XL", "XXL"}
+_SIZE_PREFIXES = ("size", "t-shirt", "tshirt")
+_POINT_PREFIXES = ("points", "story points", "sp", "estimate")
+
+
+def estimate_from_labels(labels: Iterable[str]) -> tuple[float | None, str]:
+    """(story points, t-shirt size) from labels such as "size: M", "size/L", "points: 3" or "sp:5".
+
+    GitHub has no estimate field of its own, so teams put it in labels; other trackers fall back to
+    this when their own field is empty. The first label of each kind wins."""
+    points: float | None = None
+    size = ""
+    for label in labels:
+        for sep in (":", "/", "::", "="):
+            prefix, found, value = str(label).partition(sep)
+            if not found:
+                continue
+            key, value = prefix.strip().lower(), value.strip().strip(":").strip()
+            if key in _SIZE_PREFIXES and value.upper() in SIZE_NAMES and not size:
+                size = value.upper()
+            elif key in _POINT_PREFIXES and points is None:
+                points = parse_points(value)
+            break
+    return points, size
+
+
+def parse_points(value: Any) -> float | None:
+    """A tracker's numeric estimate; None when empty, not a number or negative."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 and number == number and number < 1e6 else None
+
+
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -308,6 +345,11 @@ class ItemBuilder:
             "gone_at": None,
             **placement,
         }
+        # Estimates: the tracker's own field where the connector passed one, else labels ("size: M").
+        label_points, label_size = estimate_from_labels(row.get("labels") or [])
+        if row.get("estimate_points") is None:
+            row["estimate_points"] = label_points
+        row["estimate_size"] = (row.get("estimate_size") or label_size)[:8]
         row["title"] = (row.get("title") or "(untitled)")[:500]
         row["status"] = (row.get("status") or "")[:100]
         row["assignee"] = (row.get("assignee") or "")[:200]

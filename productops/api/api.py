@@ -27,11 +27,11 @@ from insights import kinds
 from insights.models import Insight, InsightKind, InsightStatus, Severity
 from insights.services import transition
 from productops.accounts.roles import Role, role_of
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, Int, Param, parse_filters
 from productops.portfolio.models import PortfolioItem, Product, Team
 from productops.signals.ingest import upsert
 from productops.signals.models import Experiment, Metric, MetricPoint
 from productops.signals.services import WriteScope, record_write
+from productops.ui.filters import ALL_TIME, Choice, Filters, Int, Param, parse_filters
 
 from . import schemas as s
 from .auth import LEAD_WRITE, READ, WRITE

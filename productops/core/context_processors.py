@@ -7,25 +7,47 @@ from django.urls import NoReverseMatch, reverse
 
 from productops.accounts.roles import Role, role_of
 
-# (label, url name, lead only). A page that is not installed yet is left out of the nav.
-NAV = [
+# (label, url name, lead only), or (label, [such entries], lead only) for a menu. A page that is not
+# installed yet is left out of the nav.
+NAV: list[tuple[str, Any, bool]] = [
     ("Overview", "dashboards:overview", False),
     ("Metrics", "dashboards:explorer", False),
     ("Feedback", "feedback:themes", False),
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
-    ("Goals", "goals:index", False),
+    (
+        "Strategy",  # a menu: what the team aims at and why, beside what happened
+        [
+            ("Goals", "goals:index", False),
+            ("Opportunities", "delivery:opportunities", False),
+            ("Delivery", "delivery:health", False),
+            ("Research", "research:index", False),
+            ("Competitors", "competitors:index", False),
+        ],
+        False,
+    ),
     ("Insights", "insights:inbox", False),
+    ("Alerts", "alerts:list", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
-    ("Settings", "accounts:settings", False),
 ]
+# Settings is the user's own page: it sits with their name and "Log out", which keeps the nav on one line
+# at 1440 px (tests/browser/test_research_competitors.py measures it).
 
 
-def _nav(request: HttpRequest, is_lead: bool) -> list[dict[str, Any]]:
-    items = []
-    for label, name, lead_only in NAV:
+def _nav(
+    request: HttpRequest, is_lead: bool, entries: list[tuple[str, Any, bool]] | None = None
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for label, name, lead_only in NAV if entries is None else entries:
         if lead_only and not is_lead:
+            continue
+        if isinstance(name, list):
+            children = _nav(request, is_lead, name)
+            if children:
+                items.append(
+                    {"label": label, "children": children, "active": any(c["active"] for c in children)}
+                )
             continue
         try:
             url = reverse(name)
@@ -41,15 +63,17 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"role": None}
-    from connectors.selectors import freshness
+    from productops.ui.stamp import page_stamp
 
     role = role_of(user)
     is_lead = role == Role.LEAD
+    stamp = page_stamp(request)  # the same one query the page's cache key used
+    freshness = {"last_success_at": stamp.last_success_at, "failing": stamp.failing}
     return {
         "role": role,
         "is_lead": is_lead,
         "nav": _nav(request, is_lead),
-        "freshness": freshness(),
+        "freshness": freshness,
         # Evaluated only when a template reads them: the nav's Views menu and the "Save this view" form.
         "nav_views": lambda: _nav_views(user),
         "save_view_teams": lambda: _shareable_teams(user),

@@ -17,8 +17,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from insights.feedback.models import ThemeMember, ThemeStatus
-from productops.portfolio.models import PortfolioItem
+from insights.feedback.models import EvidenceLink, LinkStatus, ThemeMember, ThemeStatus
+from productops.competitors.models import CompetitorMention
+from productops.portfolio.models import SIZE_POINTS, PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import (
     ExperimentResult,
     FlagChange,
@@ -27,8 +29,7 @@ from productops.signals.models import (
     NpsResponse,
     SupportTicket,
 )
-
-from .filters import Choice, Day, Filters, Int, Param, Segment, Sort
+from productops.ui.filters import Choice, Day, Filters, Int, Param, Segment, Sort
 
 # Extra query parameters a drill-down link may carry, each validated by the shared filter parser.
 DRILL_PARAMS: dict[str, Param] = {
@@ -45,9 +46,19 @@ DRILL_PARAMS: dict[str, Param] = {
     "segment": Segment(),
     "theme": Int(),
     "source": Param(max_length=32),
+    "competitor": Param(max_length=80),
+    "study": Int(),
     "experiment": Int(),
     "variant": Param(),
     "metric_key": Param(),
+    # Portfolio drill-downs (Opportunities and Delivery health): the feedback behind an item, the stories
+    # under it, and the items behind a delivery count.
+    "item": Int(),
+    "under": Int(),
+    "kind": Choice(values=("initiative", "epic", "story")),
+    "estimated": Choice(values=("0", "1")),
+    "done_week": Day(),
+    "idle_before": Day(),
     "sort": Sort(),
     "q": Param(),
     "page": Int(low=1),
@@ -141,10 +152,15 @@ def _nps(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySe
 
 
 def _theme_members(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
-    if params.get("theme", "").isdigit():  # any status: a retired theme keeps its members for history
+    if params.get("theme", "").isdigit() and not params.get(
+        "item"
+    ):  # any status: a retired theme keeps its members for history
         qs = qs.filter(theme_id=int(params["theme"]))
     else:
         qs = qs.filter(theme__status=ThemeStatus.ACTIVE)
+    if params.get("item", "").isdigit():  # the feedback behind a portfolio item: its linked themes
+        linked = EvidenceLink.objects.filter(item_id=int(params["item"])).exclude(status=LinkStatus.REJECTED)
+        qs = qs.filter(theme_id__in=linked.values("theme_id"))
     if params.get("source"):
         qs = qs.filter(source=params["source"])
     return _segment(qs, params)
@@ -164,6 +180,43 @@ def _items(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> Query
     qs = qs.filter(is_gone=False)
     if params.get("status"):
         qs = qs.filter(status_category=params["status"])
+    if params.get("kind"):
+        qs = qs.filter(kind=params["kind"])
+    if params.get("under", "").isdigit():  # children and grandchildren
+        under = int(params["under"])
+        qs = qs.filter(models.Q(parent_id=under) | models.Q(parent__parent_id=under))
+    if params.get("estimated") in {"0", "1"}:
+        estimated = models.Q(estimate_points__isnull=False) | models.Q(estimate_size__in=list(SIZE_POINTS))
+        qs = qs.filter(estimated) if params["estimated"] == "1" else qs.exclude(estimated)
+    if done_week := parse_date(params.get("done_week", "") or ""):  # done in the 7 days from that day
+        start = timezone.make_aware(datetime.combine(done_week, time.min), UTC)
+        qs = qs.filter(status_category="done", done_at__gte=start, done_at__lt=start + timedelta(days=7))
+    if idle_before := parse_date(params.get("idle_before", "") or ""):  # no activity since before that day
+        moment = timezone.make_aware(datetime.combine(idle_before, time.min), UTC)
+        qs = qs.filter(
+            models.Q(updated_at_source__lt=moment)
+            | models.Q(updated_at_source__isnull=True, started_at__lt=moment)
+            | models.Q(updated_at_source__isnull=True, started_at__isnull=True, start_date__lt=idle_before)
+        )
+    return qs
+
+
+def _competitor_mentions(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("competitor"):
+        qs = qs.filter(competitor__slug=params["competitor"])
+    if params.get("source"):
+        qs = qs.filter(source=params["source"])
+    return qs
+
+
+def _highlights(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("study"):
+        qs = qs.filter(study_id=params["study"])
+    if params.get("tag"):
+        qs = qs.filter(tags__contains=[params["tag"]])
+    _key, _, value = params.get("segment", "").partition(":")
+    if value:  # a highlight's segment is one text, e.g. segment=segment:SMB admin
+        qs = qs.filter(segment=value)
     return qs
 
 
@@ -309,12 +362,55 @@ TABLES: dict[str, Table] = {
                 Column("status_category", "Status"),
                 Column("start_date", "Start"),
                 Column("target_date", "Target"),
+                Column("estimate_points", "Points"),
+                Column("estimate_size", "Size"),
+                Column("done_at", "Done"),
                 Column("url", "Link"),
             ),
             "target_date",
             _items,
             team_field="team",
             search_fields=("title", "description"),
+        ),
+        Table(
+            "competitor-mentions",
+            "Competitor mentions",
+            CompetitorMention,
+            (
+                Column("competitor__name", "Competitor"),
+                Column("source", "Source"),
+                Column("object_id", "Row"),
+                Column("product__name", "Product"),
+                Column("ts", "When"),
+                Column("matched", "Written as"),
+                Column("snippet", "Text"),
+                Column("sentiment", "Sentiment"),
+            ),
+            "-ts",
+            _competitor_mentions,
+            time_field="ts",
+            search_fields=("snippet",),
+        ),
+        Table(
+            "highlights",
+            "Research highlights",
+            Highlight,
+            (
+                Column("study__title", "Study"),
+                Column("study__product__name", "Product"),
+                Column("study__team__name", "Team"),
+                Column("quote", "Quote"),
+                Column("segment", "Segment"),
+                Column("tags", "Tags"),
+                Column("created_at", "When"),
+                Column("sentiment", "Sentiment"),
+            ),
+            "-created_at",
+            _highlights,
+            time_field="created_at",
+            product_field="study__product",
+            team_field="study__team",
+            search_fields=("quote",),
         ),
     ]
 }

@@ -72,6 +72,15 @@ class PortfolioItem(SourcedModel):
     done_at = models.DateTimeField(
         null=True, blank=True, help_text="When it moved to done, for 'what shipped'."
     )
+    # When work started (the tracker's own field where it has one, else when productops first saw the
+    # item in progress): the start of its cycle time.
+    started_at = models.DateTimeField(null=True, blank=True)
+    # When the item was created in the tracker (backlog age); first_seen_at stands in when a tool lacks it.
+    created_at_source = models.DateTimeField(null=True, blank=True)
+    # The tracker's estimate: story points (Jira's configured field, Linear's estimate, GitLab's weight)
+    # and/or a t-shirt size (from a "size: M" label). Effort in the Opportunities view reads these.
+    estimate_points = models.FloatField(null=True, blank=True)
+    estimate_size = models.CharField(max_length=8, blank=True, help_text="XS, S, M, L, XL, XXL")
     # Deleted or moved out of scope at the source; kept for history, hidden from current views.
     is_gone = models.BooleanField(default=False)
     gone_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +94,17 @@ class PortfolioItem(SourcedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+# A t-shirt size in story points, so sized and pointed items add up (the usual Fibonacci-like mapping).
+SIZE_POINTS: dict[str, float] = {"XS": 1.0, "S": 2.0, "M": 3.0, "L": 5.0, "XL": 8.0, "XXL": 13.0}
+
+
+def effort_points(points: float | None, size: str) -> float | None:
+    """An item's own estimate in points: its story points, else its t-shirt size mapped, else None."""
+    if points is not None:
+        return float(points)
+    return SIZE_POINTS.get((size or "").upper())
 
 
 class DependencyKind(models.TextChoices):

@@ -15,8 +15,8 @@ from django.http import QueryDict
 from django.urls import Resolver404, resolve
 
 from productops.accounts.roles import PUBLIC, Role, has_role, required_role, role_of
-from productops.dashboards.filters import parse_filters
 from productops.portfolio.models import Team
+from productops.ui.filters import parse_filters
 
 from .models import SavedView
 
@@ -110,8 +110,8 @@ def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any
     from django.urls import reverse
 
     from insights.anomalies.views import _inbox_queryset
-    from productops.dashboards.drill import rows_url
     from productops.signals.models import Mention, NpsResponse, SupportTicket
+    from productops.ui.drill import rows_url
 
     filters = parse_filters(QueryDict(view.query))
     scope: dict[str, str] = {}

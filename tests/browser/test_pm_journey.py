@@ -160,6 +160,7 @@ def test_pm_opens_goals_and_sees_a_key_results_projection(
     )
     services.refresh(kr)
     log_in(p, live_server.url, "pm4", "pm4-password-123")
+    p.click("nav >> summary:has-text('Strategy')")
     p.click("nav >> text=Goals")
     p.wait_for_url("**/goals/")
     assert "Grow Atlas sign-ups" in p.content()

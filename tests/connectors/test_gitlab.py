@@ -130,6 +130,11 @@ def test_full_sync_reads_epics_then_issues_and_places_them(
     assert (
         sync_queue.url == "https://gitlab.example.com/acme/app/-/issues/1" and sync_queue.tracker == "gitlab"
     )
+    # Estimates from GitLab's issue weight; the creation date for the backlog's age.
+    assert sync_queue.estimate_points == 3.0 and banner.estimate_points is None
+    assert sync_queue.created_at_source is not None and sync_queue.created_at_source.isoformat().startswith(
+        "2026-10-10"
+    )
     # 503 was not in the id listing: deleted at the source.
     assert cache.is_gone and not banner.is_gone
 

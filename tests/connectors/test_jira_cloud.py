@@ -328,3 +328,30 @@ def test_lead_adds_a_jira_connection_in_the_ui_with_test_connection(
     assert connection.config["scopes"]["ALPHA"]["team_id"] == teams["alpha"].pk
     assert connection.get_secrets() == {"api_token": "jira-token-012345"}
     assert "api_token" not in connection.config
+
+
+@responses.activate
+def test_story_points_come_from_the_configured_field(teams: dict[str, Any], sleeps: list[float]) -> None:
+    connection = jira(teams, gone_check_hours=10_000, story_points_field="customfield_10016")
+    add_full_listing()
+    add_ids("jira_cloud/search_jql_ids_page2.json")
+    result = sync(connection)
+    assert result.outcome == "succeeded", result.message
+    searched = [
+        c.request.url for c in responses.calls if "search/jql" in c.request.url and "summary" in c.request.url
+    ]
+    assert searched and all("customfield_10016" in url for url in searched)
+    got = items(connection)
+    first = fixture("jira_cloud/search_jql_page1.json")["issues"][0]["id"]
+    assert got[first].estimate_points == 5.0
+    assert all(i.estimate_points is None for k, i in got.items() if k != first)
+    assert got[first].created_at_source is not None
+    assert got[first].created_at_source.isoformat().startswith("2026-10-02T09:00")
+
+
+def test_a_story_points_field_must_be_a_custom_field_id() -> None:
+    from connectors.sources.jira_cloud import JiraCloudConfigForm
+
+    form = JiraCloudConfigForm(data={"story_points_field": "summary"})
+    form.is_valid()
+    assert "story_points_field" in form.errors

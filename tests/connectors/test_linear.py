@@ -121,6 +121,10 @@ def test_full_sync_maps_projects_issues_states_and_relations(
         and push.status == "In Progress"
     )
     assert login.status_category == "done" and login.done_at is not None and wallet.status_category == "todo"
+    # Linear's own estimate, start and creation times.
+    assert push.estimate_points == 3.0 and wallet.estimate_points is None
+    assert push.started_at is not None and push.started_at.isoformat().startswith("2026-11-18T09:00")
+    assert push.created_at_source is not None and push.created_at_source.isoformat().startswith("2026-11-01")
     assert (
         push.team == teams["alpha"] and wallet.team == teams["beta"] and wallet.product == teams["payments"]
     )

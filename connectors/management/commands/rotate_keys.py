@@ -1,4 +1,5 @@
-"""Re-encrypt every connection's secrets (and two-factor secrets) with the first key in FERNET_KEYS."""
+"""Re-encrypt every connection's secrets (and two-factor and alert-rule secrets) with the first key in
+FERNET_KEYS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db import transaction
 from connectors.models import Connection
 from connectors.secrets import rotate
 from productops.accounts.models import TwoFactor
+from productops.alerts.models import AlertRule
 
 
 class Command(BaseCommand):
@@ -30,9 +32,14 @@ class Command(BaseCommand):
                 row.secret_encrypted = rotate(row.secret_encrypted)
                 row.save(update_fields=["secret_encrypted"])
                 factors += 1
+            rules = 0
+            for rule in AlertRule.objects.select_for_update().exclude(secrets_encrypted=""):
+                rule.secrets_encrypted = rotate(rule.secrets_encrypted)
+                rule.save(update_fields=["secrets_encrypted"])
+                rules += 1
         self.stdout.write(
             self.style.SUCCESS(
-                f"Re-encrypted the secrets of {count} connection(s) and {factors} two-factor secret(s) "
-                "with the first key."
+                f"Re-encrypted the secrets of {count} connection(s), {factors} two-factor secret(s) and "
+                f"{rules} alert rule(s) with the first key."
             )
         )

@@ -184,6 +184,8 @@ STREAMS = {
     "kb": 7,
     "portfolio": 8,
     "monitoring": 9,
+    "competitor-mentions": 10,
+    "delivery": 11,
 }
 
 
