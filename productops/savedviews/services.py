@@ -40,14 +40,15 @@ def visible_views(user: Any) -> QuerySet[SavedView]:
     """The user's own views and the views shared with their teams (a lead: with any team)."""
     if role_of(user) is None:
         return SavedView.objects.none()
-    shared = Q(team__isnull=False) if role_of(user) == Role.LEAD else Q(team_id__in=user_team_ids(user))
+    # One query: the team membership is a subquery, not a list fetched first (this runs on every page).
+    shared = Q(team__isnull=False) if role_of(user) == Role.LEAD else Q(team__memberships__user=user)
     return SavedView.objects.filter(Q(owner=user) | shared).select_related("team", "owner").distinct()
 
 
 def shareable_teams(user: Any) -> QuerySet[Team]:
     if role_of(user) == Role.LEAD:
         return Team.objects.all()
-    return Team.objects.filter(pk__in=user_team_ids(user))
+    return Team.objects.filter(memberships__user=user)
 
 
 def check_page(user: Any, path: str) -> None:
@@ -104,18 +105,20 @@ def can_open(user: Any, view: SavedView) -> bool:
 
 def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any]]:
     """The view's headline counts for a period (its product and team; the period replaces its range):
-    open insights that concern it, new support tickets, NPS responses, mentions. Each links to the page
+    open incidents and anomalies (as the inbox lists them), new support tickets, NPS responses, mentions. Each links to the page
     that lists exactly those rows."""
     from django.urls import reverse
 
-    from insights.models import Insight, InsightStatus
+    from insights.anomalies.views import _inbox_queryset
     from productops.signals.models import Mention, NpsResponse, SupportTicket
     from productops.ui.drill import rows_url
 
     filters = parse_filters(QueryDict(view.query))
-    scope = {"product": filters.product.slug if filters.product else None}
-    scope["team"] = filters.team.slug if filters.team else None
-    scope = {k: v for k, v in scope.items() if v}
+    scope: dict[str, str] = {}
+    if filters.product:
+        scope["product"] = filters.product.slug
+    if filters.team:
+        scope["team"] = filters.team.slug
 
     def products(qs: Any, field: str = "product") -> Any:
         if filters.product:
@@ -125,19 +128,16 @@ def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any
         return qs
 
     window = {"from": start.isoformat(), "to": end.isoformat()}
-    insights = Insight.objects.filter(
-        status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED],
-        detected_at__date__gte=start,
-        detected_at__date__lte=end,
+    # Counted exactly as the inbox lists them (its own queryset and range rule), so the count is the
+    # number of rows the link opens.
+    inbox = _inbox_queryset({**scope, "status": "open"})
+    inbox = inbox.filter(Q(ends_at__date__gte=start) | Q(ends_at__isnull=True)).filter(
+        Q(starts_at__isnull=True) | Q(starts_at__date__lte=end)
     )
-    if filters.product:
-        insights = insights.filter(products=filters.product)
-    if filters.team:
-        insights = insights.filter(teams=filters.team)
     out = [
         {
-            "label": "New open insights",
-            "count": insights.distinct().count(),
+            "label": "Open incidents and anomalies",
+            "count": inbox.count(),
             "url": reverse("insights:inbox") + "?" + urlencode({**scope, **window, "status": "open"}),
         }
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -120,6 +121,11 @@ def test_subscribed_view_is_a_digest_section(
     assert digest.views == []
     pm_client.post(f"/views/{view.pk}/subscribe/")
     assert list(view.subscribers.all()) == [pm_user]
+    now = digest.period_start + timedelta(hours=1)  # within the digest's week
+    for key, product in (("in", dashboard_data["product"]), ("other", None)):
+        anomaly = Insight.objects.create(kind="anomaly", key=key, title=key, starts_at=now, ends_at=now)
+        if product:
+            anomaly.products.add(product)
 
     digest = build_digest(pm_user)
     assert [v.name for v in digest.views] == ["Atlas support"]
@@ -133,6 +139,9 @@ def test_subscribed_view_is_a_digest_section(
     assert rows.context["page_obj"].paginator.count == tickets["count"]
     parts = render_parts(digest, pm_user, inline=False)
     html, text = parts["html"], parts["text"]
+    inbox = counts["Open incidents and anomalies"]
+    inbox_page = pm_client.get("/" + inbox["url"].split("://", 1)[1].split("/", 1)[1])
+    assert inbox_page.context["page_obj"].paginator.count == inbox["count"] == 1
     assert "View: " in html and "Atlas support" in html
     assert "VIEW: ATLAS SUPPORT" in text and f"Support tickets opened: {tickets['count']}" in text
 
