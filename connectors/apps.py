@@ -15,6 +15,7 @@ class ConnectorsConfig(AppConfig):
     def ready(self) -> None:
         load_connector_modules()
         connect_worker_signals()
+        from . import uploads  # noqa: F401  (registers the import hooks of a connection's uploads)
 
 
 def connect_worker_signals() -> None:

@@ -113,7 +113,9 @@ class Connector:
 
     kind: ClassVar[str]
     label: ClassVar[str]
-    family: ClassVar[str]  # metrics, nps, tickets, experiments, flags, mentions, kb, monitoring or portfolio
+    family: ClassVar[
+        str
+    ]  # metrics, nps, tickets, experiments, flags, mentions, kb, monitoring, portfolio or research
     # Other signal families the connector writes besides its own (PostHog: experiments and flags beside
     # metrics), so the post-sync recompute also runs the insights that read them.
     also_fills: ClassVar[tuple[str, ...]] = ()
@@ -181,6 +183,7 @@ FAMILIES = (
     "kb",
     "monitoring",
     "portfolio",
+    "research",
     "generic",
 )
 FAMILY_LABELS = {
@@ -193,6 +196,7 @@ FAMILY_LABELS = {
     "kb": "Knowledge base",
     "monitoring": "Monitoring and incidents",
     "portfolio": "Portfolio and planning",
+    "research": "User research",
     "generic": "Any tool: files, HTTP and webhooks",
 }
 

@@ -3,20 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .base import REGISTRY
 from .models import Connection, RunStatus, SyncRun
 from .schedule import next_run
-
-
-def freshness() -> dict[str, Any]:
-    """For the footer: when data last arrived, and how many enabled connections are failing."""
-    agg = Connection.objects.aggregate(last=Max("last_success_at"))
-    failing = Connection.objects.filter(error_streak__gt=0).count()
-    return {"last_success_at": agg["last"], "failing": failing}
-
 
 HEALTH_LABELS = {
     "ok": ("OK", "good"),

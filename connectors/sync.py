@@ -27,7 +27,6 @@ lock: a run whose lock is still held is still running somewhere and is left alon
 from __future__ import annotations
 
 import logging
-import os
 import random
 import traceback
 from collections import defaultdict
@@ -45,6 +44,8 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from productops.core import workers
+from productops.core.workers import dead_worker_after
 from productops.signals.fields import date_problem
 from productops.signals.ingest import UpsertResult, upsert
 from productops.signals.services import DATE_COLUMNS, WriteScope, record_write
@@ -187,6 +188,9 @@ def run_sync(
             if stale is not None:
                 _finish(stale, RunStatus.ABANDONED, "The connection is paused; resume it to sync again.")
             return SyncResult("skipped", run=stale, message="The connection is paused.")
+        if getattr(REGISTRY.get(connection.kind), "import_kind", None):
+            # A "CSV file" connection pulls nothing; its active run, if any, is an upload's import job.
+            return SyncResult("skipped", message="This connection imports uploaded files only.")
         run = _claim_run(connection, trigger=trigger, full=full)
         return _execute(connection, run, lock, progress, worker=worker, worker_pid=worker_pid)
     finally:
@@ -284,7 +288,8 @@ def _execute_scoped(
         for stream in connector.streams():
             cursor = None if run.full_refresh else stored.get(stream)
             for page in connector.read(stream, cursor):
-                with transaction.atomic():
+                # A soft time limit waits for the page's commit (or rollback), never cuts it in half.
+                with workers.soft_limit_deferred(), transaction.atomic():
                     wrote = write_page(connection, page)
                     stored[stream] = page.cursor
                     Connection.objects.filter(pk=connection.pk).update(cursors=stored)
@@ -633,7 +638,8 @@ def reap_stuck_runs() -> int:
     slow page, a long vendor wait) and is never marked abandoned under it."""
     now = timezone.now()
     timeout = timedelta(seconds=int(getattr(settings, "CONNECTOR_RUN_TIMEOUT", 3600)))
-    running = SyncRun.objects.filter(status=RunStatus.RUNNING).filter(
+    # An upload's run follows its import job, which productops.signals.imports recovers on its own.
+    running = SyncRun.objects.filter(status=RunStatus.RUNNING, import_job__isnull=True).filter(
         Q(heartbeat_at__lt=now - timeout) | Q(heartbeat_at__isnull=True, started_at__lt=now - timeout)
     )
     reaped = 0
@@ -650,7 +656,9 @@ def reap_stuck_runs() -> int:
             )
         finally:
             lock.release()
-    queued = SyncRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=now - 6 * timeout)
+    queued = SyncRun.objects.filter(
+        status=RunStatus.QUEUED, queued_at__lt=now - 6 * timeout, import_job__isnull=True
+    )
     reaped += queued.update(
         status=RunStatus.ABANDONED,
         finished_at=now,
@@ -659,25 +667,18 @@ def reap_stuck_runs() -> int:
     if reaped:
         log.warning("reaper abandoned %s stuck sync runs", reaped)
     reaped += len(recover_dead_runs())
+    from productops.signals.imports import recover_dead_jobs
+
+    recover_dead_jobs()
     return reaped
 
 
 # --- Dead workers -----------------------------------------------------------------------------------
 
 
-def dead_worker_after() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "CONNECTOR_DEAD_WORKER_AFTER", 30)))
-
-
 def worker_is_dead(run: SyncRun, heartbeats: dict[str, tuple[Any, int]], now: Any) -> bool:
     """No fresh heartbeat from the run's worker node, or the node restarted (another main process)."""
-    seen = heartbeats.get(run.worker)
-    if seen is None:
-        return True
-    last_seen, pid = seen
-    if last_seen < now - dead_worker_after():
-        return True
-    return bool(run.worker_pid) and pid != run.worker_pid
+    return workers.is_gone(run.worker, run.worker_pid, heartbeats, now)
 
 
 def take_over(run: SyncRun, *, trigger: str = "recovery") -> SyncRun | None:
@@ -710,13 +711,8 @@ def take_over(run: SyncRun, *, trigger: str = "recovery") -> SyncRun | None:
 
 def recover_dead_runs() -> list[SyncRun]:
     """Take over every running run whose worker stopped sending heartbeats (killed, OOM, host lost)."""
-    from productops.core.models import WorkerHeartbeat
-
     now = timezone.now()
-    heartbeats = {
-        h: (seen, pid)
-        for h, seen, pid in WorkerHeartbeat.objects.values_list("hostname", "last_seen_at", "pid")
-    }
+    heartbeats = workers.heartbeats()
     recovered = []
     for run in SyncRun.objects.filter(status=RunStatus.RUNNING).exclude(worker=""):
         if not worker_is_dead(run, heartbeats, now):
@@ -752,12 +748,7 @@ def sync_now(connection: Connection) -> tuple[SyncRun | None, str]:
         run = request_sync(connection, trigger="manual")
         return run, "queued" if run is not None else "running"
     if active.status == RunStatus.RUNNING:
-        from productops.core.models import WorkerHeartbeat
-
-        heartbeats = {
-            h: (seen, pid)
-            for h, seen, pid in WorkerHeartbeat.objects.values_list("hostname", "last_seen_at", "pid")
-        }
+        heartbeats = workers.heartbeats()
         stalled = active.heartbeat_at is None or active.heartbeat_at < timezone.now() - dead_worker_after()
         if (active.worker and worker_is_dead(active, heartbeats, timezone.now())) or (
             not active.worker and stalled
@@ -779,70 +770,7 @@ def sync_now(connection: Connection) -> tuple[SyncRun | None, str]:
     return active, "nudged"
 
 
-def current_worker() -> tuple[str, int]:
-    """(node name, main process id) of the Celery worker running this code, for SyncRun.worker."""
-    from celery import current_task
-
-    node = ""
-    task = current_task
-    if task is not None and task.request is not None:
-        node = task.request.hostname or ""
-    try:
-        from billiard.process import current_process
-
-        main = current_process().name == "MainProcess"
-    except Exception:
-        main = True
-    return node, os.getpid() if main else os.getppid()
-
-
-# --- Runs that write without the loop (file uploads) ----------------------------------------------
-
-
-def start_run(connection: Connection, *, trigger: str) -> SyncRun | None:
-    """Queue and start a run at once (the caller holds the connection's lock); None if one is active."""
-    run = queue_run(connection, trigger=trigger)
-    if run is None:
-        return None
-    now = timezone.now()
-    run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, now, now
-    run.attempts, run.cursor_before = 1, dict(connection.cursors or {})
-    run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor_before"])
-    return run
-
-
-def succeed_run(
-    connection: Connection,
-    run: SyncRun,
-    counts: UpsertResult,
-    *,
-    rows_read: int,
-    cursor_after: dict[str, Any],
-    message: str = "",
-) -> None:
-    """Record a successful run and its counts on the run and the connection (inside the write's transaction)."""
-    run.rows_read = rows_read
-    run.rows_inserted, run.rows_updated, run.rows_unchanged = (
-        counts.inserted,
-        counts.updated,
-        counts.unchanged,
-    )
-    run.pages = 1
-    _finish(run, RunStatus.SUCCEEDED, message, cursor_after=cursor_after)
-    SyncRun.objects.filter(pk=run.pk).update(
-        rows_read=run.rows_read,
-        rows_inserted=run.rows_inserted,
-        rows_updated=run.rows_updated,
-        rows_unchanged=run.rows_unchanged,
-        pages=1,
-    )
-    Connection.objects.filter(pk=connection.pk).update(
-        cursors=cursor_after,
-        last_success_at=run.finished_at,
-        error_streak=0,
-        last_error="",
-        rows_synced=F("rows_synced") + counts.inserted + counts.updated,
-    )
+# --- Runs that write without the loop (file uploads: connectors.uploads) ----------------------------
 
 
 def fail_run(connection: Connection, run: SyncRun, message: str) -> SyncResult:

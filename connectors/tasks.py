@@ -15,6 +15,8 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
+from productops.core.workers import current_worker
+
 from . import sync
 
 LOCKED_RETRIES = 12
@@ -38,7 +40,7 @@ def sync_connection(self: Any, connection_id: int, run_id: int | None = None) ->
     new run took over) is dropped.
     """
     trigger = "schedule" if run_id is None else "manual"
-    worker, worker_pid = sync.current_worker()
+    worker, worker_pid = current_worker()
     result = sync.run_sync(
         connection_id, run_id=run_id, trigger=trigger, worker=worker, worker_pid=worker_pid
     )

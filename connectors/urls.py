@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:pk>/delete/", views.connection_delete, name="delete"),
     path("<int:pk>/upload/", views.connection_upload, name="upload"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/resume/", views.upload_resume, name="upload_resume"),
 ]

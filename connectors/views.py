@@ -111,7 +111,12 @@ def _detail(request: HttpRequest, connection: Connection, new_secret: str | None
 @pm_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.select_related("connection"), pk=pk)
-    return render(request, "connectors/run_detail.html", {"run": run, "is_lead": _is_lead(request)})
+    from productops.signals.models import ImportJob
+
+    job = ImportJob.objects.filter(run=run).first()
+    return render(
+        request, "connectors/run_detail.html", {"run": run, "job": job, "is_lead": _is_lead(request)}
+    )
 
 
 @lead_required
@@ -120,6 +125,9 @@ def connection_sync(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(Connection, pk=pk)
     if not connection.enabled:
         messages.error(request, f"“{connection.name}” is paused. Resume it first, then sync.")
+        return redirect("connectors:detail", pk=pk)
+    if getattr(REGISTRY.get(connection.kind), "import_kind", None):
+        messages.error(request, f"“{connection.name}” imports the files you upload; it has nothing to sync.")
         return redirect("connectors:detail", pk=pk)
     run, outcome = services.sync_now(connection)
     name = connection.name
@@ -203,7 +211,8 @@ def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @lead_required
 @require_POST
 def connection_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    from .uploads import import_upload
+    """Store the file and queue its import; a worker imports it, and the run's page shows the progress."""
+    from .uploads import queue_upload
 
     connection = get_object_or_404(Connection, pk=pk)
     form = UploadForm(request.POST, request.FILES)
@@ -214,16 +223,34 @@ def connection_upload(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("connectors:detail", pk=pk)
     upload = form.cleaned_data["file"]
     try:
-        run = import_upload(connection, upload.read(), upload.name)
+        run = queue_upload(connection, upload.read(), upload.name, request.user)
     except ConnectorError as exc:
         messages.error(request, exc.message)
         return redirect("connectors:detail", pk=pk)
-    if run.status == "succeeded":
-        messages.success(
-            request,
-            f"Imported {upload.name}: {run.rows_inserted} new, {run.rows_updated} changed, "
-            f"{run.rows_unchanged} unchanged.",
-        )
-    else:
-        messages.error(request, run.error_message)
+    messages.success(request, f"{upload.name} is uploaded; a worker imports it now.")
     return redirect("connectors:run", pk=run.pk)
+
+
+@lead_required
+@require_POST
+def upload_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    """Resume the import of a run that stopped part-way: a new run continues after the committed batches."""
+    from productops.signals.imports import resume
+    from productops.signals.models import ImportJob
+
+    job = get_object_or_404(ImportJob, run_id=pk)
+    try:
+        resumed = resume(job)
+    except ConnectorError as exc:
+        messages.error(request, exc.message)
+        return redirect("connectors:run", pk=pk)
+    if not resumed:
+        messages.error(
+            request, "This import can't be resumed (it finished, or its file is gone); upload it again."
+        )
+        return redirect("connectors:run", pk=pk)
+    job.refresh_from_db()
+    messages.success(
+        request, f"The import of {job.filename} resumes after its {job.rows_done:,} committed rows."
+    )
+    return redirect("connectors:run", pk=job.run_id)

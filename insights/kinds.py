@@ -206,6 +206,48 @@ class GoalAtRiskPayload(Payload):
 
 
 @dataclass
+class RedundantResearchPayload(Payload):
+    """Two teams' studies asking the same question in the same quarter."""
+
+    study_a_id: int | None = None
+    study_b_id: int | None = None
+    study_a: str = ""
+    study_b: str = ""
+    team_a: str = ""
+    team_b: str = ""
+    quarter: str = ""
+    similarity: float = 0
+    shared_terms: list[str] = field(default_factory=list)
+    shared_tags: list[str] = field(default_factory=list)
+
+    def why(self) -> str:
+        shared = self.shared_tags or self.shared_terms
+        who = f"{self.team_a} and {self.team_b}" if self.team_a and self.team_b else "Two teams"
+        return f"{who}, {self.quarter}" + (f"; both about {', '.join(shared[:4])}" if shared else "")
+
+
+@dataclass
+class CompetitorSpikePayload(Payload):
+    """A competitor's weekly mention volume far above its own usual weeks."""
+
+    competitor_id: int | None = None
+    competitor: str = ""
+    slug: str = ""
+    week: str = ""  # ISO date of the Monday
+    value: float = 0
+    baseline: float = 0
+    z: float = 0
+    quotes: list[str] = field(default_factory=list)
+
+    def why(self) -> str:
+        return f"{self.value:.0f} mentions in the week of {self.week}, against a usual {self.baseline:.0f}"
+
+    def quote(self) -> str:
+        text = next((q.strip() for q in self.quotes if isinstance(q, str) and q.strip()), "")
+        return text if len(text) <= 240 else text[:237] + "…"
+
+
+@dataclass
 class DeliverySlipPayload(Payload):
     item_id: int | None = None
     item_title: str = ""
@@ -240,6 +282,27 @@ class CycleTimeJumpPayload(Payload):
             f"({self.recent_n} items) against {self.base_median_days:.1f} days in the 12 weeks before "
             f"({self.base_n} items)"
         )
+
+
+@dataclass
+class MetricThresholdPayload(Payload):
+    """Written by an alert rule's metric threshold (productops/alerts/thresholds.py)."""
+
+    rule_id: int | None = None
+    metric_id: int | None = None
+    metric: str = ""
+    comparator: str = ""  # "above" or "below"
+    threshold: float | None = None
+    value: float | None = None
+    day: str = ""  # ISO day of the latest value
+    since: str = ""  # ISO day the breach began
+    recent: list[list[Any]] = field(default_factory=list)  # [[ISO day, value], ...], the last weeks
+
+    def why(self) -> str:
+        if self.value is None or self.threshold is None:
+            return ""
+        word = "above" if self.comparator == "above" else "below"
+        return f"{self.metric}: {self.value:,.4g} on {self.day}, {word} the threshold {self.threshold:,.4g}"
 
 
 # --- Targets: the page of the object an insight is about -----------------------------------------------
@@ -299,6 +362,26 @@ def _key_result_target(insight: Insight, payload: Payload) -> str:
     return _path("goals:index", query={"status": "at_risk"})
 
 
+def _redundant_research_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, RedundantResearchPayload)
+    if payload.study_a_id and payload.study_b_id:
+        return _path("research:compare", [payload.study_a_id, payload.study_b_id])
+    return _path("research:index")
+
+
+def _competitor_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, CompetitorSpikePayload)
+    if payload.slug:
+        week = payload.week
+        end = ""
+        if week:
+            from datetime import date, timedelta
+
+            end = (date.fromisoformat(week) + timedelta(days=6)).isoformat()
+        return _path("competitors:detail", [payload.slug], query={"from": week, "to": end})
+    return _path("competitors:index")
+
+
 def _slip_target(insight: Insight, payload: Payload) -> str:
     assert isinstance(payload, DeliverySlipPayload)
     if payload.item_id:
@@ -310,6 +393,12 @@ def _cycle_target(insight: Insight, payload: Payload) -> str:
     assert isinstance(payload, CycleTimeJumpPayload)
     team = insight.team.slug if insight.team_id and insight.team else ""
     return _path("delivery:health", query={"team": team, "range": "180d"})
+
+
+def _metric_target(insight: Insight, payload: Payload) -> str:
+    assert isinstance(payload, MetricThresholdPayload)
+    product = insight.product.slug if insight.product_id and insight.product else ""
+    return _path("dashboards:explorer", query={"metric": payload.metric_id, "product": product})
 
 
 @dataclass(frozen=True)
@@ -331,6 +420,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("overlaps", "Cross-team overlaps"),
     ("experiments", "Experiments"),
     ("goals", "Goals at risk"),
+    ("competitors", "Competitors"),
     ("delivery", "Delivery"),
 ]
 
@@ -362,8 +452,31 @@ register(KindSpec("nps_shift", "NPS shift", 20, "nps", NpsShiftPayload, _nps_tar
 register(KindSpec("goal_at_risk", "Key result at risk", 25, "goals", GoalAtRiskPayload, _key_result_target))
 register(KindSpec("delivery_slip", "Delivery slip", 18, "delivery", DeliverySlipPayload, _slip_target))
 register(KindSpec("cycle_time_jump", "Cycle time jump", 18, "delivery", CycleTimeJumpPayload, _cycle_target))
+register(
+    KindSpec("metric_threshold", "Metric threshold", 28, "incidents", MetricThresholdPayload, _metric_target)
+)
 register(KindSpec("overlap", "Overlap", 15, "overlaps", OverlapPayload, _overlap_target))
 register(KindSpec("theme", "Feedback theme", 10, "themes", ThemePayload, _theme_target))
+register(
+    KindSpec(
+        "redundant_research",
+        "Redundant research",
+        15,
+        "overlaps",
+        RedundantResearchPayload,
+        _redundant_research_target,
+    )
+)
+register(
+    KindSpec(
+        "competitor_spike",
+        "Competitor mentions spike",
+        12,
+        "competitors",
+        CompetitorSpikePayload,
+        _competitor_target,
+    )
+)
 register(
     KindSpec(
         "connector_attention",

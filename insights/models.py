@@ -19,8 +19,11 @@ class InsightKind(models.TextChoices):
     STALE_CONNECTOR = "stale_connector", "Stale connector"
     CONNECTOR_ATTENTION = "connector_attention", "Connector needs attention"
     GOAL_AT_RISK = "goal_at_risk", "Key result at risk"
+    REDUNDANT_RESEARCH = "redundant_research", "Redundant research"
+    COMPETITOR_SPIKE = "competitor_spike", "Competitor mentions spike"
     DELIVERY_SLIP = "delivery_slip", "Delivery slip"
     CYCLE_TIME_JUMP = "cycle_time_jump", "Cycle time jump"
+    METRIC_THRESHOLD = "metric_threshold", "Metric threshold crossed"
 
 
 class InsightStatus(models.TextChoices):
@@ -70,6 +73,10 @@ class Insight(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     detected_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # When a recompute last moved the severity, and from what: the inbox marks it "changed" for a PM who
+    # saw it before (updated_at moves on every recompute, so it can't say that).
+    previous_severity = models.SmallIntegerField(choices=Severity.choices, null=True, blank=True)
+    severity_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "key"], name="insights_insight_kind_key_uniq")]
@@ -147,3 +154,18 @@ class RecomputeClaim(models.Model):
 
     def __str__(self) -> str:
         return f"claim on {self.product_key} by {self.owner}"
+
+
+class InboxVisit(models.Model):
+    """When a user last opened the insights inbox, and when the visit before that began: what is "new"
+    or "changed" is judged against `previous_seen_at`, so reloading the page within a visit keeps the
+    markers (a visit ends after INBOX_SESSION_GAP without opening the inbox)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_visit"
+    )
+    seen_at = models.DateTimeField()
+    previous_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw the inbox at {self.seen_at}"

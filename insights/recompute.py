@@ -24,7 +24,18 @@ from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {"metrics", "nps", "tickets", "experiments", "flags", "mentions", "kb", "monitoring", "portfolio"}
+FAMILIES = {
+    "metrics",
+    "nps",
+    "tickets",
+    "experiments",
+    "flags",
+    "mentions",
+    "kb",
+    "monitoring",
+    "portfolio",
+    "research",
+}
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -55,8 +56,13 @@ def upsert_insight(
         )
         if not created:
             changed = [name for name, value in fields.items() if getattr(insight, name) != value]
+            if "severity" in changed:
+                insight.previous_severity = insight.severity
+                insight.severity_changed_at = timezone.now()
+                changed += ["previous_severity", "severity_changed_at"]
             for name in changed:
-                setattr(insight, name, fields[name])
+                if name in fields:
+                    setattr(insight, name, fields[name])
             if (
                 insight.status == InsightStatus.MUTED
                 and insight.muted_until
@@ -107,3 +113,24 @@ def transition(insight: Insight, action: str, user: Any, comment: str = "", unti
         InsightEvent.objects.create(insight=insight, user=user, action=action, comment=comment)
         # Cached dashboard pages list insights by status: a triage must show at once.
         bump()
+
+
+INBOX_SESSION_GAP = timedelta(minutes=30)
+
+
+def record_inbox_visit(user: Any, now: datetime | None = None) -> datetime | None:
+    """Note that `user` opened the inbox; return the start of their previous visit (None on the first):
+    insights detected or whose severity moved after it are what is new to them."""
+    from .models import InboxVisit
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        visit = InboxVisit.objects.select_for_update().filter(user=user).first()
+        if visit is None:
+            InboxVisit.objects.create(user=user, seen_at=now)
+            return None
+        if now - visit.seen_at > INBOX_SESSION_GAP:
+            visit.previous_seen_at = visit.seen_at
+        visit.seen_at = now
+        visit.save(update_fields=["seen_at", "previous_seen_at"])
+        return visit.previous_seen_at

@@ -36,6 +36,11 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "connectors.tasks.check_connector_health",
         "schedule": crontab(minute="*/15"),
     },
+    # Alerts: the rules are evaluated after every detection cycle (a recompute hook) and every five
+    # minutes for insights written elsewhere (connector health, goals); due alerts (hourly batches, the
+    # end of quiet hours, retries after their backoff) go out every minute.
+    "alerts-evaluate": {"task": "productops.alerts.tasks.evaluate_alerts", "schedule": crontab(minute="*/5")},
+    "alerts-send-due": {"task": "productops.alerts.tasks.send_due_alerts", "schedule": crontab(minute="*")},
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

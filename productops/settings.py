@@ -68,6 +68,17 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = (env.str("SITE_URL", default="") or "http://127.0.0.1:8000").rstrip("/")
 # Seconds after which a digest claimed for sending but never marked sent counts as a crashed send.
 DIGEST_CLAIM_TIMEOUT = env.int("DIGEST_CLAIM_TIMEOUT", default=900)
+# --- Alerts (productops.alerts; see docs/alerts.md) ---
+# Attempts per alert before it gives up, and the retry backoff's base and cap in seconds (doubling).
+ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)
+ALERT_RETRY_BASE = env.float("ALERT_RETRY_BASE", default=60.0)
+ALERT_RETRY_CAP = env.float("ALERT_RETRY_CAP", default=3600.0)
+# How far back an evaluation looks for new or changed insights (hours).
+ALERT_LOOKBACK_HOURS = env.int("ALERT_LOOKBACK_HOURS", default=48)
+# Seconds after which an alert claimed for sending but never finished counts as a crashed send.
+ALERT_CLAIM_TIMEOUT = env.int("ALERT_CLAIM_TIMEOUT", default=600)
+# Seconds the acknowledge/mute links and chart images in an alert stay valid.
+ALERT_LINK_MAX_AGE = env.int("ALERT_LINK_MAX_AGE", default=60 * 60 * 24 * 30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -84,6 +95,7 @@ INSTALLED_APPS = [
     "productops.accounts",
     "productops.signals",
     "productops.portfolio",
+    "productops.ui",
     "productops.dashboards",
     "productops.digests",
     "connectors",
@@ -92,7 +104,13 @@ INSTALLED_APPS = [
     "insights.overlaps",
     "insights.feedback",
     "productops.goals",
+    "productops.research",
+    "productops.competitors",
     "productops.delivery",
+    "productops.alerts",
+    "productops.api",
+    "productops.savedviews",
+    "ninja",  # the API docs page uses its bundled Swagger UI from our static files, not a CDN
 ]
 
 MIDDLEWARE = [
@@ -152,6 +170,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions are read from Redis on every request and written through to the database, which stays
+    # the durable copy: one fewer database query per page.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {
@@ -170,8 +191,20 @@ LOCK_KEY_PREFIX = "productops:"
 CONNECTOR_TASK_SOFT_TIME_LIMIT = env.int("CONNECTOR_TASK_SOFT_TIME_LIMIT", default=1800)
 CONNECTOR_TASK_TIME_LIMIT = env.int("CONNECTOR_TASK_TIME_LIMIT", default=1860)
 CONNECTOR_RETRY_CAP = env.float("CONNECTOR_RETRY_CAP", default=600.0)
+# One CSV import attempt (productops.signals.imports): at the soft limit the job fails with its committed
+# batches kept and can be resumed; the hard limit kills the process if the soft one can't stop it.
+IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=1800)
+IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=1860)
+# Every other task (insights, digests, housekeeping): Celery's default soft and hard limits.
+TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=1800)
+TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=1860)
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_VISIBILITY_TIMEOUT = env.int(
-    "CELERY_VISIBILITY_TIMEOUT", default=int(CONNECTOR_TASK_TIME_LIMIT + CONNECTOR_RETRY_CAP + 300)
+    "CELERY_VISIBILITY_TIMEOUT",
+    default=int(
+        max(CONNECTOR_TASK_TIME_LIMIT, IMPORT_TASK_TIME_LIMIT, TASK_TIME_LIMIT) + CONNECTOR_RETRY_CAP + 300
+    ),
 )
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -200,6 +233,8 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.*": {"queue": "connectors"},
     "insights.*": {"queue": "insights"},
     "productops.digests.tasks.*": {"queue": "email"},
+    "productops.alerts.tasks.*": {"queue": "email"},
+    "productops.accounts.tasks.*": {"queue": "email"},
 }
 CELERY_WORKER_QUEUES = env.list(
     "CELERY_WORKER_QUEUES", default=["default", "connectors", "insights", "email"]
@@ -217,6 +252,7 @@ PASSWORD_HASHERS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "productops.accounts.sso.ProductopsOIDCBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -235,6 +271,32 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked.html"
 # The lock-out keys on the client address they report (productops/accounts/client_ip.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "productops.accounts.client_ip.client_ip"
+# Seconds an invitation link stays valid (default 7 days).
+INVITATION_MAX_AGE = env.int("INVITATION_MAX_AGE", default=7 * 24 * 3600)
+
+# --- Single sign-on (OpenID Connect; productops/accounts/sso.py) --------------------------------
+# The provider's issuer URL (e.g. https://accounts.google.com, https://<tenant>.okta.com,
+# https://login.microsoftonline.com/<tenant>/v2.0, https://keycloak.example.com/realms/<realm>).
+# Empty: no SSO. Endpoints come from <issuer>/.well-known/openid-configuration.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+# E-mail domains whose users get an account (role PM) on their first SSO sign-in; others need an
+# account or an invitation.
+OIDC_AUTO_PROVISION_DOMAINS = [
+    d.strip().lower() for d in env.list("OIDC_AUTO_PROVISION_DOMAINS", default=[]) if d
+]
+# false: only SSO signs in (the password form is hidden and refused).
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", default=True)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too.")
+if not LOCAL_LOGIN_ENABLED and not OIDC_ISSUER:
+    raise ImproperlyConfigured("LOCAL_LOGIN_ENABLED=false needs single sign-on: set OIDC_ISSUER.")
+OIDC_TIMEOUT = 10
+OIDC_USE_PKCE = True
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:sso_callback"
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -362,6 +424,7 @@ PRODUCTOPS_CONNECTORS = env.list("PRODUCTOPS_CONNECTORS", default=[]) or [
     "connectors.sources.sentry",
     "connectors.sources.pagerduty",
     "connectors.sources.statsig",
+    "connectors.sources.dovetail",
 ]
 PRODUCTOPS_EXTRA_CONNECTORS = env.list("PRODUCTOPS_EXTRA_CONNECTORS", default=[])
 # Sync lock expiry in seconds (Redis and DB-row locks; every committed page extends it).
@@ -385,6 +448,9 @@ CONNECTOR_MAX_RESPONSE_BYTES = env.int("CONNECTOR_MAX_RESPONSE_BYTES", default=1
 CONNECTOR_ALLOWED_NETWORKS = env.list("CONNECTOR_ALLOWED_NETWORKS", default=[])
 # Largest CSV file the import accepts (bytes); the upload page and `manage.py import_csv` both refuse more.
 CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# Valid rows an import commits per transaction (with its progress); a resumed import continues after
+# the last committed batch.
+IMPORT_BATCH_ROWS = env.int("IMPORT_BATCH_ROWS", default=5000)
 # Keyed hash for personal identifiers (respondent e-mails); separate from SECRET_KEY when set.
 PII_HASH_KEY = env.str("PII_HASH_KEY", default="") or SECRET_KEY
 
@@ -398,6 +464,11 @@ EXPERIMENT_MIN_SAMPLE = env.int("EXPERIMENT_MIN_SAMPLE", default=100)  # exposur
 EXPERIMENT_ALPHA = env.float("EXPERIMENT_ALPHA", default=0.05)  # family-wise, Holm-corrected
 # JSON: {"<product slug>" or "*": {"start": 9, "end": 17, "weekmask": "1111100", "tz": "Europe/Berlin"}}
 SUPPORT_BUSINESS_HOURS = env.json("SUPPORT_BUSINESS_HOURS", default={})
+
+# --- REST API (/api/v1/) ----------------------------------------------------------------------------
+# Requests per personal token per minute (0: no limit); past it the API answers 429 with Retry-After.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=120)
+NINJA_PAGINATION_MAX_LIMIT = 200
 
 LOGGING = {
     "version": 1,

@@ -58,12 +58,18 @@ def main(base: str) -> None:
             ("/nps/", "nps"),
             ("/experiments/", "experiments"),
             ("/goals/", "goals"),
+            ("/research/", "research"),
+            ("/competitors/", "competitors"),
         ):
             shoot(page, base, path, name)
         page.goto(base + "/goals/?status=at_risk")
         at_risk = page.locator("table a[href^='/goals/key-results/']").first
         if at_risk.count():
             shoot(page, base, at_risk.get_attribute("href") or "/goals/", "key-result")
+        page.goto(base + "/research/")
+        compare = page.locator("a[href^='/research/compare/']").first
+        if compare.count():
+            shoot(page, base, compare.get_attribute("href") or "/research/", "research-compare")
         shoot(page, base, "/delivery/opportunities/?product=ledger", "opportunities", wait=None)
         shoot(page, base, "/delivery/health/?team=growth&range=365d", "delivery")
         shoot(page, base, "/delivery/roadmap/?team=growth", "roadmap", wait=None)
@@ -72,6 +78,10 @@ def main(base: str) -> None:
         log_in(lead, base, "lead", "productops-lead")
         shoot(lead, base, "/connectors/", "connectors", wait=None)
         shoot(lead, base, "/connectors/add/", "gallery", wait=None)
+        lead.goto(base + "/alerts/")
+        rule = lead.locator("table a[href^='/alerts/']").first
+        if rule.count():
+            shoot(lead, base, rule.get_attribute("href") or "/alerts/", "alerts", wait=None)
         browser.close()
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from insights.feedback.models import Theme
 from insights.models import Insight
+from productops.competitors.models import Competitor
 from productops.goals.models import Objective
 from productops.portfolio.models import PortfolioItem, Product, Team
+from productops.research.models import Study
 from productops.signals.demo import world
 from productops.signals.models import (
     ErrorIssue,
@@ -45,6 +47,8 @@ def wipe_demo() -> None:
     Insight.objects.all().delete()
     Objective.objects.filter(source_key="demo").delete()  # key results, check-ins and links go with them
     Theme.objects.all().delete()
+    Study.objects.filter(source_key="demo").delete()  # notes and highlights go with them
+    Competitor.objects.all().delete()  # mentions and battle-card notes go with them
     PortfolioItem.objects.filter(source_key="demo").delete()
     for model in DEMO_TABLES:
         model.objects.filter(source_key="demo").delete()

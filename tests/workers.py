@@ -40,8 +40,12 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def celery_worker(
-    queues: str = "default,connectors,insights,email", concurrency: int = 1, **extra_env: str
+    queues: str = "default,connectors,insights,email",
+    concurrency: int = 1,
+    name: str = "",
+    **extra_env: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process (prefork pool, so time limits apply) named `name@host` when a name is given."""
     cmd = [
         sys.executable,
         "-m",
@@ -59,7 +63,7 @@ def celery_worker(
         "--without-mingle",
         "--without-heartbeat",
         "-n",
-        f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        f"{name or f'test-{os.getpid()}-{time.monotonic_ns()}'}@%h",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(**extra_env), start_new_session=True)
     try:

@@ -16,16 +16,7 @@ import pandas as pd
 from django.db.models import QuerySet
 
 from insights.models import Insight, InsightKind
-from productops.signals.models import (
-    Aggregation,
-    KbSearch,
-    Mention,
-    Metric,
-    MetricPoint,
-    NpsResponse,
-    SupportTicket,
-    Unit,
-)
+from productops.signals.models import Aggregation, Metric, MetricPoint, Unit
 
 # Ticket tags with fewer tickets than this over the history are too thin to score.
 MIN_TAG_TICKETS = 30
@@ -89,20 +80,43 @@ def metric_series(metric_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame
     return frame[["series_id", "ts", "value", "dimension_key", "dimension_value"]], infos
 
 
-def _daily_counts(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Counts per (series, day), with zeros on the days between a series' first and last day."""
-    counts = frame.groupby([key, "day"]).size().rename("value").reset_index()
+def _day_grid(counts: pd.DataFrame) -> pd.DataFrame:
+    """Daily counts (series_id, day, value), with zeros on the days between a series' first day and the
+    last day of any series in the frame."""
+    if counts.empty:
+        return pd.DataFrame(columns=["series_id", "ts", "value"])
     end = counts["day"].max()
     out = []
-    for sid, g in counts.groupby(key):
+    for sid, g in counts.groupby("series_id"):
         grid = pd.date_range(g["day"].min(), end, freq="D")
-        s = g.set_index("day")["value"].reindex(grid, fill_value=0)
+        s = g.groupby("day")["value"].sum().reindex(grid, fill_value=0)
         out.append(pd.DataFrame({"series_id": sid, "ts": grid, "value": s.to_numpy(dtype=float)}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["series_id", "ts", "value"])
+    return pd.concat(out, ignore_index=True)
+
+
+def _rollup(qs: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(qs.values_list(*columns)), columns=columns)
+    if not frame.empty:
+        frame["day"] = pd.to_datetime(frame["day"])
+    return frame
+
+
+def _weekly(frame: pd.DataFrame, sums: list[str]) -> pd.DataFrame:
+    """Sums per product and week (Monday) of daily rollup rows."""
+    week = frame["day"] - pd.to_timedelta(frame["day"].dt.weekday, unit="D")
+    return frame.assign(week=week).groupby(["product_id", "week"])[sums].sum().reset_index()
 
 
 def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, dict[str, SeriesInfo]]:
-    """Ticket volume (per product and tag), CSAT, NPS per week, mentions and sentiment, KB no-result rate."""
+    """Ticket volume (per product and tag), CSAT, NPS per week, mentions and sentiment, KB no-result rate.
+
+    Read from the daily rollups (TicketRollup, NpsDaily, MentionDaily, SentimentDaily, KbDaily), which
+    the write path keeps current before this runs, never from the raw rows: the cost is one row per
+    product and day, whatever the volume of tickets or responses. Weekly values are sums of days over
+    sums of days, so they equal the means over the raw rows.
+    """
+    from productops.dashboards.models import KbDaily, MentionDaily, NpsDaily, SentimentDaily, TicketRollup
+
     frames: list[pd.DataFrame] = []
     infos: dict[str, SeriesInfo] = {}
 
@@ -110,29 +124,30 @@ def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFra
         qs = qs.filter(product__isnull=False)
         return qs.filter(product_id__in=list(product_ids)) if product_ids is not None else qs
 
-    tickets = pd.DataFrame(
-        list(
-            scoped(SupportTicket.objects.all()).values_list("product_id", "opened_at", "tags", "csat_rating")
-        ),
-        columns=["product_id", "opened_at", "tags", "csat"],
+    # Tag "" rows hold every ticket of a (product, channel, day); tagged rows one tag's (channel "").
+    tickets = _rollup(
+        scoped(TicketRollup.objects.all()), ["product_id", "tag", "day", "opened", "csat_sum", "csat_n"]
     )
     if not tickets.empty:
-        tickets["day"] = _naive_utc(tickets["opened_at"]).dt.floor("D")
-        tickets["series_id"] = "tickets:" + tickets["product_id"].astype(str) + ":"
-        frames.append(_daily_counts(tickets, "series_id"))
-        for sid, pid in tickets.groupby("series_id")["product_id"].first().items():
+        tickets = tickets[tickets["opened"] > 0]
+        total = tickets[tickets["tag"] == ""]
+        volume = total.assign(
+            series_id="tickets:" + total["product_id"].astype(str) + ":", value=total["opened"]
+        )
+        frames.append(_day_grid(volume[["series_id", "day", "value"]]))
+        for sid, pid in volume.groupby("series_id")["product_id"].first().items():
             infos[str(sid)] = SeriesInfo(str(sid), "tickets", "Ticket volume", int(pid), bad_direction="up")
-        tagged = tickets.explode("tags").dropna(subset=["tags"])
-        tagged = tagged[tagged["tags"].astype(str) != ""]
+        tagged = tickets[tickets["tag"] != ""]
         if not tagged.empty:
-            tagged["series_id"] = (
-                "tickets:" + tagged["product_id"].astype(str) + ":tag=" + tagged["tags"].astype(str)
+            tagged = tagged.assign(
+                series_id="tickets:" + tagged["product_id"].astype(str) + ":tag=" + tagged["tag"],
+                value=tagged["opened"],
             )
-            big = tagged.groupby("series_id").size()
+            big = tagged.groupby("series_id")["value"].sum()
             tagged = tagged[tagged["series_id"].isin(big[big >= MIN_TAG_TICKETS].index)]
             if not tagged.empty:
-                frames.append(_daily_counts(tagged, "series_id"))
-                for (sid, pid, tag), _ in tagged.groupby(["series_id", "product_id", "tags"]):
+                frames.append(_day_grid(tagged[["series_id", "day", "value"]]))
+                for (sid, pid, tag), _ in tagged.groupby(["series_id", "product_id", "tag"]):
                     infos[str(sid)] = SeriesInfo(
                         str(sid),
                         "tickets",
@@ -143,69 +158,57 @@ def derived_series(product_ids: Iterable[int] | None = None) -> tuple[pd.DataFra
                         str(tag),
                         bad_direction="up",
                     )
-        rated = tickets.dropna(subset=["csat"])
+        rated = total[total["csat_n"] > 0]
         if not rated.empty:
-            rated = rated.assign(week=rated["day"].dt.to_period("W-SUN").dt.start_time)
-            csat = rated.groupby(["product_id", "week"])["csat"].mean().reset_index()
+            csat = _weekly(rated, ["csat_sum", "csat_n"])
+            csat["value"] = csat["csat_sum"] / csat["csat_n"]
             csat["series_id"] = "csat:" + csat["product_id"].astype(str) + ":"
-            frames.append(csat.rename(columns={"week": "ts", "csat": "value"})[["series_id", "ts", "value"]])
+            frames.append(csat.rename(columns={"week": "ts"})[["series_id", "ts", "value"]])
             for sid, pid in csat.groupby("series_id")["product_id"].first().items():
                 infos[str(sid)] = SeriesInfo(
                     str(sid), "csat", "CSAT (weekly mean)", int(pid), bad_direction="down"
                 )
 
-    nps = pd.DataFrame(
-        list(scoped(NpsResponse.objects.all()).values_list("product_id", "submitted_at", "score")),
-        columns=["product_id", "submitted_at", "score"],
-    )
+    nps = _rollup(scoped(NpsDaily.objects.all()), ["product_id", "day", "n", "promoters", "detractors"])
     if not nps.empty:
-        nps["week"] = _naive_utc(nps["submitted_at"]).dt.to_period("W-SUN").dt.start_time
-        nps["promoter"] = (nps["score"] >= 9).astype(float)
-        nps["detractor"] = (nps["score"] <= 6).astype(float)
-        weekly = nps.groupby(["product_id", "week"])[["promoter", "detractor"]].mean().reset_index()
-        weekly["value"] = (weekly["promoter"] - weekly["detractor"]) * 100
+        weekly = _weekly(nps[nps["n"] > 0], ["n", "promoters", "detractors"])
+        weekly["value"] = (weekly["promoters"] - weekly["detractors"]) / weekly["n"] * 100
         weekly["series_id"] = "nps:" + weekly["product_id"].astype(str) + ":"
         frames.append(weekly.rename(columns={"week": "ts"})[["series_id", "ts", "value"]])
         for sid, pid in weekly.groupby("series_id")["product_id"].first().items():
             infos[str(sid)] = SeriesInfo(str(sid), "nps", "NPS (weekly)", int(pid), bad_direction="down")
 
-    mentions = pd.DataFrame(
-        list(scoped(Mention.objects.all()).values_list("product_id", "posted_at", "sentiment")),
-        columns=["product_id", "posted_at", "sentiment"],
-    )
+    mentions = _rollup(scoped(MentionDaily.objects.filter(n__gt=0)), ["product_id", "day", "n"])
     if not mentions.empty:
-        mentions["day"] = _naive_utc(mentions["posted_at"]).dt.floor("D")
-        mentions["series_id"] = "mentions:" + mentions["product_id"].astype(str) + ":"
-        frames.append(_daily_counts(mentions, "series_id"))
+        mentions = mentions.assign(
+            series_id="mentions:" + mentions["product_id"].astype(str) + ":", value=mentions["n"]
+        )
+        frames.append(_day_grid(mentions[["series_id", "day", "value"]]))
         for sid, pid in mentions.groupby("series_id")["product_id"].first().items():
             infos[str(sid)] = SeriesInfo(str(sid), "mentions", "Mention volume", int(pid))
-        scored = mentions.dropna(subset=["sentiment"])
+        scored = _rollup(
+            scoped(SentimentDaily.objects.filter(source="mention", n__gt=0)),
+            ["product_id", "day", "total", "n"],
+        )
         if not scored.empty:
-            scored = scored.assign(week=scored["day"].dt.to_period("W-SUN").dt.start_time)
-            sent = scored.groupby(["product_id", "week"])["sentiment"].mean().reset_index()
+            sent = _weekly(scored, ["total", "n"])
+            sent["value"] = sent["total"] / sent["n"]
             sent["series_id"] = "sentiment:" + sent["product_id"].astype(str) + ":"
-            frames.append(
-                sent.rename(columns={"week": "ts", "sentiment": "value"})[["series_id", "ts", "value"]]
-            )
+            frames.append(sent.rename(columns={"week": "ts"})[["series_id", "ts", "value"]])
             for sid, pid in sent.groupby("series_id")["product_id"].first().items():
                 infos[str(sid)] = SeriesInfo(
                     str(sid), "mentions", "Mention sentiment (weekly)", int(pid), None, bad_direction="down"
                 )
 
-    kb = pd.DataFrame(
-        list(
-            scoped(KbSearch.objects.all()).values_list("product_id", "date", "searches", "no_result_searches")
-        ),
-        columns=["product_id", "date", "searches", "no_result"],
+    kb = _rollup(
+        scoped(KbDaily.objects.filter(searches__gt=0)), ["product_id", "day", "searches", "no_result"]
     )
     if not kb.empty:
-        daily = kb.groupby(["product_id", "date"])[["searches", "no_result"]].sum().reset_index()
-        daily = daily[daily["searches"] > 0]
-        daily["value"] = daily["no_result"] / daily["searches"]
-        daily["ts"] = pd.to_datetime(daily["date"])
-        daily["series_id"] = "kb_no_result:" + daily["product_id"].astype(str) + ":"
-        frames.append(daily[["series_id", "ts", "value"]])
-        for sid, pid in daily.groupby("series_id")["product_id"].first().items():
+        kb["value"] = kb["no_result"] / kb["searches"]
+        kb["ts"] = kb["day"]
+        kb["series_id"] = "kb_no_result:" + kb["product_id"].astype(str) + ":"
+        frames.append(kb[["series_id", "ts", "value"]])
+        for sid, pid in kb.groupby("series_id")["product_id"].first().items():
             infos[str(sid)] = SeriesInfo(
                 str(sid),
                 "kb",

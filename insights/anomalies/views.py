@@ -10,7 +10,7 @@ import pandas as pd
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -18,13 +18,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightBand, InsightKind, InsightStatus, Severity
-from insights.services import transition
+from insights.services import record_inbox_visit, transition
 from productops.accounts.roles import pm_required
-from productops.dashboards import drill
-from productops.dashboards.charts import chart_context, figure
-from productops.dashboards.filters import ALL_TIME, Choice, Int, parse_filters
 from productops.portfolio.models import Product, Team
 from productops.signals.models import Metric, MetricPoint, Sensitivity, SupportTicket
+from productops.ui import drill
+from productops.ui.charts import chart_context, figure
+from productops.ui.filters import ALL_TIME, Choice, Int, parse_filters
 
 from . import selectors
 from .bands import AFTER, BEFORE, band_frame
@@ -33,10 +33,11 @@ from .services import SIGNAL_LABELS, mute
 
 PAGE_SIZE = 50
 INBOX_PARAMS = {
-    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "delivery")),
+    "signal": Choice(values=(*SIGNAL_LABELS, "incident", "goal", "research", "competitor", "delivery")),
     "severity": Int(low=0, high=4),
     "status": Choice(values=("open", *InsightStatus.values, "all")),
     "page": Int(low=1),
+    "new": Choice(values=("1",)),
 }
 INBOX_KINDS = [InsightKind.ANOMALY, InsightKind.INCIDENT, InsightKind.GOAL_AT_RISK]
 DELIVERY_KINDS = [InsightKind.DELIVERY_SLIP, InsightKind.CYCLE_TIME_JUMP]
@@ -44,9 +45,12 @@ STATUS_CHOICES = [("open", "Open (new or acknowledged)"), *InsightStatus.choices
 
 
 def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
-    # Anomalies and incidents, key results at risk (whose page is the key result, in the goals app), and
+    # Anomalies and incidents, key results at risk (whose page is the key result, in the goals app),
+    # redundant research (the two studies side by side), competitor mention spikes (the competitor), and
     # delivery slips and cycle-time jumps (whose pages are in the delivery app).
-    qs = Insight.objects.filter(kind__in=[*INBOX_KINDS, *DELIVERY_KINDS]).select_related("product", "team")
+    qs = Insight.objects.filter(
+        kind__in=[*INBOX_KINDS, InsightKind.REDUNDANT_RESEARCH, InsightKind.COMPETITOR_SPIKE, *DELIVERY_KINDS]
+    ).select_related("product", "team")
     # A dimension's anomaly inside its total's anomaly is shown as a driver on the total, not twice.
     qs = qs.filter(Q(payload__parent__isnull=True) | Q(payload__parent=None))
     status = params.get("status") or "open"
@@ -63,6 +67,10 @@ def _inbox_queryset(params: dict[str, str]) -> QuerySet[Insight]:
         qs = qs.filter(kind=InsightKind.INCIDENT)
     elif signal == "goal":
         qs = qs.filter(kind=InsightKind.GOAL_AT_RISK)
+    elif signal == "research":
+        qs = qs.filter(kind=InsightKind.REDUNDANT_RESEARCH)
+    elif signal == "competitor":
+        qs = qs.filter(kind=InsightKind.COMPETITOR_SPIKE)
     elif signal == "delivery":
         qs = qs.filter(kind__in=DELIVERY_KINDS)
     elif signal:
@@ -81,12 +89,27 @@ def inbox(request: HttpRequest) -> HttpResponse:
         **{k: filters.get(k) for k in ("signal", "severity", "status")},
     }
     qs = _inbox_queryset(params)
+    since = record_inbox_visit(request.user)
+    new_only = filters.get("new") == "1" and since is not None
+    fresh = Q(detected_at__gt=since) | Q(severity_changed_at__gt=since) if since else Q(pk__in=[])
+    counts = qs.aggregate(
+        new=Count("pk", filter=Q(detected_at__gt=since) if since else Q(pk__in=[])),
+        changed=Count(
+            "pk", filter=Q(severity_changed_at__gt=since, detected_at__lte=since) if since else Q(pk__in=[])
+        ),
+    )
+    if new_only:
+        qs = qs.filter(fresh)
     if not filters.all_time:  # what overlaps the range, as on the overview
         qs = qs.filter(Q(ends_at__date__gte=filters.start) | Q(ends_at__isnull=True)).filter(
             Q(starts_at__isnull=True) | Q(starts_at__date__lte=filters.end)
         )
     page = Paginator(qs, PAGE_SIZE).get_page(filters.get("page", "1"))
+    for insight in page.object_list:
+        insight.novelty = _novelty(insight, since)
     rest = {k: v for k, v in params.items() if v}
+    if new_only:
+        rest["new"] = "1"
     if not filters.all_time:
         rest.update({k: v for k, v in filters.params().items() if k in ("range", "from", "to")})
     context = {
@@ -101,13 +124,33 @@ def inbox(request: HttpRequest) -> HttpResponse:
             *SIGNAL_LABELS.items(),
             ("incident", "Incidents"),
             ("goal", "Key results at risk"),
+            ("research", "Redundant research"),
+            ("competitor", "Competitor mention spikes"),
             ("delivery", "Delivery slips and cycle time"),
         ],
         "severities": Severity.choices,
         "statuses": STATUS_CHOICES,
         "filtered": bool(rest),
+        "since": since,
+        "new_only": new_only,
+        "new_count": counts["new"],
+        "changed_count": counts["changed"],
+        "new_url": "?" + urlencode({**{k: v for k, v in rest.items() if k != "new"}, "new": "1"}),
+        "all_url": "?" + urlencode({k: v for k, v in rest.items() if k != "new"}),
     }
     return render(request, "insights/inbox.html", context)
+
+
+def _novelty(insight: Insight, since: datetime | None) -> str:
+    """ "new" (detected since the last visit), "worse"/"better" (severity moved since), or ""."""
+    if since is None:
+        return ""
+    if insight.detected_at > since:
+        return "new"
+    if insight.severity_changed_at and insight.severity_changed_at > since:
+        previous = insight.previous_severity if insight.previous_severity is not None else insight.severity
+        return "worse" if insight.severity > previous else "better"
+    return ""
 
 
 class TriageForm(forms.Form):

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 from django.utils.html import format_html
 
-from productops.dashboards.charts import PALETTE, chart_context, figure
+from productops.ui.charts import PALETTE, chart_context, figure
 
-# Where a chart point leads: the rows behind it (see productops.dashboards.drill), or None.
+# Where a chart point leads: the rows behind it (see productops.ui.drill), or None.
 UrlOf = Callable[[str, pd.Timestamp], str | None]
 
 

@@ -18,6 +18,7 @@ class FeedbackSource(models.TextChoices):
     TICKET = "ticket", "Support ticket"
     MENTION = "mention", "Mention"
     KB = "kb", "KB search"
+    RESEARCH = "research", "Research highlight"
 
 
 class ThemeStatus(models.TextChoices):

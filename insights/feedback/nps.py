@@ -13,9 +13,9 @@ from insights import stats
 from insights.kinds import NpsShiftPayload
 from insights.models import InsightKind, Severity
 from insights.services import retire_missing, upsert_insight
-from productops.dashboards.filters import Filters
 from productops.portfolio.models import Product
 from productops.signals.models import NpsResponse
+from productops.ui.filters import Filters
 
 from .selectors import scope_products
 

@@ -19,10 +19,11 @@ from django.db.models.functions import TruncWeek
 
 from insights import sentiment
 from insights.overlaps import match
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
-from productops.dashboards.filters import parse_filters as parse_shared
 from productops.portfolio.models import PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTicket
+from productops.ui.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
+from productops.ui.filters import parse_filters as parse_shared
 
 from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
 
@@ -35,9 +36,10 @@ def _window_start(latest: datetime | None) -> datetime | None:
     return latest - timedelta(days=days) if latest else None
 
 
-def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
+def feedback_frame(product_ids: Iterable[int] | None = None, since: datetime | None = None) -> pd.DataFrame:
     """All feedback text of the last FEEDBACK_THEME_WINDOW_DAYS (default 365) before the newest row,
-    one row per piece of feedback, across NPS comments, tickets, mentions and KB searches."""
+    one row per piece of feedback, across NPS comments, tickets, mentions, KB searches and research
+    highlights; with `since`, only the rows dated from then on (within that window)."""
     ids = list(product_ids) if product_ids else None
     scope = Q(product_id__in=ids) if ids else Q()
     # A row dated years ahead (a source's sentinel) must not move the window away from real feedback.
@@ -74,6 +76,11 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
         tickets = tickets.filter(opened_at__gte=start, opened_at__lt=until)
         mentions = mentions.filter(posted_at__gte=start, posted_at__lt=until)
         kb = kb.filter(date__gte=start.date(), date__lt=until.date())
+    if since is not None:
+        nps = nps.filter(submitted_at__gte=since)
+        tickets = tickets.filter(opened_at__gte=since)
+        mentions = mentions.filter(posted_at__gte=since)
+        kb = kb.filter(date__gte=since.date())
     rows: list[Any] = list(
         nps.values_list("id", "product_id", "submitted_at", "comment", "sentiment", "segment")
     )
@@ -100,6 +107,17 @@ def feedback_frame(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
         f["text"] = (f["title"] + ". " + f["body"]).str.strip(" .")
         f["source"], f["segment"] = "mention", [{} for _ in range(len(f))]
         frames.append(f.drop(columns=["title", "body"]))
+    highlights = Highlight.objects.filter(Q(study__product_id__in=ids) if ids else Q())
+    if start:
+        highlights = highlights.filter(created_at__gte=start, created_at__lt=until)
+    rows = list(
+        highlights.values_list("id", "study__product_id", "created_at", "quote", "sentiment", "segment")
+    )
+    if rows:
+        f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "text", "sentiment", "segment"])
+        f["segment"] = [{"segment": s} if s else {} for s in f["segment"]]
+        f["source"] = "research"
+        frames.append(f)
     rows = list(kb.values_list("id", "product_id", "date", "term"))
     if rows:
         f = pd.DataFrame(rows, columns=["object_id", "product_id", "ts", "text"])

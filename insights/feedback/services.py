@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,12 @@ from insights.models import InsightKind, Severity
 from insights.overlaps import match
 from insights.services import retire_missing, upsert_insight
 from productops.portfolio.models import PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from . import selectors
 from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
-from .themes import find_themes, term_similarity
+from .themes import PRAISE_MIN_SENTIMENT, assign_to_themes, find_themes, term_similarity
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def _write_column(model: type[Model], column: str, ids: np.ndarray, values: np.n
 
 
 def score_sentiment(full: bool = False, product_ids: Iterable[int] | None = None) -> int:
-    """Store a sentiment score on every NPS comment, ticket and mention that lacks one (all, if full)."""
+    """Store a sentiment score on every NPS comment, ticket, mention and research highlight that lacks one
+    (all, if full)."""
     done = 0
     scope = Q(product_id__in=list(product_ids)) if product_ids else Q()
     pending = Q() if full else Q(sentiment__isnull=True)
@@ -74,10 +76,14 @@ def score_sentiment(full: bool = False, product_ids: Iterable[int] | None = None
         SupportTicket.objects.filter(scope & pending).values_list("id", "subject", "body_text", "body")
     )
     mentions = list(Mention.objects.filter(scope & pending).values_list("id", "title", "text"))
+    # Research highlights take their product from their study.
+    study_scope = Q(study__product_id__in=list(product_ids)) if product_ids else Q()
+    highlights = list(Highlight.objects.filter(study_scope & pending).values_list("id", "quote"))
     for model, rows, texts in (
         (NpsResponse, nps, [r[1] for r in nps]),
         (SupportTicket, tickets, [_ticket_text(r[1], r[2], r[3]) for r in tickets]),
         (Mention, mentions, [f"{r[1]}. {r[2]}".strip(" .") for r in mentions]),
+        (Highlight, highlights, [r[1] for r in highlights]),
     ):
         if not rows:
             continue
@@ -120,8 +126,33 @@ def _resolve_merged(theme: Theme, by_id: dict[int, Theme]) -> Theme:
     return theme
 
 
-def recompute_themes(product_ids: Iterable[int] | None = None, n_themes: int | None = None) -> list[Theme]:
-    """Re-cluster each product's feedback and fold the clusters into the stable Theme rows."""
+# A scoped recompute adds a write's rows to the existing themes instead of re-clustering the product, when
+# the product has themes and the rows since the write's since-date are at most this share of its themed
+# feedback; otherwise (first themes, a large import, a full recompute) the product is re-clustered.
+INCREMENTAL_MAX_SHARE = 0.25
+
+
+def recompute_themes(
+    product_ids: Iterable[int] | None = None, n_themes: int | None = None, since: datetime | None = None
+) -> list[Theme]:
+    """Re-cluster each product's feedback and fold the clusters into the stable Theme rows.
+
+    With `since` (a scoped recompute after a write), a product whose rows from `since` on are few next to
+    its themed feedback reads only those rows and adds them to its existing themes (`add_recent_members`);
+    the others are re-clustered in full. The nightly recompute always re-clusters everything.
+    """
+    if since is not None and product_ids:
+        rest = []
+        touched_recent: list[Theme] = []
+        for pid in sorted(set(product_ids)):
+            added = add_recent_members(pid, since)
+            if added is None:
+                rest.append(pid)
+            else:
+                touched_recent += added
+        if not rest:
+            return touched_recent
+        return [*touched_recent, *recompute_themes(rest, n_themes)]
     frame = selectors.feedback_frame(product_ids=product_ids)
     touched: list[Theme] = []
     keys = (
@@ -143,6 +174,52 @@ def recompute_themes(product_ids: Iterable[int] | None = None, n_themes: int | N
         stale = stale.filter(product_id__in=products)
     stale.exclude(split_from__isnull=False).update(status=ThemeStatus.RETIRED, size=0)
     return touched
+
+
+def add_recent_members(product_id: int, since: datetime) -> list[Theme] | None:
+    """Add the product's feedback from `since` on to its existing themes; None when it needs a full
+    re-clustering instead (no themes yet, or too many new rows; see INCREMENTAL_MAX_SHARE).
+
+    Reads only the rows from `since` on and the themes' terms, never the product's whole feedback. Rows
+    re-sent by the write lose their old (unpinned) membership first, so a re-sync never duplicates.
+    """
+    themes = list(
+        Theme.objects.filter(product_id=product_id, status=ThemeStatus.ACTIVE, split_from__isnull=True)
+        .exclude(terms={})
+        .order_by("pk")
+    )
+    if not themes:
+        return None
+    themed = ThemeMember.objects.filter(product_id=product_id).count()
+    frame = selectors.feedback_frame(product_ids=[product_id], since=since)
+    if len(frame) > INCREMENTAL_MAX_SHARE * themed:
+        return None
+    pinned = set(
+        ThemeMember.objects.filter(product_id=product_id, pinned=True, ts__gte=since).values_list(
+            "source", "object_id"
+        )
+    )
+    if pinned and not frame.empty:
+        keys = pd.Series(list(zip(frame["source"], frame["object_id"], strict=True)), index=frame.index)
+        frame = frame[~keys.isin(pinned)]
+    frame = frame.reset_index(drop=True)
+    sentiments = pd.to_numeric(frame["sentiment"], errors="coerce").to_numpy(dtype=np.float64)
+    best, weight = assign_to_themes(
+        frame["text"].tolist(),
+        [t.terms for t in themes],
+        praise_themes=[(t.sentiment or 0.0) >= PRAISE_MIN_SENTIMENT for t in themes],
+        sentiments=sentiments,
+    )
+    with transaction.atomic():
+        stale = ThemeMember.objects.filter(product_id=product_id, pinned=False, ts__gte=since)
+        stale_themes = set(stale.values_list("theme_id", flat=True))
+        stale.delete()
+        chosen = np.flatnonzero(best >= 0)
+        theme_ids = np.array([themes[i].pk for i in best[chosen]], dtype=np.int64)
+        _insert_members(product_id, frame.iloc[chosen], theme_ids, weight[chosen])
+        touched = sorted(stale_themes | set(theme_ids.tolist()))
+        refresh_theme_stats(touched)
+    return list(Theme.objects.filter(pk__in=touched))
 
 
 def _of_product(product_id: int | None) -> Q:
@@ -529,11 +606,16 @@ def decide_link(link: EvidenceLink, confirm: bool, user: Any) -> EvidenceLink:
 # --- The recompute hook ------------------------------------------------------------------------
 
 
-def recompute_feedback(product_ids: Iterable[int] | None = None, full: bool = False) -> dict[str, int]:
-    """Sentiment for new rows, then themes, evidence links and theme insights."""
+def recompute_feedback(
+    product_ids: Iterable[int] | None = None, full: bool = False, since: datetime | None = None
+) -> dict[str, int]:
+    """Sentiment for new rows, then themes (from `since` on where that is enough), evidence links and
+    theme insights."""
     ids = list(product_ids) if product_ids else None
     scored = score_sentiment(full=full, product_ids=ids)
-    themes = recompute_themes(product_ids=ids, n_themes=getattr(settings, "FEEDBACK_THEME_COUNT", None))
+    themes = recompute_themes(
+        product_ids=ids, n_themes=getattr(settings, "FEEDBACK_THEME_COUNT", None), since=since
+    )
     links = link_evidence(product_ids=ids)
     insights = theme_insights(product_ids=ids)
     return {"scored": scored, "themes": len(themes), "links": links, "insights": len(insights)}

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from productops.dashboards.filters import Filters
 from productops.signals.models import SupportTicket
+from productops.ui.filters import Filters
 
 from .selectors import _week_floor, _zero_fill, scope_products
 from .support_rollup import WEEKLY_COLUMNS

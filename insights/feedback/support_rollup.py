@@ -26,9 +26,9 @@ import pandas as pd
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from productops.dashboards.filters import EARLIEST, Filters, latest_plausible
 from productops.dashboards.models import TicketRollup, TicketSettledDaily, TicketTimesWeekly
 from productops.signals.models import SupportTicket
+from productops.ui.filters import EARLIEST, Filters, latest_plausible
 
 # Bucket edges in hours: [0, 1 min), then geometric steps of about 12 % up to three years.
 TIME_EDGES = np.concatenate([[0.0], np.geomspace(1 / 60, 3 * 365 * 24, 128)])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.decomposition import NMF
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 # Words that are everywhere in support text and say nothing about the topic.
@@ -303,6 +303,57 @@ def _name_clusters(
                 chosen, n = f"{base} ({n})", n + 1
         used.add(_label_key(chosen))
         cluster.label = chosen
+
+
+# A new text joins an existing theme when its terms overlap the theme's this much (cosine of term vectors).
+ASSIGN_MIN_SIMILARITY = 0.12
+
+
+def assign_to_themes(
+    texts: Sequence[str],
+    theme_terms: Sequence[dict[str, float]],
+    praise_themes: Sequence[bool] | None = None,
+    sentiments: Sequence[float | None] | np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's best existing theme (an index into `theme_terms`, or -1) and its similarity.
+
+    For a write's recent rows between full re-clusterings: the texts are vectorised over the themes' own
+    terms (same tokens, stop words and n-grams as the clustering), binary and L2-normalised, and join the
+    theme whose term vector is nearest, if at least ASSIGN_MIN_SIMILARITY. As in `find_themes`, praise
+    only joins praise themes and the rest only the others. Texts with no theme stay unthemed until the
+    nightly full re-clustering, which may form a new theme from them.
+    """
+    n = len(texts)
+    best = np.full(n, -1, dtype=np.int64)
+    score = np.zeros(n)
+    vocab = sorted({t for terms in theme_terms for t in terms})
+    if not n or not vocab:
+        return best, score
+    vec = CountVectorizer(
+        preprocessor=_preprocess,
+        stop_words=FEEDBACK_STOP_WORDS,
+        ngram_range=(1, 3),
+        vocabulary=vocab,
+        binary=True,
+        token_pattern=WORD_REGEX,
+        dtype=np.float64,
+    )
+    x = normalize(vec.transform(texts))
+    position = {t: i for i, t in enumerate(vocab)}
+    themes = np.zeros((len(theme_terms), len(vocab)))
+    for row, terms in enumerate(theme_terms):
+        for term, weight in terms.items():
+            themes[row, position[term]] = weight
+    sims = np.asarray(x @ themes.T)
+    if praise_themes is not None and sentiments is not None:
+        values = np.nan_to_num(np.asarray(sentiments, dtype=np.float64), nan=0.0)
+        praise_text = values >= PRAISE_MIN_SENTIMENT
+        praise_theme = np.asarray(praise_themes, dtype=bool)
+        sims[praise_text[:, None] != praise_theme[None, :]] = 0.0
+    best = sims.argmax(axis=1)
+    score = sims[np.arange(n), best]
+    best[score < ASSIGN_MIN_SIMILARITY] = -1
+    return best.astype(np.int64), score
 
 
 def term_similarity(a: dict[str, float], b: dict[str, float]) -> float:

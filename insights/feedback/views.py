@@ -17,11 +17,11 @@ from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required, role_of
 from productops.core.versions import bump
-from productops.dashboards import drill
-from productops.dashboards.cache import cached
-from productops.dashboards.filters import filter_bar_context
 from productops.portfolio.models import PortfolioItem
 from productops.signals.models import Experiment, ExperimentStatus
+from productops.ui import drill
+from productops.ui.cache import cached
+from productops.ui.filters import filter_bar_context
 
 from . import charts, nps, selectors, services, support_rollup
 from .experiments import VERDICT_COLOURS, build_reports

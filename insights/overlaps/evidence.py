@@ -1,4 +1,5 @@
-"""Customer evidence for a portfolio item: the tickets, NPS comments and mentions whose text matches it.
+"""Customer evidence for a portfolio item: the tickets, NPS comments, mentions and research highlights
+whose text matches it.
 
 A working, self-contained version: TF-IDF similarity (`similarity.match`) between the item's text and
 recent feedback of the item's product. The feedback issue may later supply richer linking behind the
@@ -13,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 from django.db.models import Max
+from django.urls import reverse
 
 from productops.portfolio.models import PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from .similarity import match
@@ -29,7 +32,7 @@ WEEKS = 12
 
 @dataclass
 class EvidenceRow:
-    source: str  # tickets, nps, mentions
+    source: str  # tickets, nps, mentions, research (a research highlight)
     pk: int
     text: str
     at: datetime
@@ -99,6 +102,16 @@ def _candidates(item: PortfolioItem, end: datetime) -> list[tuple[str, int, str,
     rows += [
         ("mentions", pk, f"{title}. {text}".strip(". "), at, url) for pk, title, text, at, url in mentions
     ]
+    study_scope: dict[str, Any] = {"study__product_id": item.product_id} if item.product_id else {}
+    highlights = (
+        Highlight.objects.filter(created_at__gte=start, created_at__lte=end, **study_scope)
+        .order_by("-created_at")
+        .values_list("pk", "quote", "created_at", "study_id")[:MAX_ROWS_PER_SOURCE]
+    )
+    rows += [
+        ("research", pk, quote, at, reverse("research:study", args=[study_id]))
+        for pk, quote, at, study_id in highlights
+    ]
     return rows
 
 
@@ -109,6 +122,9 @@ def _latest_signal(item: PortfolioItem) -> datetime | None:
         SupportTicket.objects.filter(**scope).aggregate(m=Max("opened_at"))["m"],
         NpsResponse.objects.filter(**scope).aggregate(m=Max("submitted_at"))["m"],
         Mention.objects.filter(**scope).aggregate(m=Max("posted_at"))["m"],
+        Highlight.objects.filter(
+            **({"study__product_id": item.product_id} if item.product_id else {})
+        ).aggregate(m=Max("created_at"))["m"],
     ]
     known = [d for d in dates if d is not None]
     return max(known) if known else None
@@ -134,7 +150,7 @@ def customer_evidence(item: PortfolioItem, *, min_score: float = EVIDENCE_MIN_SC
         )
         for j, score in matches
     ]
-    counts = {"tickets": 0, "nps": 0, "mentions": 0}
+    counts = {"tickets": 0, "nps": 0, "mentions": 0, "research": 0}
     for row in rows:
         counts[row.source] += 1
     weeks = pd.date_range(end=pd.Timestamp(end).tz_convert(None).normalize(), periods=WEEKS, freq="W-MON")

@@ -377,15 +377,23 @@ def match(
     return _to_lists(idx, scores, min_score)
 
 
-# Duplicate-report search (nearest_titled): weights of the three signals, measured on real duplicate bug
-# reports by bench/match_quality.py. BM25 over title + body finds reports that share rare words, the
-# character n-gram TF-IDF of `vectorize` catches inflections and typos, and a small latent semantic space
-# fitted on the corpus itself (LSA) rewards reports that use related words without sharing them.
+# Duplicate-report search (nearest_titled): weights of the signals, measured on real duplicate bug reports
+# by bench/match_quality.py. BM25 over title + body finds reports that share rare words, the character
+# n-gram TF-IDF of `vectorize` catches inflections and typos, a small latent semantic space fitted on the
+# corpus itself (LSA) rewards reports that use related words without sharing them. With the pretrained
+# sentence model installed (embedding.py), the cosines of the title embeddings and of the report
+# embeddings (title + start of the body) join in: they know that "crash" and "hang on exit" are close.
 TITLED_WEIGHTS = {"bm25": 0.4, "chars": 0.3, "latent": 0.3}
+TITLED_WEIGHTS_DENSE = {"bm25": 0.4, "chars": 0.3, "latent": 0.3, "title_emb": 0.3, "text_emb": 0.7}
 TITLE_REPEAT = 3.0  # a title word counts as often as this many body words
 BM25_K1, BM25_B = 1.2, 0.75
 LATENT_DIMS = 150
 RERANK_POOL = 100
+# Hubness correction of the fused score (see fuse): weight, and how many neighbours define a crowd.
+HUB_PENALTY = 0.7
+HUB_NEIGHBOURS = 10
+TITLE_TOKENS = 48  # word pieces of a title the sentence model reads
+TEXT_TOKENS = 64  # word pieces of title + body the sentence model reads
 
 
 def bm25_matrix(titles: Sequence[str], bodies: Sequence[str]) -> sparse.csr_matrix:
@@ -426,16 +434,62 @@ def _latent(matrix: sparse.csr_matrix, dims: int = LATENT_DIMS) -> np.ndarray:
     return normalize(z).astype(np.float32)
 
 
-def nearest_titled(titles: Sequence[str], bodies: Sequence[str], k: int) -> Neighbours:
-    """For each report (title + body), its k most similar other reports, best first, score in [0, 1].
+def _pair_cosines(matrix: sparse.csr_matrix, cand: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Cosine of each row with each of its candidates (rows L2-normalised): `cand` is (n, pool)."""
+    n, pool = cand.shape
+    out = np.zeros(cand.shape, dtype=np.float32)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        left = matrix[np.repeat(np.arange(lo, hi), pool)]
+        right = matrix[cand[lo:hi].ravel()]
+        out[lo:hi] = np.asarray(left.multiply(right).sum(axis=1), dtype=np.float32).reshape(hi - lo, pool)
+    return out
 
-    The duplicate-report search: candidates come from the sparse search over BM25 (title weighted) and
-    character n-gram TF-IDF blocks, stacked so that one dot product is their weighted sum; the best
-    RERANK_POOL of each are re-ranked with the LSA cosine added (TITLED_WEIGHTS).
+
+def _dense_cosines(vectors: np.ndarray, cand: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    out = np.zeros(cand.shape, dtype=np.float32)
+    for lo in range(0, cand.shape[0], chunk):  # chunks bound the gathered (rows x pool x dims) block
+        hi = min(lo + chunk, cand.shape[0])
+        out[lo:hi] = np.einsum("ij,ikj->ik", vectors[lo:hi], vectors[cand[lo:hi]])
+    return np.clip(out, 0.0, 1.0)
+
+
+def _dense_top(vectors: np.ndarray, k: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Indices of each row's k nearest other rows by dot product, exact, in (chunk x n) blocks."""
+    n = vectors.shape[0]
+    out = np.zeros((n, k), dtype=np.int64)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        sims = vectors[lo:hi] @ vectors.T
+        sims[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+        out[lo:hi] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return out
+
+
+def _merge_candidates(*pools: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union of several (n, pool) candidate arrays per row: (candidates, valid), duplicates masked."""
+    merged = np.sort(np.concatenate(pools, axis=1), axis=1)
+    valid = np.ones(merged.shape, dtype=bool)
+    valid[:, 1:] = merged[:, 1:] != merged[:, :-1]
+    return merged, valid
+
+
+def titled_signals(
+    titles: Sequence[str], bodies: Sequence[str], *, dense: bool | None = None, pool: int = RERANK_POOL
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Candidates and the score of each signal for each (report, candidate) pair.
+
+    Returns (cand, valid, signals): `cand` (n, m) candidate indices, `valid` marks real candidates (a
+    row's merged pool may hold padding), `signals` one (n, m) array of scores in [0, 1] per signal name
+    of TITLED_WEIGHTS(_DENSE). Candidates: each report's best `pool` by the sparse search over BM25 and
+    character n-grams (stacked so that one dot product is their weighted sum), and, with the sentence
+    model, its best `pool` by report embedding; every signal is then computed exactly for all of them.
+    `dense=None` uses the model when it is installed.
     """
+    from . import embedding
+
     n = len(titles)
-    if k < 1 or n < 2:
-        return [[] for _ in range(n)]
+    use_dense = embedding.available() if dense is None else dense
     bm25 = bm25_matrix(titles, bodies)
     chars = vectorize([f"{t}\n{b}" for t, b in zip(titles, bodies, strict=True)])
     w = TITLED_WEIGHTS
@@ -444,16 +498,78 @@ def nearest_titled(titles: Sequence[str], bodies: Sequence[str], k: int) -> Neig
         format="csr",
         dtype=np.float32,
     )
-    pool = min(n - 1, max(k, RERANK_POOL))
+    pool = min(n - 1, pool)
     cand, scores = top_k_arrays(stacked, stacked, pool, exclude_self=True)
-    latent = _latent(bm25)
-    found = scores > 0
-    agree = np.zeros(cand.shape, dtype=np.float32)
-    for lo in range(0, n, DEFAULT_CHUNK):  # chunks bound the gathered (rows x pool x dims) block
-        hi = min(lo + DEFAULT_CHUNK, n)
-        agree[lo:hi] = np.einsum("ij,ikj->ik", latent[lo:hi], latent[cand[lo:hi]])
-    combined = np.where(found, scores + w["latent"] * np.clip(agree, 0.0, 1.0), 0.0).astype(np.float32)
-    order = np.argsort(-combined, axis=1, kind="stable")[:, :k]
-    idx = np.take_along_axis(cand, order, axis=1)
-    best = np.clip(np.take_along_axis(combined, order, axis=1), 0.0, 1.0)
-    return _to_lists(idx, best, 0.0)
+    pools = [np.where(scores > 0, cand, -1)]
+    vectors: dict[str, np.ndarray] = {}
+    if use_dense:
+        vectors["title_emb"] = embedding.embed([t or "" for t in titles], TITLE_TOKENS)
+        vectors["text_emb"] = embedding.embed(
+            [f"{t}\n\n{b}" for t, b in zip(titles, bodies, strict=True)], TEXT_TOKENS
+        )
+        pools.append(_dense_top(vectors["text_emb"], pool))
+    cand, valid = _merge_candidates(*pools)
+    valid &= cand >= 0
+    cand = np.where(valid, cand, 0)
+    signals = {
+        "bm25": np.clip(_pair_cosines(bm25, cand), 0.0, 1.0),
+        "chars": np.clip(_pair_cosines(chars, cand), 0.0, 1.0),
+        "latent": _dense_cosines(_latent(bm25), cand),
+    }
+    for name, matrix in vectors.items():
+        signals[name] = _dense_cosines(matrix, cand)
+    return cand, valid, signals
+
+
+def fuse(
+    cand: np.ndarray,
+    valid: np.ndarray,
+    signals: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    k: int,
+    hub_penalty: float = HUB_PENALTY,
+) -> Neighbours:
+    """Each row's k best candidates by the weighted mean of the signals, less a hub penalty, best first.
+
+    Some reports are close to everything (long logs, generic titles): they crowd every list. As in
+    CSLS, candidate j is ranked by its fused score less `hub_penalty` x r_j, where r_j is the mean fused
+    score of j's own HUB_NEIGHBOURS best candidates. The score given with each neighbour is the fused
+    similarity itself (in [0, 1], before the correction), so it can be compared across rows; candidates
+    with a fused score of 0 are left out.
+    """
+    total = sum(weights[name] for name in signals if name in weights) or 1.0
+    fused = np.zeros(cand.shape, dtype=np.float32)
+    for name, scores in signals.items():
+        if name in weights:
+            fused += np.float32(weights[name] / total) * scores
+    fused = np.where(valid, np.clip(fused, 0.0, 1.0), 0.0).astype(np.float32)
+    rank_by = fused
+    if hub_penalty:
+        top = min(HUB_NEIGHBOURS, cand.shape[1])
+        crowd = (-np.partition(-fused, top - 1, axis=1)[:, :top]).mean(axis=1).astype(np.float32)
+        rank_by = fused - np.float32(hub_penalty) * crowd[cand]
+    rank_by = np.where(fused > 0, rank_by, -np.inf)
+    order = np.argsort(-rank_by, axis=1, kind="stable")[:, :k]
+    idx = np.take_along_axis(cand, order, axis=1).tolist()
+    scores = np.round(np.take_along_axis(fused, order, axis=1).astype(np.float64), 6).tolist()
+    return [
+        [(j, score) for j, score in zip(row_idx, row_scores, strict=True) if score > 0]
+        for row_idx, row_scores in zip(idx, scores, strict=True)
+    ]
+
+
+def nearest_titled(
+    titles: Sequence[str], bodies: Sequence[str], k: int, *, dense: bool | None = None
+) -> Neighbours:
+    """For each report (title + body), its k most similar other reports, best first, score in [0, 1].
+
+    The duplicate-report search (see titled_signals for the candidates and signals): the weighted mean
+    of BM25, character n-grams and LSA (TITLED_WEIGHTS), plus the sentence model's title and report
+    cosines when it is installed (TITLED_WEIGHTS_DENSE). `dense=False` leaves the model out.
+    """
+    n = len(titles)
+    if k < 1 or n < 2:
+        return [[] for _ in range(n)]
+    cand, valid, signals = titled_signals(titles, bodies, dense=dense)
+    weights = TITLED_WEIGHTS_DENSE if "text_emb" in signals else TITLED_WEIGHTS
+    return fuse(cand, valid, signals, weights, k)

@@ -14,9 +14,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import pm_required
-from productops.dashboards.charts import PALETTE, chart_context, figure
-from productops.dashboards.filters import ALL_TIME, BadParam, Choice, Filters, Int, parse_day, parse_filters
 from productops.portfolio.models import Dependency, PortfolioItem, Product, StatusCategory, Team
+from productops.ui.charts import PALETTE, chart_context, figure
+from productops.ui.filters import ALL_TIME, BadParam, Choice, Filters, Int, parse_day, parse_filters
 
 from . import selectors
 from .evidence import Evidence, EvidenceRow, customer_evidence

@@ -15,13 +15,17 @@ NAV = [
     ("Experiments", "feedback:experiments", False),
     ("Portfolio", "overlaps:portfolio", False),
     ("Goals", "goals:index", False),
+    ("Research", "research:index", False),
+    ("Competitors", "competitors:index", False),
     ("Opportunities", "delivery:opportunities", False),
     ("Delivery", "delivery:health", False),
     ("Insights", "insights:inbox", False),
+    ("Alerts", "alerts:list", False),
     ("Connectors", "connectors:list", False),  # PMs see health read-only; leads configure
     ("Import", "signals:import", True),
-    ("Settings", "accounts:settings", False),
 ]
+# Settings is the user's own page: it sits with their name and "Log out", which keeps the nav on one line
+# at 1440 px (tests/browser/test_research_competitors.py measures it).
 
 
 def _nav(request: HttpRequest, is_lead: bool) -> list[dict[str, Any]]:
@@ -43,8 +47,42 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"role": None}
-    from connectors.selectors import freshness
+    from productops.ui.stamp import page_stamp
 
     role = role_of(user)
     is_lead = role == Role.LEAD
-    return {"role": role, "is_lead": is_lead, "nav": _nav(request, is_lead), "freshness": freshness()}
+    stamp = page_stamp(request)  # the same one query the page's cache key used
+    freshness = {"last_success_at": stamp.last_success_at, "failing": stamp.failing}
+    return {
+        "role": role,
+        "is_lead": is_lead,
+        "nav": _nav(request, is_lead),
+        "freshness": freshness,
+        # Evaluated only when a template reads them: the nav's Views menu and the "Save this view" form.
+        "nav_views": lambda: _nav_views(user),
+        "save_view_teams": lambda: _shareable_teams(user),
+        "can_save_view": _can_save_view(request),
+    }
+
+
+def _can_save_view(request: HttpRequest) -> bool:
+    """Show "Save this view" on the pages a view can point at (any dashboard page, read with GET)."""
+    from productops.accounts.roles import PUBLIC, required_role
+    from productops.savedviews.services import NOT_SAVEABLE
+
+    match = getattr(request, "resolver_match", None)
+    if request.method != "GET" or match is None or request.path.startswith(NOT_SAVEABLE):
+        return False
+    return required_role(match.func) not in (None, PUBLIC)
+
+
+def _nav_views(user: Any) -> list[Any]:
+    from productops.savedviews.services import NAV_LIMIT, visible_views
+
+    return list(visible_views(user).order_by("name", "pk")[:NAV_LIMIT])
+
+
+def _shareable_teams(user: Any) -> list[Any]:
+    from productops.savedviews.services import shareable_teams
+
+    return list(shareable_teams(user))

@@ -15,7 +15,7 @@ class OpenChoiceField(models.CharField):
     The database column is a plain varchar either way.
     """
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         kwargs.pop("choices", None)
         return name, "django.db.models.CharField", args, kwargs

@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 
 from productops.signals.models import Metric
+from productops.ui.cache import cached
+from productops.ui.charts import chart_context
+from productops.ui.filters import Filters
 
 from . import selectors
-from .cache import cached
-from .charts import chart_context
 from .figures import GRANULARITIES, explorer_figure, resample
-from .filters import Filters
 from .models import MetricDaily
 
 MAX_METRICS = 6

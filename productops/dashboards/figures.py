@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .charts import PALETTE, figure
+from productops.ui.charts import PALETTE, figure
 
 GRANULARITIES = {"day": "D", "week": "W-MON", "month": "MS"}
 

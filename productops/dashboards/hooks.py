@@ -27,10 +27,10 @@ def refresh_rollups(scope: RecomputeScope) -> None:
         rollups.refresh_tickets(scope.product_ids or None, since=since)
 
 
-@on_change("page_rollups", {"tickets", "nps", "mentions"}, order=60)
+@on_change("page_rollups", {"tickets", "nps", "mentions", "kb"}, order=60)
 def refresh_page_rollups(scope: RecomputeScope) -> None:
     """After feedback scored the new rows' sentiment (order 50): the Support page's and the Feedback
-    page's rollups."""
+    page's rollups, and the daily NPS, mention and KB rollups the anomaly detector's series read."""
     since = (
         None
         if scope.full
@@ -41,4 +41,8 @@ def refresh_page_rollups(scope: RecomputeScope) -> None:
         rollups.refresh_support(products, since=since)
     sources = {"tickets": "ticket", "nps": "nps", "mentions": "mention"}
     chosen = {s for f, s in sources.items() if scope.full or f in scope.families}
-    rollups.refresh_sentiment(chosen, products, since=since)
+    if chosen:
+        rollups.refresh_sentiment(chosen, products, since=since)
+    daily = {f for f in ("nps", "mentions", "kb") if scope.full or f in scope.families}
+    if daily:
+        rollups.refresh_feedback_daily(daily, products, since=since)

@@ -139,3 +139,51 @@ class SentimentDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.source} {self.day}: {self.total}/{self.n}"
+
+
+class NpsDaily(models.Model):
+    """NPS responses per product and UTC day: how many, and how many promoters (9-10) and detractors
+    (0-6). The anomaly detector's weekly NPS series is summed from these, never from the responses."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    day = models.DateField()
+    n = models.IntegerField(default=0)
+    promoters = models.IntegerField(default=0)
+    detractors = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day"], name="dashboards_npsdaily_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.day}: {self.promoters}/{self.detractors}/{self.n}"
+
+
+class MentionDaily(models.Model):
+    """Social mentions per product and UTC day (their sentiment is in SentimentDaily, source "mention")."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    day = models.DateField()
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day"], name="dashboards_mentiondaily_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.day}: {self.n}"
+
+
+class KbDaily(models.Model):
+    """Knowledge-base searches per product and day, over every term: searches and those with no result."""
+
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    day = models.DateField()
+    searches = models.IntegerField(default=0)
+    no_result = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day"], name="dashboards_kbdaily_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.day}: {self.no_result}/{self.searches}"

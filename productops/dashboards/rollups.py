@@ -146,9 +146,72 @@ def refresh_sentiment(
             )
 
 
+# The anomaly detector's derived series: (table, source table, its date column as a day, the columns
+# and their aggregates). Each is rebuilt per product from `since` on, like the rollups above.
+FEEDBACK_DAILY = {
+    "nps": (
+        "dashboards_npsdaily",
+        "signals_npsresponse",
+        "submitted_at",
+        ("n", "promoters", "detractors"),
+        (
+            "COUNT(*)",
+            "SUM(CASE WHEN s.score >= 9 THEN 1 ELSE 0 END)",
+            "SUM(CASE WHEN s.score <= 6 THEN 1 ELSE 0 END)",
+        ),
+    ),
+    "mentions": ("dashboards_mentiondaily", "signals_mention", "posted_at", ("n",), ("COUNT(*)",)),
+    "kb": (
+        "dashboards_kbdaily",
+        "signals_kbsearch",
+        "date",
+        ("searches", "no_result"),
+        ("SUM(s.searches)", "SUM(s.no_result_searches)"),
+    ),
+}
+
+
+@transaction.atomic
+def refresh_feedback_daily(
+    families: Iterable[str] | None = None,
+    product_ids: Iterable[int] | None = None,
+    since: date | None = None,
+) -> None:
+    """NpsDaily, MentionDaily and KbDaily of these products from `since` on (families: nps, mentions, kb)."""
+    ids = sorted(set(product_ids)) if product_ids is not None else None
+    chosen = sorted(set(families) & set(FEEDBACK_DAILY) if families is not None else set(FEEDBACK_DAILY))
+    with connection.cursor() as cursor:
+        for family in chosen:
+            table, source, ts, columns, aggregates = FEEDBACK_DAILY[family]
+            # KbSearch is dated by a DateField already; the others by a timestamp, bucketed by UTC day.
+            day = "s.date" if ts == "date" else _day("s." + ts)
+            del_params: list[Any] = []
+            where = _in_clause("product_id", ids, del_params)
+            if since:
+                where += " AND day >= %s"
+                del_params.append(since)
+            cursor.execute(f"DELETE FROM {table} WHERE 1 = 1{where}", del_params)
+            params: list[Any] = []
+            row_where = _in_clause("s.product_id", ids, params)
+            if since:
+                row_where += f" AND {day} >= %s"
+                params.append(since)
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (product_id, day, {", ".join(columns)})
+                SELECT s.product_id, {day}, {", ".join(aggregates)}
+                FROM {source} s
+                WHERE 1 = 1{row_where}
+                GROUP BY s.product_id, {day}
+                """,
+                params,
+            )
+
+
 def refresh_all() -> None:
     refresh_metrics()
     refresh_tickets()
     refresh_support()
     refresh_sentiment()
+    refresh_feedback_daily()
     bump()

@@ -16,8 +16,8 @@ from connectors.models import Connection
 from insights.models import Insight, InsightKind, InsightStatus
 from productops.portfolio.models import PortfolioItem, Product, StatusCategory
 from productops.signals.models import Experiment, FlagChange, Metric, NpsResponse, OpsIncident, Release
+from productops.ui.filters import Filters
 
-from .filters import Filters
 from .models import MetricDaily
 
 HEADLINE_PER_PRODUCT = 4
@@ -169,12 +169,6 @@ def recent_experiments(filters: Filters, limit: int = 5) -> QuerySet[Experiment]
     if filters.team:
         qs = qs.filter(team=filters.team)
     return qs.order_by("-started_at")[:limit]
-
-
-def connections_stamp() -> tuple[Any, ...]:
-    """Changes whenever any connection changes (a sync, a failure, a pause): one small query."""
-    agg = Connection.objects.aggregate(n=Count("id"), last=Max("updated_at"), ok=Max("last_success_at"))
-    return (agg["n"], agg["last"], agg["ok"])
 
 
 def connector_health() -> list[dict[str, Any]]:

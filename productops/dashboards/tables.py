@@ -18,7 +18,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from insights.feedback.models import EvidenceLink, LinkStatus, ThemeMember, ThemeStatus
+from productops.competitors.models import CompetitorMention
 from productops.portfolio.models import SIZE_POINTS, PortfolioItem
+from productops.research.models import Highlight
 from productops.signals.models import (
     ExperimentResult,
     FlagChange,
@@ -27,8 +29,7 @@ from productops.signals.models import (
     NpsResponse,
     SupportTicket,
 )
-
-from .filters import Choice, Day, Filters, Int, Param, Segment, Sort
+from productops.ui.filters import Choice, Day, Filters, Int, Param, Segment, Sort
 
 # Extra query parameters a drill-down link may carry, each validated by the shared filter parser.
 DRILL_PARAMS: dict[str, Param] = {
@@ -45,6 +46,8 @@ DRILL_PARAMS: dict[str, Param] = {
     "segment": Segment(),
     "theme": Int(),
     "source": Param(max_length=32),
+    "competitor": Param(max_length=80),
+    "study": Int(),
     "experiment": Int(),
     "variant": Param(),
     "metric_key": Param(),
@@ -195,6 +198,25 @@ def _items(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> Query
             | models.Q(updated_at_source__isnull=True, started_at__lt=moment)
             | models.Q(updated_at_source__isnull=True, started_at__isnull=True, start_date__lt=idle_before)
         )
+    return qs
+
+
+def _competitor_mentions(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("competitor"):
+        qs = qs.filter(competitor__slug=params["competitor"])
+    if params.get("source"):
+        qs = qs.filter(source=params["source"])
+    return qs
+
+
+def _highlights(qs: QuerySet[Any], filters: Filters, params: dict[str, str]) -> QuerySet[Any]:
+    if params.get("study"):
+        qs = qs.filter(study_id=params["study"])
+    if params.get("tag"):
+        qs = qs.filter(tags__contains=[params["tag"]])
+    _key, _, value = params.get("segment", "").partition(":")
+    if value:  # a highlight's segment is one text, e.g. segment=segment:SMB admin
+        qs = qs.filter(segment=value)
     return qs
 
 
@@ -349,6 +371,46 @@ TABLES: dict[str, Table] = {
             _items,
             team_field="team",
             search_fields=("title", "description"),
+        ),
+        Table(
+            "competitor-mentions",
+            "Competitor mentions",
+            CompetitorMention,
+            (
+                Column("competitor__name", "Competitor"),
+                Column("source", "Source"),
+                Column("object_id", "Row"),
+                Column("product__name", "Product"),
+                Column("ts", "When"),
+                Column("matched", "Written as"),
+                Column("snippet", "Text"),
+                Column("sentiment", "Sentiment"),
+            ),
+            "-ts",
+            _competitor_mentions,
+            time_field="ts",
+            search_fields=("snippet",),
+        ),
+        Table(
+            "highlights",
+            "Research highlights",
+            Highlight,
+            (
+                Column("study__title", "Study"),
+                Column("study__product__name", "Product"),
+                Column("study__team__name", "Team"),
+                Column("quote", "Quote"),
+                Column("segment", "Segment"),
+                Column("tags", "Tags"),
+                Column("created_at", "When"),
+                Column("sentiment", "Sentiment"),
+            ),
+            "-created_at",
+            _highlights,
+            time_field="created_at",
+            product_field="study__product",
+            team_field="study__team",
+            search_fields=("quote",),
         ),
     ]
 }

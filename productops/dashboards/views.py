@@ -13,16 +13,16 @@ from django.utils.safestring import mark_safe
 
 from insights.models import InsightKind
 from productops.accounts.roles import pm_required, role_of
-from productops.core.versions import current
 from productops.portfolio.models import Product
 from productops.signals.models import Metric
+from productops.ui.cache import cached
+from productops.ui.charts import chart_context
+from productops.ui.filters import Choice, Filters, Int, Param, filter_bar_context, parse_filters
+from productops.ui.stamp import page_stamp
 
 from . import selectors
-from .cache import cached
-from .charts import chart_context
 from .explorer import build_explorer, explorer_state
 from .figures import GRANULARITIES, sparkline
-from .filters import Choice, Filters, Int, Param, filter_bar_context, parse_filters
 from .tables import DRILL_PARAMS, TABLES, csv_rows, table_queryset
 
 
@@ -43,7 +43,7 @@ def _dashboard_context(request: HttpRequest, product: Product | None = None) -> 
     filters = parse_filters(request)
     if product is not None:
         filters.product = product
-    version = current()
+    version = page_stamp(request).version
     product_list = selectors.products(filters)
     tiles = cached(
         "kpis",
@@ -73,10 +73,13 @@ def _cached_page(
 
     The body holds no per-user data (no CSRF token, no user name), so every PM with the same URL shares
     it; base.html around it is rendered per request. Syncs, recomputes and triage bump the data
-    version, and any connector change moves `connections_stamp`, so a cached body is never stale.
+    version, and any connector change moves the page stamp (`productops.ui.stamp`), so a cached body is never stale.
     """
-    parts = (request.get_full_path(), role_of(request.user), selectors.connections_stamp())
-    body = cached(f"page:{name}", parts, lambda: render_to_string(template, build(), request=request))
+    stamp = page_stamp(request)
+    parts = (request.get_full_path(), role_of(request.user), stamp.connections_key)
+    body = cached(
+        f"page:{name}", parts, lambda: render_to_string(template, build(), request=request), stamp.version
+    )
     return render(request, "dashboards/page.html", {"title": title, "body": mark_safe(body)})  # noqa: S308
 
 

@@ -23,9 +23,13 @@ from django.views.decorators.http import require_POST
 
 from insights.feedback.models import Theme
 from productops.accounts.roles import pm_required
-from productops.dashboards.charts import PALETTE, chart_context, figure
-from productops.dashboards.drill import drill_base, rows_url
-from productops.dashboards.filters import (
+from productops.dashboards.tables import csv_cell
+from productops.goals.models import Alignment, AlignmentStatus
+from productops.goals.permissions import editable_product_ids
+from productops.portfolio.models import PortfolioItem, Product, Team, effort_points
+from productops.ui.charts import PALETTE, chart_context, figure
+from productops.ui.drill import drill_base, rows_url
+from productops.ui.filters import (
     ALL_TIME,
     Choice,
     Int,
@@ -33,10 +37,6 @@ from productops.dashboards.filters import (
     filter_bar_context,
     parse_filters,
 )
-from productops.dashboards.tables import csv_cell
-from productops.goals.models import Alignment, AlignmentStatus
-from productops.goals.permissions import editable_product_ids
-from productops.portfolio.models import PortfolioItem, Product, Team, effort_points
 
 from . import metrics
 from .forms import FactorsForm

@@ -144,6 +144,13 @@ class Section:
 
 
 @dataclass
+class ViewHeadlines:
+    name: str
+    url: str
+    counts: list[dict[str, Any]]
+
+
+@dataclass
 class Digest:
     user_id: int
     name: str
@@ -159,6 +166,8 @@ class Digest:
     connectors: list[DigestItem]
     dashboard_url: str
     settings_url: str
+    # The saved views the user subscribed to, with their headline counts for the week (savedviews app).
+    views: list[ViewHeadlines] = field(default_factory=list)
 
     @property
     def charts(self) -> list[Chart]:
@@ -508,7 +517,21 @@ def build_digest(
         connectors=connector_items,
         dashboard_url=links.absolute(reverse("dashboards:overview")),
         settings_url=links.absolute(reverse("accounts:settings")),
+        views=_subscribed_views(user, period),
     )
+
+
+def _subscribed_views(user: Any, period: tuple[dt.datetime, dt.datetime]) -> list[ViewHeadlines]:
+    """One section per saved view the user subscribed to (and may still open): its headline counts for
+    the digest's week, each linking to the rows it counts."""
+    from productops.savedviews.services import headline_counts, visible_views
+
+    start, end = period[0].date(), (period[1] - dt.timedelta(seconds=1)).date()
+    out = []
+    for view in visible_views(user).filter(subscribers=user).order_by("name"):
+        counts = [{**c, "url": links.absolute(c["url"])} for c in headline_counts(view, start, end)]
+        out.append(ViewHeadlines(view.name, links.absolute(view.get_absolute_url()), counts))
+    return out
 
 
 def _tz(user: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from productops.dashboards.charts import PALETTE, chart_context, figure
+from productops.ui.charts import PALETTE, chart_context, figure
 
 from .models import KeyResult
 

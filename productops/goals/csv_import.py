@@ -19,7 +19,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 
-from productops.dashboards.filters import EARLIEST, latest_plausible
 from productops.portfolio.models import Product, Team
 from productops.signals.csv_import import (
     CsvImportError,
@@ -30,6 +29,7 @@ from productops.signals.csv_import import (
     read_csv,
 )
 from productops.signals.models import Metric
+from productops.ui.filters import EARLIEST, latest_plausible
 
 from .models import KeyResult, KrAggregation, Level, Objective
 from .permissions import can_edit_scope

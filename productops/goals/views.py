@@ -20,8 +20,8 @@ from django.views.decorators.http import require_POST
 
 from insights.models import Insight, InsightKind
 from productops.accounts.roles import pm_required
-from productops.dashboards.filters import ALL_TIME, Choice, Filters, filter_bar_context, parse_filters
 from productops.portfolio.models import PortfolioItem, StatusCategory
+from productops.ui.filters import ALL_TIME, Choice, Filters, filter_bar_context, parse_filters
 
 from . import services
 from .charts import projection_chart

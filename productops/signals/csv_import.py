@@ -455,22 +455,12 @@ def _not_text(data: bytes, offset: int, why: str) -> str:
 def read_csv(data: bytes) -> CsvFile:
     check_size(len(data))
     text, encoding = decode(data)
-    first_line = text.split("\n", 1)[0]
-    if not first_line.strip():
-        raise CsvImportError(
-            "The file is empty or its first line is blank; the first line must name the columns."
-        )
-    # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
-    sep = max([",", ";", "\t"], key=first_line.count)
-    columns = len(next(csv.reader([first_line], delimiter=sep), []))
-    if columns > MAX_COLUMNS:
-        raise CsvImportError(
-            f"The file has {columns} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
-            "want to import (delete the others) and upload it again."
-        )
+    sep, _ = _header(text)
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            # UTF-8 bytes, not a StringIO: the parser needs no wide-character copy of the whole file.
+            io.BytesIO(text.encode("utf-8")),
+            encoding="utf-8",
             sep=sep,
             dtype=str,
             keep_default_na=False,
@@ -485,6 +475,34 @@ def read_csv(data: bytes) -> CsvFile:
     frame.index = frame.index + 2  # row 1 is the header
     blank = (frame == "").all(axis=1)
     return CsvFile(frame=frame[~blank], headers=list(frame.columns), encoding=encoding)
+
+
+def check_upload(data: bytes, kind: str, mapping: Mapping[str, str] | None = None) -> list[str]:
+    """What a request can check before queueing an import, without parsing the rows: the size, the
+    encoding, the header (column count, the required fields mapped). Returns the headers."""
+    check_size(len(data))
+    text, _ = decode(data)
+    _, headers = _header(text)
+    check_mapping(suggest_mapping(headers, kind) if mapping is None else mapping, headers, kind)
+    return headers
+
+
+def _header(text: str) -> tuple[str, list[str]]:
+    """The delimiter and the column names, from the first line; refuses a blank or too wide header."""
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        raise CsvImportError(
+            "The file is empty or its first line is blank; the first line must name the columns."
+        )
+    # Excel writes ";" where "," is the decimal mark, and "Unicode text" is tab-separated.
+    sep = max([",", ";", "\t"], key=first_line.count)
+    headers = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")], delimiter=sep), [])]
+    if len(headers) > MAX_COLUMNS:
+        raise CsvImportError(
+            f"The file has {len(headers)} columns; an import takes at most {MAX_COLUMNS}. Keep the columns you "
+            "want to import (delete the others) and upload it again."
+        )
+    return sep, headers
 
 
 # --- Mapping columns to fields ----------------------------------------------------------------------
@@ -603,7 +621,7 @@ def _objects(values: pd.Series, convert: Callable[[Any], Any]) -> pd.Series:
 class Column:
     values: pd.Series  # converted values (object dtype: Python objects or None)
     bad: pd.Series  # bool per row
-    message: pd.Series | str  # per-row message, or one message for every bad row
+    message: pd.Series | str  # a message per bad row (indexed by the bad rows only), or one for all of them
 
 
 def _text(raw: pd.Series, target: Target) -> Column:
@@ -636,7 +654,7 @@ def _number(raw: pd.Series, target: Target) -> Column:
     else:
         what = "is not a number"
         values = _objects(nums, lambda v: None if pd.isna(v) else float(v))
-    message = "'" + s + "' " + what + "."
+    message = "'" + s[bad] + "' " + what + "."
     return Column(values.where(~bad, None), bad, message)
 
 
@@ -648,11 +666,16 @@ def _datetime(raw: pd.Series, target: Target) -> Column:
     implausible = parsed.notna() & ((parsed < early) | (parsed > late))
     # Years past 2262 don't fit pandas' timestamps; a 4-digit year that reads as a date-like string is
     # still a typo (9999-12-28), not a format we can't read.
-    far = unreadable & s.str.match(r"^\s*(\d{4})[-/.]") & (s.str.slice(0, 4).map(_int_or_zero) > late.year)
-    implausible |= far
+    if unreadable.any():
+        odd = s[unreadable]
+        far = odd.str.match(r"^\s*(\d{4})[-/.]") & (odd.str.slice(0, 4).map(_int_or_zero) > late.year)
+        implausible |= far.reindex(s.index, fill_value=False).astype(bool)
     bad = unreadable | implausible
     out_of_range = f"' is outside the plausible range {EARLIEST:%Y-%m-%d} to {late:%Y-%m-%d}."
-    message = ("'" + s + f"' is not a date ({DATE_HINT}).").where(~implausible, "'" + s + out_of_range)
+    shown = s[bad]  # messages only for the bad rows: a million-row file has few
+    message = ("'" + shown + f"' is not a date ({DATE_HINT}).").where(
+        ~implausible[bad], "'" + shown + out_of_range
+    )
     parsed = parsed.where(~implausible)
     if target.parse == "date":
         values = _objects(parsed, lambda v: None if pd.isna(v) else v.date())
@@ -678,7 +701,7 @@ def _choice(raw: pd.Series, target: Target) -> Column:
     bad = (s != "") & values.isna()
     accepted = ", ".join(sorted(set(target.choices.values())))
     return Column(
-        values.astype(object).where(values.notna(), None), bad, "'" + s + f"' is not one of: {accepted}."
+        values.astype(object).where(values.notna(), None), bad, "'" + s[bad] + f"' is not one of: {accepted}."
     )
 
 
@@ -708,7 +731,7 @@ def _team(raw: pd.Series, target: Target) -> Column:
     return Column(
         values.astype(object).where(values.notna(), None),
         bad,
-        "there is no team '" + s + "'; create it or leave blank.",
+        "there is no team '" + s[bad] + "'; create it or leave blank.",
     )
 
 
@@ -818,38 +841,38 @@ def prepare_import(
             continue
         raw = frame[column].astype(str)
         col = _PARSERS[target.parse](raw, target)
-        bad = col.bad.copy()
-        message = (
-            col.message if isinstance(col.message, pd.Series) else pd.Series(col.message, index=raw.index)
-        )
         # Checks every column gets, whatever its type: a NUL (PostgreSQL refuses it in text) and the
         # model column's length (a longer value would fail the whole batch's write).
         nul = raw.str.contains("\x00", regex=False)
         limit = _max_length(spec, target)
         too_long = (
-            ~nul & ~bad & (col.values.map(lambda v: len(v) if isinstance(v, str) else 0) > limit)
+            ~nul & ~col.bad & (col.values.map(lambda v: len(v) if isinstance(v, str) else 0) > limit)
             if limit
             else pd.Series(False, index=raw.index)
         )
-        length = raw.str.strip().str.len().astype(str)
-        message = message.where(
-            ~too_long, "the value is " + length + f" characters long; at most {limit} fit."
-        )
-        message = message.where(~nul, "the value contains a NUL character (\\0); remove it and import again.")
-        bad |= nul | too_long
-        if target.required:
-            empty = raw.str.strip() == ""
-            message = (
-                message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
-            ).where(~empty, "a value is required.")
-            bad |= empty
+        empty = raw.str.strip() == "" if target.required else pd.Series(False, index=raw.index)
+        bad = col.bad | nul | too_long | empty
         converted[target.name] = col.values
         if bad.any():
+            # Messages are built for the bad rows only; the last matching rule wins, as listed.
+            rows = bad[bad].index
+            if isinstance(col.message, pd.Series):
+                text = col.message.reindex(rows).fillna("").astype(object)
+            else:
+                text = pd.Series(col.message, index=rows, dtype=object)
+            if too_long[rows].any():
+                length = raw[rows].str.strip().str.len().astype(str)
+                text = text.where(
+                    ~too_long[rows], "the value is " + length + f" characters long; at most {limit} fit."
+                )
+            text = text.where(
+                ~nul[rows], "the value contains a NUL character (\\0); remove it and import again."
+            )
+            text = text.where(~empty[rows], "a value is required.")
             bad_any |= bad
-            text = message if isinstance(message, pd.Series) else pd.Series(message, index=raw.index)
-            for row, msg in text[bad].items():
+            for row, msg in text.items():
                 cell_errors.append((int(row), order, RowError(int(row), column, str(msg))))
-            messages.append((f"Column '{column}': " + text).where(bad, ""))
+            messages.append(f"Column '{column}': " + text)
 
     if spec.key == "experiments":
         bad, message, column = _experiment_row_checks(converted, used, frame.index)

@@ -6,12 +6,11 @@ whose content changed, and reports how many of each. It streams: memory is bound
 
 Two paths give the same results:
 - PostgreSQL: each batch is deduplicated (last occurrence wins), streamed with COPY (binary where the
-  column types allow it) into a temporary table, then written with one statement. A batch none of whose
-  sampled rows is stored goes in with a plain INSERT (falling back to the merge if a row was stored after
-  all); any other is merged with `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (content)
-  IS DISTINCT FROM (EXCLUDED content)`. Unchanged rows are never rewritten (no dead tuples, no WAL),
-  and `RETURNING (xmax = 0)` tells inserts from updates, so the counts are exact. While one batch is
-  written, the next is read from `rows`, so Python and PostgreSQL work overlap. docs/ingest.md has more.
+  column types allow it) into a temporary table, then merged with one statement: `INSERT ... SELECT ...
+  ON CONFLICT (key) DO UPDATE ... WHERE (content) IS DISTINCT FROM (EXCLUDED content)`, pre-filtered to
+  the new and changed rows when a probe finds the batch mostly stored. Unchanged rows are never
+  rewritten (no dead tuples, no WAL), and `RETURNING (xmax = 0)` tells inserts from updates, so the
+  counts are exact. docs/ingest.md has more, and the bench figures behind each path.
 - Anything else (SQLite): read the stored rows of the batch, compare in Python, then bulk_create and
   bulk_update. Fine for the embedded stack's volumes.
 """
@@ -19,7 +18,6 @@ Two paths give the same results:
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -135,22 +133,10 @@ def upsert_postgres(
     plan = _MergePlan(model, list(first), key_fields, connections[using])
     it = chain([first], it)
     batch = plan.collect(it, batch_size)
-    failure: Exception | None = None
     while batch:
         with transaction.atomic(using=using):
-            written = plan.write(connections[using], batch)
-            # While PostgreSQL writes this batch, read and deduplicate the next one, so that on two cores
-            # the Python work and the database work overlap. Rows that fail to read wait until this
-            # batch has committed, as they would without the overlap.
-            try:
-                batch = plan.collect(it, batch_size)
-            except Exception as exc:
-                failure, batch = exc, {}
-            finally:
-                counts = written.result()
-            result += counts
-    if failure is not None:
-        raise failure
+            result += plan.write(connections[using], batch)
+        batch = plan.collect(it, batch_size)
     return result
 
 
@@ -161,6 +147,11 @@ def upsert_postgres(
 _BINARY_SAFE_TYPES = ("int8", "float8", "text", "varchar", "timestamptz", "jsonb")
 # How many staged rows the probe looks up to guess whether a batch is new, stored, or a mix.
 PROBE_ROWS = 256
+# The fast paths, each of which `bench/ingest.py --without NAME` can switch off to measure what it buys
+# (docs/ingest.md has the figures): the pre-filtered merge for mostly-stored batches and binary COPY into
+# the stage. (A plain INSERT for all-new batches and writing one batch while reading the next measured
+# no gain and were removed.)
+FAST_PATHS = {"filtered_merge": True, "binary_copy": True}
 
 
 class _MergePlan:
@@ -251,11 +242,6 @@ class _MergePlan:
         # and wait for each other instead of deadlocking.
         insert = f"INSERT INTO {_q(self.table)} AS t ({', '.join(_q(c) for c in insert_cols)}) "
         select = f"SELECT {', '.join(select_exprs)} FROM {self.stage_name} s "
-        # A batch the probe finds no stored row of (a backfill) goes in with a plain INSERT: no
-        # speculative insertion, no RETURNING, the row count is the insert count. If a row turns out to be
-        # stored after all (outside the sample, or written meanwhile by another writer), the unique
-        # violation rolls it back to a savepoint and the batch takes the merge.
-        self.insert_sql = f"{insert}{select}ORDER BY {order}"
         tail = (
             f"ORDER BY {order} ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
@@ -296,31 +282,28 @@ class _MergePlan:
             raise ValueError(f"every {self.model.__name__} row in one call needs the column {exc}") from None
         return deduped
 
-    def write(self, connection: Any, batch: dict[Any, tuple[Any, ...]]) -> _PendingWrite:
-        """Stage the batch and probe it, then start its write statement; `result()` waits for it."""
-        cursor = connection.cursor()
-        try:
+    def write(self, connection: Any, batch: dict[Any, tuple[Any, ...]]) -> UpsertResult:
+        """Stage the batch, probe it, merge it with the statement that suits it; exact counts."""
+        with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no copy()
             raw.execute(self.create_sql)
             self._stage(raw, batch.values())
             raw.execute(self.probe_sql)
             (stored,) = raw.fetchone()
-            if stored == 0:
-                raw.execute("SAVEPOINT po_upsert_insert")
-                return _PendingWrite(self, cursor, len(batch), self.insert_sql, self.params, plain=True)
-            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS)
-            sql = self.filtered_sql if mostly_stored else self.merge_sql
-            return _PendingWrite(self, cursor, len(batch), sql, [*self.params, *self.update_params])
-        except BaseException:
-            cursor.close()
-            raise
+            mostly_stored = stored * 2 >= min(len(batch), PROBE_ROWS) and FAST_PATHS["filtered_merge"]
+            raw.execute(
+                self.filtered_sql if mostly_stored else self.merge_sql, [*self.params, *self.update_params]
+            )
+            inserted, updated = raw.fetchone()
+            raw.execute(f"DROP TABLE {self.stage_name}")
+        return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - inserted - updated)
 
     def _stage(self, raw: Any, rows: Iterable[tuple[Any, ...]]) -> None:
         if not self.binary_checked:
             raw.execute(f"SELECT * FROM {self.stage_name} LIMIT 0")
             oids = [d.type_code for d in raw.description]
             safe = {psycopg.postgres.types[name].oid for name in _BINARY_SAFE_TYPES}
-            self.binary_types = oids if set(oids) <= safe else None
+            self.binary_types = oids if set(oids) <= safe and FAST_PATHS["binary_copy"] else None
             self.binary_checked = True
         if self.binary_types is not None:
             # Binary COPY skips formatting every value as text and parsing it back: several times
@@ -355,57 +338,6 @@ class _MergePlan:
             else:
                 for t in rows:
                     copy.write_row(t)
-
-
-class _PendingWrite:
-    """One batch's write statement, running in a thread while the calling thread reads the next rows.
-
-    Meanwhile only this thread uses the psycopg connection (psycopg serialises it with a lock, should
-    the caller's row source query the database too); Django's connection wrapper is only ever used by the
-    calling thread. `result()` joins, handles a plain INSERT that met a stored row, and drops the stage.
-    """
-
-    def __init__(
-        self, plan: _MergePlan, cursor: Any, size: int, sql: str, params: list[Any], *, plain: bool = False
-    ) -> None:
-        self.plan = plan
-        self.cursor = cursor
-        self.size = size
-        self.plain = plain
-        self.counts: tuple[int, int] = (0, 0)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(
-            target=self._execute, args=(sql, params), name="upsert-write", daemon=True
-        )
-        self.thread.start()
-
-    def _execute(self, sql: str, params: list[Any]) -> None:
-        raw = self.cursor.cursor
-        try:
-            raw.execute(sql, params)
-            self.counts = (raw.rowcount, 0) if self.plain else raw.fetchone()
-        except BaseException as exc:  # raised again by result(), in the calling thread
-            self.error = exc
-
-    def result(self) -> UpsertResult:
-        self.thread.join()
-        plan, raw = self.plan, self.cursor.cursor
-        try:
-            if self.plain and isinstance(self.error, psycopg.errors.UniqueViolation):
-                # A row was stored after all: undo the INSERT and merge the batch instead.
-                raw.execute("ROLLBACK TO SAVEPOINT po_upsert_insert")
-                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
-                raw.execute(plan.merge_sql, [*plan.params, *plan.update_params])
-                self.counts = raw.fetchone()
-            elif self.error is not None:
-                raise self.error
-            elif self.plain:
-                raw.execute("RELEASE SAVEPOINT po_upsert_insert")
-            raw.execute(f"DROP TABLE {plan.stage_name}")
-        finally:
-            self.cursor.close()
-        inserted, updated = self.counts
-        return UpsertResult(inserted=inserted, updated=updated, unchanged=self.size - inserted - updated)
 
 
 def _q(name: str) -> str:

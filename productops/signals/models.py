@@ -428,10 +428,14 @@ class ImportStatus(models.TextChoices):
 
 
 class ImportJob(models.Model):
-    """A CSV import from the Import page, run by a worker (productops.signals.imports).
+    """A CSV import, run by a worker (productops.signals.imports): from the Import page, or a file uploaded
+    to a "CSV file" connection (then `connection` and `run` are set, and the run is its run history).
 
     The file waits under VAR_DIR/imports/<token>.csv. Rows commit in batches; `rows_done` is the number of
     valid rows committed so far, so a re-run after a killed worker resumes after the last committed batch.
+    The worker that claimed the job writes its node and process id and a fresh `claim` token; every batch
+    commits only while the claim is still its own, so a job taken over from a dead worker can't be
+    written by two workers at once.
     """
 
     token = models.UUIDField(unique=True)
@@ -453,6 +457,24 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     encoding = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    connection = models.ForeignKey(
+        "connectors.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    run = models.OneToOneField(
+        "connectors.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="import_job"
+    )
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="Celery node running the job.")
+    worker_pid = models.IntegerField(default=0, help_text="That worker's main process id.")
+    claim = models.CharField(max_length=32, blank=True, help_text="Token of the attempt allowed to write.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Moves with every committed batch.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    scope = models.JSONField(
+        default=dict, blank=True, help_text="What the committed batches wrote (families, products, since)."
+    )
+    resumable = models.BooleanField(
+        default=False, help_text="Failed part-way (a time limit, an error): Resume continues after rows_done."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -460,6 +482,7 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="signals_importjob_status")]
 
     def __str__(self) -> str:
         return f"import {self.filename} ({self.status})"

@@ -40,6 +40,9 @@ MODEL_FAMILIES: dict[str, str] = {
     "signals.KbSearch": "kb",
     "portfolio.PortfolioItem": "portfolio",
     "portfolio.Dependency": "portfolio",
+    "research.Study": "research",
+    "research.StudyNote": "research",
+    "research.Highlight": "research",
 }
 DATE_COLUMNS: dict[str, str] = {
     "signals.MetricPoint": "ts",

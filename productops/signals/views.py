@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from productops.accounts.roles import lead_required
 
@@ -28,7 +30,7 @@ from .csv_import import (
     suggest_mapping,
 )
 from .forms import MappingForm, UploadForm
-from .imports import queue_import
+from .imports import queue_import, resume
 from .models import ImportJob
 
 SESSION_KEY = "csv_imports"
@@ -156,6 +158,21 @@ def import_result(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
         "signals/import_result.html",
         {"pending": pending, "job": job, "kind": get_kind(pending["kind"]), "token": token},
     )
+
+
+@lead_required
+@require_POST
+def import_resume(request: HttpRequest, token: uuid.UUID) -> HttpResponse:
+    """Queue a job that stopped part-way again; it continues after its committed batches."""
+    _pending(request, token)
+    job = ImportJob.objects.filter(token=token).first()
+    if job is None:
+        raise Http404("No such import.")
+    if not resume(job):
+        messages.error(
+            request, "This import can't be resumed (it finished, or its file is gone); upload it again."
+        )
+    return redirect("signals:import_result", token=token)
 
 
 @lead_required

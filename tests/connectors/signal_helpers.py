@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management import call_command
 
 from connectors.models import Connection
-from productops.dashboards.filters import Filters
 from productops.portfolio.models import Product
+from productops.ui.filters import Filters
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -8,7 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from connectors.models import Connection, RunStatus, SyncRun
-from productops.signals.models import SupportTicket
+from productops.signals import imports
+from productops.signals.models import ImportJob, SupportTicket
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +22,16 @@ TICKETS = (
 
 
 def upload(client: Client, connection: Connection, body: str, name: str = "tickets.csv") -> str:
+    """Upload, then do what the worker does (run the queued job), then open the page the upload led to."""
     response = client.post(
         reverse("connectors:upload", args=[connection.pk]),
         {"file": SimpleUploadedFile(name, body.encode(), content_type="text/csv")},
-        follow=True,
     )
-    return response.content.decode()
+    assert response.status_code == 302
+    job = ImportJob.objects.order_by("-pk").first()
+    if job is not None and job.is_active:
+        imports.run_job(job.pk)
+    return client.get(response["Location"], follow=True).content.decode()
 
 
 def test_upload_imports_records_a_run_and_dedupes(lead_client: Client) -> None:
@@ -43,7 +48,7 @@ def test_upload_imports_records_a_run_and_dedupes(lead_client: Client) -> None:
     assert run.status == RunStatus.SUCCEEDED and run.trigger == "upload"
     assert (run.rows_read, run.rows_inserted) == (3, 2)
     assert "1 of 3 rows were skipped" in run.error_message and "Row 4" in run.error_message
-    assert "Imported tickets.csv: 2 new" in html
+    assert "2 of 2 valid rows committed; 1 row with errors" in html
     tickets = SupportTicket.objects.filter(source_key=connection.source_key, connection=connection)
     assert sorted(tickets.values_list("external_id", flat=True)) == ["T-1", "T-2"]
     assert "sha256" in Connection.objects.get().cursors["file"]
@@ -54,11 +59,11 @@ def test_upload_imports_records_a_run_and_dedupes(lead_client: Client) -> None:
     assert SupportTicket.objects.count() == 2
 
 
-def test_an_unreadable_file_fails_the_run_with_a_reason(lead_client: Client) -> None:
+def test_an_unusable_file_is_refused_in_the_request_with_a_reason(lead_client: Client) -> None:
     connection = Connection.objects.create(name="NPS export", kind="csv_nps", schedule_kind="manual")
-    upload(lead_client, connection, "just one line without the columns\n", name="nps.csv")
-    run = SyncRun.objects.get(connection=connection)
-    assert run.status == RunStatus.FAILED and run.error_message.startswith("nps.csv: ")
+    html = upload(lead_client, connection, "just one line without the columns\n", name="nps.csv")
+    assert "nps.csv: The file has no column for the required field(s)" in html
+    assert not SyncRun.objects.exists() and not ImportJob.objects.exists()
 
 
 def test_pm_cannot_upload(pm_client: Client) -> None:

@@ -12,9 +12,9 @@ from responses import matchers
 from connectors.base import REGISTRY, ConnectorError
 from connectors.http import RetryPolicy
 from connectors.sources.growthbook import GrowthBookConnector
-from productops.dashboards.filters import Filters
 from productops.dashboards.selectors import recent_experiments
 from productops.signals.models import Experiment, ExperimentResult, Variant
+from productops.ui.filters import Filters
 
 from .signal_helpers import connection, load, product, query, sync
 

@@ -15,6 +15,7 @@ from connectors.http import RetryPolicy
 from connectors.sources import zendesk_guide
 from connectors.sources.zendesk_guide import ZendeskGuideConnector
 from insights.anomalies.selectors import derived_series
+from productops.dashboards import rollups
 from productops.signals.models import KbArticle, KbSearch
 
 from .signal_helpers import connection, load, product, query, sync, text
@@ -130,6 +131,7 @@ def test_search_terms_from_the_explore_export_feed_the_kb_no_result_series() -> 
     serve("articles_empty.json", 1772500100)  # the articles cursor moved to the empty page's end_time
     sync(conn)
     assert KbSearch.objects.count() == 4  # idempotent
+    rollups.refresh_feedback_daily({"kb"})  # the recompute after the sync does this before detection
     frame, infos = derived_series([billing.pk])
     sid = f"kb_no_result:{billing.pk}:"
     assert sid in infos

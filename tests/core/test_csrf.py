@@ -20,6 +20,8 @@ EXEMPT = {
     "receive",  # connectors/webhooks.py: Standard Webhooks signature
     "nudge",  # connectors/tracker_hooks.py: a tracker's webhook, secret token in the URL (+ signature)
     "unsubscribe",  # RFC 8058 one-click unsubscribe: the signed token is the credential
+    "act",  # productops/alerts: acknowledge/mute from an alert; the signed token is the credential
+    "api_v1_endpoint",  # productops/api: a bearer token in the Authorization header, never a cookie
 }
 
 

@@ -15,10 +15,10 @@ from django.utils import timezone
 from insights.feedback.models import Theme
 from insights.models import Insight
 from productops.dashboards import rollups
-from productops.dashboards.filters import ALL_TIME, Choice, Int, Segment, parse_filters
 from productops.portfolio.models import Product
 from productops.signals.ingest import upsert
 from productops.signals.models import Experiment, Metric, MetricPoint, NpsResponse, SupportTicket
+from productops.ui.filters import ALL_TIME, Choice, Int, Segment, parse_filters
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +70,9 @@ PARAMS = [
     "week",
     "evidence",
     "level",
+    "method",
+    "competitor",
+    "study",
 ]
 
 
@@ -87,9 +90,12 @@ def _pages(data: dict[str, Any]) -> list[str]:
         reverse("insights:inbox"),
         reverse("digests:preview"),
         reverse("goals:index"),
+        reverse("research:index"),
+        reverse("competitors:index"),
     ]
     pages += [
-        reverse("dashboards:rows", args=[t]) for t in ("metric-points", "tickets", "nps", "theme-members")
+        reverse("dashboards:rows", args=[t])
+        for t in ("metric-points", "tickets", "nps", "theme-members", "competitor-mentions", "highlights")
     ]
     pages += [reverse("dashboards:export", args=["tickets"])]
     return pages
@@ -255,8 +261,10 @@ def test_digest_style_links_open_every_list_page_filtered(
         "/experiments/",
         "/insights/",
         "/goals/",
+        "/research/",
+        "/competitors/",
     ]
-    pages += ["/rows/tickets/", "/rows/nps/"]
+    pages += ["/rows/tickets/", "/rows/nps/", "/rows/competitor-mentions/", "/rows/highlights/"]
     for page in pages:
         response = pm_client.get(f"{page}?{query}")
         assert response.status_code == 200, page

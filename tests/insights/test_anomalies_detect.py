@@ -353,3 +353,80 @@ def test_irregular_timestamps_are_bucketed_to_the_dominant_step_and_every_row_is
     assert result["is_anomaly"].sum() <= 3
     many = detect_many(pd.DataFrame({"series_id": "x", "ts": s.index, "value": s.to_numpy()}))
     assert np.array_equal(many["score"].to_numpy(), result["score"].to_numpy())
+
+
+# Behaviour across sampling steps: the same promises hold from 5-minute to weekly data.
+STEPS = {"5min": 288, "1h": 24, "1D": 7, "7D": 0}  # step -> season length in points (0: none)
+
+
+def clean_series(step: str, points: int, seed: int) -> pd.Series:
+    """A seasonal series with Gaussian noise at the given step (the season of its natural cycle)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(points)
+    period = STEPS[step]
+    season = 1 + (0.3 * np.sin(2 * np.pi * t / period) if period else 0.0)
+    values = 1000.0 * season * (1 + rng.normal(0, 0.03, points))
+    return pd.Series(values, index=pd.date_range("2025-01-06", periods=points, freq=step))
+
+
+def events_of(s: pd.Series) -> list[Any]:
+    scored = detect_many(pd.DataFrame({"series_id": "x", "ts": s.index, "value": s.to_numpy()}))
+    return find_events(scored)
+
+
+@pytest.mark.parametrize("step,points", [("5min", 288 * 8), ("1h", 24 * 40), ("1D", 400), ("7D", 150)])
+def test_scores_of_half_or_more_are_rare_on_clean_data_at_every_step(step: str, points: int) -> None:
+    # Many clean series: a score >= 0.5 (the medium threshold) is rare per series, at any sampling step,
+    # so a PM watching minute data is not flooded where one watching weekly data is not.
+    high = 0
+    total = 0
+    for seed in range(8):
+        result = detect(clean_series(step, points, seed))
+        high += int((result["score"] >= 0.5).sum())
+        total += len(result)
+    assert high <= max(2, total // 2000), f"{high} of {total} points scored >= 0.5 at step {step}"
+
+
+@pytest.mark.parametrize(
+    "step,points,at", [("5min", 288 * 8, 288 * 5), ("1h", 24 * 40, 24 * 25), ("1D", 400, 250)]
+)
+def test_a_level_shift_is_one_short_event_then_the_new_normal(step: str, points: int, at: int) -> None:
+    s = clean_series(step, points, seed=31)
+    s.iloc[at:] *= 1.5
+    events = events_of(s)
+    assert len(events) == 1, [(e.start, e.end) for e in events]
+    assert events[0].start == s.index[at]
+    assert events[0].points <= 8
+
+
+@pytest.mark.parametrize(
+    "step,points,at", [("5min", 288 * 8, 288 * 6), ("1h", 24 * 40, 24 * 30), ("1D", 400, 300)]
+)
+def test_a_spike_is_one_event_of_one_point(step: str, points: int, at: int) -> None:
+    s = clean_series(step, points, seed=32)
+    s.iloc[at] *= 2.0
+    events = events_of(s)
+    assert len(events) == 1
+    assert events[0].start == s.index[at] and events[0].points == 1
+
+
+def test_a_slow_drift_is_flagged_once() -> None:
+    s = seasonal(seed=33)
+    t = np.arange(DAYS)
+    drifted = s * (1 - 0.35 * np.clip((t - 120) / 40.0, 0, 1))
+    events = events_of(drifted)
+    assert len(events) == 1, [(e.start, e.end) for e in events]
+    assert events[0].points <= 2
+
+
+def test_a_young_series_has_a_wider_band_that_narrows_as_it_grows() -> None:
+    s = seasonal(seed=34, days=120, noise=0.02)
+    result = detect(s)
+    width = result["upper"] - result["lower"]
+    # Scored from the fifth point on, with a band that is widest at first.
+    assert result["score"].iloc[:4].eq(0).all() and width.iloc[:4].isna().all()
+    assert width.iloc[5:].notna().all()
+    # Before the model (median and MAD of the points so far): several times the settled width.
+    assert width.iloc[5:12].mean() > 3 * width.iloc[-28:].mean()
+    # The model's first weeks (warm-up of 21 days) are still wider than its settled band.
+    assert width.iloc[21:28].mean() > 1.2 * width.iloc[-28:].mean()

@@ -14,6 +14,7 @@ from insights.anomalies.services import mute, run_detection
 from insights.models import Insight, InsightKind, InsightStatus
 from insights.recompute import RecomputeScope, hooks, run
 from insights.services import transition
+from productops.dashboards import rollups
 from productops.portfolio.models import Product, Team
 from productops.signals.models import FeatureFlag, FlagChange, Metric, MetricPoint, SupportTicket
 
@@ -85,6 +86,7 @@ def world(db: Any) -> dict[str, Any]:
         enabled=True,
         description="enabled for 100%",
     )
+    rollups.refresh_all()  # what the write path does before the detector runs (derived series read them)
     return {"product": product, "team": team, "metric": metric, "rng": rng}
 
 

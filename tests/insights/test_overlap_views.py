@@ -125,7 +125,7 @@ def test_item_page_shows_matching_customer_evidence(pm_client: Client, portfolio
         url="https://reddit.example/r/1",
     )
     evidence = customer_evidence(item)
-    assert evidence.counts == {"tickets": 6, "nps": 1, "mentions": 1}
+    assert evidence.counts == {"tickets": 6, "nps": 1, "mentions": 1, "research": 0}
     assert int(evidence.weekly.to_numpy().sum()) == 8
     html = pm_client.get(reverse("overlaps:item", args=[item.pk])).content.decode()
     assert "CSV export of invoices missing tax lines" in html and "Dark mode on mobile" not in html

@@ -10,6 +10,7 @@ from django.test import Client
 
 from insights.anomalies.services import run_detection
 from insights.models import Insight, InsightKind
+from productops.dashboards import rollups
 from productops.dashboards.rollups import refresh_all
 from productops.portfolio.models import Product
 from productops.signals.demo import seed, seed_with_stats
@@ -56,6 +57,7 @@ def test_release_error_spike_and_page_are_planted_deterministically() -> None:
 @pytest.mark.django_db(transaction=False)
 def test_the_pulse_incident_joins_the_release_error_spike_and_page(pm_client: Client) -> None:
     truth = seed()
+    rollups.refresh_all()  # seed_demo's record_write refreshes them before the detector runs
     run_detection()
     planted = truth["monitoring"]
     pulse = Product.objects.get(slug="pulse")

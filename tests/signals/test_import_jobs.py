@@ -73,8 +73,13 @@ def test_a_killed_import_keeps_its_committed_batches_and_resumes_after_them(monk
 def test_a_file_that_is_gone_fails_the_job_with_what_to_do() -> None:
     job = _queue(3)
     imports.file_for(job.token).unlink()
-    job = imports.run_job(job.pk)
-    assert job.status == ImportStatus.FAILED and "upload it again" in job.error_message
+    failed = imports.run_job(job.pk)
+    assert (
+        failed is not None
+        and failed.status == ImportStatus.FAILED
+        and "upload it again" in failed.error_message
+    )
+    assert not failed.resumable
 
 
 def _wait(check: Callable[[], bool], what: str, timeout: float = 120) -> None:

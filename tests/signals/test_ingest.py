@@ -257,9 +257,8 @@ def test_counts_stay_exact_when_a_call_moves_from_new_rows_to_stored_ones() -> N
 
 @pytest.mark.django_db
 def test_a_batch_whose_sample_looks_new_but_holds_stored_rows_gets_exact_counts() -> None:
-    # On PostgreSQL the probe looks at the first rows only: these 300 are new, so the batch is tried as a
-    # plain INSERT, hits the stored rows behind them, and must fall back to the merge without leaving any
-    # row inserted twice.
+    # On PostgreSQL the probe looks at the first rows only: these 300 are new, so the batch takes the
+    # unfiltered merge, which must still count the stored rows behind them exactly and insert none twice.
     upsert(SupportTicket, [_ticket(n) for n in range(1000, 1100)])
     rows = [_ticket(n) for n in range(300)]
     rows += [_ticket(n, subject="edited" if n % 2 else f"Subject {n}") for n in range(1000, 1100)]
@@ -302,8 +301,8 @@ def test_an_out_of_range_small_integer_is_refused_not_wrapped() -> None:
 
 @pytest.mark.django_db
 def test_a_row_source_that_fails_keeps_the_batches_before_it() -> None:
-    # On PostgreSQL the next batch is read while the previous one is being written; a failure reading
-    # it must not take the written batch down with it (each batch is its own transaction).
+    # A failure reading a later batch must not take the written batch down with it (each batch is its
+    # own transaction).
     def rows() -> Any:
         yield from (_ticket(n) for n in range(10))
         raise RuntimeError("source went away")

@@ -1,4 +1,5 @@
-"""Re-encrypt every connection's secrets with the first key in FERNET_KEYS."""
+"""Re-encrypt every connection's secrets (and two-factor and alert-rule secrets) with the first key in
+FERNET_KEYS."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.db import transaction
 
 from connectors.models import Connection
 from connectors.secrets import rotate
+from productops.accounts.models import TwoFactor
+from productops.alerts.models import AlertRule
 
 
 class Command(BaseCommand):
@@ -24,6 +27,19 @@ class Command(BaseCommand):
                 connection.secrets_encrypted = rotate(connection.secrets_encrypted)
                 connection.save(update_fields=["secrets_encrypted"])
                 count += 1
+            factors = 0
+            for row in TwoFactor.objects.select_for_update():
+                row.secret_encrypted = rotate(row.secret_encrypted)
+                row.save(update_fields=["secret_encrypted"])
+                factors += 1
+            rules = 0
+            for rule in AlertRule.objects.select_for_update().exclude(secrets_encrypted=""):
+                rule.secrets_encrypted = rotate(rule.secrets_encrypted)
+                rule.save(update_fields=["secrets_encrypted"])
+                rules += 1
         self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted the secrets of {count} connection(s) with the first key.")
+            self.style.SUCCESS(
+                f"Re-encrypted the secrets of {count} connection(s), {factors} two-factor secret(s) and "
+                f"{rules} alert rule(s) with the first key."
+            )
         )

@@ -33,11 +33,15 @@ benchmarks, and only the three core products carry planted events.
 - "goals": {"at_risk": {"key_result", "product", "metric"}, "on_track": {...}, "period": [start, end],
   "links": [{"item", "key_result"}]}: the Q4 2026 objectives; one bound key result planted at risk
   (Canvas session length, against the drift) and one on track (Pulse DAU).
+- "research": {"studies": [external ids], "redundant": [a, b], "quarter"}: three studies; two teams'
+  (Growth, Mobile) ask the same question in 2026-Q4 (strategy.py).
+- "competitors": {"names", "spike": {"competitor", "week", "extra", "phrase"}, "decoys"}: two
+  competitors, Quillbooks' planted mention spike in the last week, and texts that must not match.
 - "delivery": {"slipping_epic", "slipping_title", "slip_days", "moves"}: the Growth epic whose target
   date moved twice, six weeks in all (with the portfolio section; estimates are seeded beside it).
 - "counts": rows generated per table (not rows inserted: a re-run generates the same counts).
 
-`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring, goals; products
+`seed(only={"portfolio"})` seeds just some sections (metrics, portfolio, feedback, experiments, monitoring, goals, strategy; products
 and teams always) and returns only their keys: handy for a test that needs the portfolio in a second.
 """
 
@@ -55,7 +59,7 @@ from . import world
 __all__ = ["seed", "seed_with_stats"]
 
 
-SECTIONS = ("metrics", "portfolio", "feedback", "experiments", "monitoring", "goals")
+SECTIONS = ("metrics", "portfolio", "feedback", "experiments", "monitoring", "goals", "strategy")
 
 
 def seed(seed: int = 7, scale: int = 1, only: Collection[str] | None = None) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def seed_with_stats(
     """Like `seed`, also returning what each table's upsert did (inserted / updated / unchanged)."""
     from productops.portfolio.models import Product, Team
 
-    from . import delivery, experiments, feedback, goals, metrics, monitoring, portfolio
+    from . import delivery, experiments, feedback, goals, metrics, monitoring, portfolio, strategy
 
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
@@ -126,5 +130,7 @@ def seed_with_stats(
     if "goals" in sections:
         # Last: key results bind to the metrics and link to the portfolio items seeded above.
         goals.seed_goals(products, teams, truth)
+    if "strategy" in sections:
+        stats.update(strategy.seed_strategy(products, teams, seed, truth))
     truth["counts"] = {table: result.total for table, result in stats.items()}
     return truth, stats

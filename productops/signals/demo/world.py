@@ -184,7 +184,8 @@ STREAMS = {
     "kb": 7,
     "portfolio": 8,
     "monitoring": 9,
-    "delivery": 10,
+    "competitor-mentions": 10,
+    "delivery": 11,
 }
 
 

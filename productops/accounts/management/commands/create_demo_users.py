@@ -16,3 +16,6 @@ class Command(BaseCommand):
         for username, email, password, role, tz in DEMO_USERS:
             create_user(username, email, password, role, timezone=tz)
             self.stdout.write(f"  {role.label:<17} login: {username} / {password}")
+        from productops.alerts.demo import create_demo_rules
+
+        create_demo_rules()

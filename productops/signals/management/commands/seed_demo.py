@@ -22,6 +22,8 @@ FAMILY_OF_TABLE = {
     "nps_responses": "nps",
     "support_tickets": "tickets",
     "mentions": "mentions",
+    "competitor_mentions": "mentions",
+    "studies": "research",
     "kb_articles": "kb",
     "kb_searches": "kb",
     "portfolio_items": "portfolio",

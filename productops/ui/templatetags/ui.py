@@ -5,7 +5,7 @@ from typing import Any
 from django import template
 
 from insights import kinds
-from productops.dashboards.drill import rows_url
+from productops.ui.drill import rows_url
 
 register = template.Library()
 

@@ -1,0 +1,163 @@
+"""Saving, listing and opening views; the digest's headline counts for a subscribed view.
+
+Who sees a view: its owner; if it is shared with a team, every member of that team
+(`digests.TeamMembership`) and every product-ops lead. A link to a view (/views/<id>/) opens the page
+with the saved filters for them, and is a 404 for anyone else (a private view's name is not disclosed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.urls import Resolver404, resolve
+
+from productops.accounts.roles import PUBLIC, Role, has_role, required_role, role_of
+from productops.portfolio.models import Team
+from productops.ui.filters import parse_filters
+
+from .models import SavedView
+
+MAX_VIEWS_PER_USER = 100
+NAV_LIMIT = 15
+# Pages a view cannot point at: the views themselves, settings, the API, sign-in and inbound hooks.
+NOT_SAVEABLE = ("/views/", "/accounts/", "/api/", "/hooks/", "/admin/", "/digests/unsubscribe")
+
+
+class ViewError(ValueError):
+    """Why a view cannot be saved, in words for the page."""
+
+
+def user_team_ids(user: Any) -> set[int]:
+    from productops.digests.models import TeamMembership
+
+    return set(TeamMembership.objects.filter(user=user).values_list("team_id", flat=True))
+
+
+def visible_views(user: Any) -> QuerySet[SavedView]:
+    """The user's own views and the views shared with their teams (a lead: with any team)."""
+    if role_of(user) is None:
+        return SavedView.objects.none()
+    shared = Q(team__isnull=False) if role_of(user) == Role.LEAD else Q(team_id__in=user_team_ids(user))
+    return SavedView.objects.filter(Q(owner=user) | shared).select_related("team", "owner").distinct()
+
+
+def shareable_teams(user: Any) -> QuerySet[Team]:
+    if role_of(user) == Role.LEAD:
+        return Team.objects.all()
+    return Team.objects.filter(pk__in=user_team_ids(user))
+
+
+def check_page(user: Any, path: str) -> None:
+    """The path is a page this user may open (a page, not an action; not lead-only for a PM)."""
+    if not path.startswith("/") or path.startswith("//") or any(path.startswith(p) for p in NOT_SAVEABLE):
+        raise ViewError("Only dashboard pages can be saved as views.")
+    try:
+        match = resolve(path)
+    except Resolver404:
+        raise ViewError("That page does not exist.") from None
+    needed = required_role(match.func)
+    if needed is None or needed == PUBLIC or not has_role(user, needed):
+        raise ViewError("Only pages you can open can be saved as views.")
+
+
+def normalise_query(path: str, query: str) -> str:
+    """The page's filters as the one parser reads them: product, team, range or from/to, and the page's
+    own parameters, kept as given (the page validates them when the view opens); `page` is dropped so a
+    view opens at the first page."""
+    q = QueryDict(query[:2000])
+    filters = parse_filters(q)
+    out: dict[str, Any] = filters.params() if (q.get("range") or q.get("from") or q.get("to")) else {}
+    out.update({k: v for k, v in filters.params().items() if k in ("product", "team")})
+    for key in q:
+        if key in ("product", "team", "range", "from", "to", "start", "end", "page", "csrfmiddlewaretoken"):
+            continue
+        values = [v for v in q.getlist(key) if v and len(v) <= 200 and v.isprintable()]
+        if values and len(key) <= 40 and key.isprintable():
+            out[key] = values if len(values) > 1 else values[0]
+    return urlencode(out, doseq=True)
+
+
+def save_view(user: Any, name: str, path: str, query: str, team: Team | None) -> SavedView:
+    name = " ".join(name.split())[:100]
+    if not name:
+        raise ViewError("Give the view a name.")
+    check_page(user, path)
+    if team is not None and team.pk not in set(shareable_teams(user).values_list("pk", flat=True)):
+        raise ViewError(f"You can share only with your own teams; you are not on {team.name}.")
+    if SavedView.objects.filter(owner=user).count() >= MAX_VIEWS_PER_USER:
+        raise ViewError(f"You have {MAX_VIEWS_PER_USER} views; delete one first.")
+    view, _ = SavedView.objects.update_or_create(
+        owner=user, name=name, defaults={"path": path, "query": normalise_query(path, query), "team": team}
+    )
+    return view
+
+
+def can_open(user: Any, view: SavedView) -> bool:
+    return visible_views(user).filter(pk=view.pk).exists()
+
+
+# --- The digest section and the alert hook -----------------------------------------------------------
+
+
+def headline_counts(view: SavedView, start: Any, end: Any) -> list[dict[str, Any]]:
+    """The view's headline counts for a period (its product and team; the period replaces its range):
+    open insights that concern it, new support tickets, NPS responses, mentions. Each links to the page
+    that lists exactly those rows."""
+    from django.urls import reverse
+
+    from insights.models import Insight, InsightStatus
+    from productops.signals.models import Mention, NpsResponse, SupportTicket
+    from productops.ui.drill import rows_url
+
+    filters = parse_filters(QueryDict(view.query))
+    scope = {"product": filters.product.slug if filters.product else None}
+    scope["team"] = filters.team.slug if filters.team else None
+    scope = {k: v for k, v in scope.items() if v}
+
+    def products(qs: Any, field: str = "product") -> Any:
+        if filters.product:
+            qs = qs.filter(**{field: filters.product})
+        if filters.team:
+            qs = qs.filter(**{f"{field}__teams": filters.team})
+        return qs
+
+    window = {"from": start.isoformat(), "to": end.isoformat()}
+    insights = Insight.objects.filter(
+        status__in=[InsightStatus.NEW, InsightStatus.ACKNOWLEDGED],
+        detected_at__date__gte=start,
+        detected_at__date__lte=end,
+    )
+    if filters.product:
+        insights = insights.filter(products=filters.product)
+    if filters.team:
+        insights = insights.filter(teams=filters.team)
+    out = [
+        {
+            "label": "New open insights",
+            "count": insights.distinct().count(),
+            "url": reverse("insights:inbox") + "?" + urlencode({**scope, **window, "status": "open"}),
+        }
+    ]
+    for label, model, column, table in (
+        ("Support tickets opened", SupportTicket, "opened_at", "tickets"),
+        ("NPS responses", NpsResponse, "submitted_at", "nps"),
+        ("Mentions", Mention, "posted_at", "mentions"),
+    ):
+        qs = products(model.objects.all()).filter(
+            **{f"{column}__date__gte": start, f"{column}__date__lte": end}
+        )
+        out.append({"label": label, "count": qs.count(), "url": rows_url(table, {**scope, **window})})
+    return out
+
+
+def insight_in_view(insight: Any, view: SavedView) -> bool:
+    """Does an insight fall within a view's product and team? The hook an alert rule uses to reference a
+    saved view ("alert me on what this view shows"): a rule stores the view's id and asks this for each
+    new insight. The range is left out on purpose: an alert is about what is new now."""
+    filters = parse_filters(QueryDict(view.query))
+    if filters.product and not insight.products.filter(pk=filters.product.pk).exists():
+        return False
+    return not (filters.team and not insight.teams.filter(pk=filters.team.pk).exists())
