@@ -72,7 +72,7 @@ def main(base: str) -> None:
             shoot(page, base, compare.get_attribute("href") or "/research/", "research-compare")
         shoot(page, base, "/delivery/opportunities/?product=ledger", "opportunities", wait=None)
         shoot(page, base, "/delivery/health/?team=growth&range=365d", "delivery")
-        shoot(page, base, "/delivery/roadmap/?slipped=1", "roadmap", wait=None)
+        shoot(page, base, "/delivery/roadmap/?team=growth", "roadmap", wait=None)
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         lead = context.new_page()
         log_in(lead, base, "lead", "productops-lead")
