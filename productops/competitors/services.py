@@ -32,9 +32,8 @@ from .models import Competitor, CompetitorMention, MentionSource
 log = logging.getLogger(__name__)
 
 CHUNK = 5000
-# A spike: a week at least SPIKE_MIN_Z robust standard deviations above the competitor's usual week,
-# with at least SPIKE_MIN_COUNT mentions and at least twice the usual count ("tripled this week").
-SPIKE_MIN_Z = 4.0
+# A spike: a week the anomaly engine flags as a rise, with at least SPIKE_MIN_COUNT mentions and at
+# least twice the expected count ("tripled this week").
 SPIKE_MIN_COUNT = 5
 SPIKE_RECENT_WEEKS = 4
 
@@ -182,32 +181,45 @@ def weekly_counts(product_ids: Iterable[int] | None = None) -> pd.DataFrame:
 
 
 def find_spikes(frame: pd.DataFrame, recent_weeks: int = SPIKE_RECENT_WEEKS) -> list[dict[str, Any]]:
-    """Per competitor, its strongest recent week far above its own earlier weeks (median and MAD,
-    which one spike cannot inflate, with a Poisson floor so a quiet competitor needs a real jump)."""
+    """Per competitor, its strongest recent week that the anomaly engine flags as a rise.
+
+    Each competitor's weekly mention count is a series scored by `insights.anomalies.detect` (causal,
+    the same machinery as every metric; a young series gets a wider band). A flagged week also needs
+    SPIKE_MIN_COUNT mentions and twice the expected level, so "tripled from 1 to 3" is not news.
+    """
+    from insights.anomalies.detect import detect
+
     out: list[dict[str, Any]] = []
     if frame.empty:
         return out
     end = frame["week"].max()
     cutoff = end - pd.Timedelta(weeks=recent_weeks)
     for cid, part in frame.groupby("competitor_id"):
-        values = part["value"].to_numpy(dtype=float)
         late = (part["week"] > cutoff).to_numpy()
-        history = values[~late]
-        if history.size < 4:
+        if (~late).sum() < 4:
             continue  # too little history to call anything unusual
-        median = float(np.median(history))
-        scale = max(float(np.median(np.abs(history - median))) * 1.4826, float(np.sqrt(max(median, 1.0))))
+        series = pd.Series(part["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["week"]))
+        verdict = detect(series, direction="up")
+        values = series.to_numpy()
+        expected = verdict["expected"].to_numpy(dtype=float)
+        upper = verdict["upper"].to_numpy(dtype=float)
         best = None
-        for i in np.flatnonzero(late):
-            z = (values[i] - median) / scale
-            big = z >= SPIKE_MIN_Z and values[i] >= SPIKE_MIN_COUNT and values[i] >= 2 * max(median, 1.0)
-            if big and (best is None or z > best["z"]):
+        for i in np.flatnonzero(late & verdict["is_anomaly"].to_numpy(dtype=bool)):
+            base = float(expected[i]) if np.isfinite(expected[i]) else 0.0
+            if values[i] < SPIKE_MIN_COUNT or values[i] < 2 * max(base, 1.0):
+                continue
+            # How many band half-widths above the expected level (for the payload and the severity).
+            width = float(upper[i] - base) if np.isfinite(upper[i]) and upper[i] > base else 1.0
+            z = (values[i] - base) / width * 3.0
+            score = float(verdict["score"].iloc[i])
+            if best is None or score > best["score"] or (score == best["score"] and z > best["z"]):
                 best = {
                     "competitor_id": int(cid),
                     "week": part["week"].iloc[i].to_pydatetime(),
                     "value": float(values[i]),
-                    "baseline": median,
+                    "baseline": max(base, 0.0),
                     "z": float(z),
+                    "score": score,
                 }
         if best:
             out.append(best)
@@ -240,7 +252,7 @@ def spike_insights() -> list[str]:
             summary=f"Usually about {spike['baseline']:.0f} a week. "
             + (f"For example: “{quotes[0]}”" if quotes else ""),
             severity=Severity.HIGH if spike["z"] >= 8 else Severity.MEDIUM,
-            score=float(spike["z"]),
+            score=spike["score"],
             starts_at=week,
             ends_at=week + timedelta(days=7),
             payload=CompetitorSpikePayload(
