@@ -22,20 +22,13 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connectors.base import FAMILIES as SOURCE_FAMILIES
+
 log = logging.getLogger(__name__)
 
-FAMILIES = {
-    "metrics",
-    "nps",
-    "tickets",
-    "experiments",
-    "flags",
-    "mentions",
-    "kb",
-    "monitoring",
-    "portfolio",
-    "research",
-}
+# The signal families a write can touch: the connectors' families, less "generic" (a generic connection
+# writes into whichever family its config names).
+FAMILIES = frozenset(SOURCE_FAMILIES) - {"generic"}
 
 
 @dataclass
