@@ -93,9 +93,9 @@ def _can_save_view(request: HttpRequest) -> bool:
 
 
 def _nav_views(user: Any) -> list[Any]:
-    from productops.savedviews.services import NAV_LIMIT, visible_views
+    from productops.savedviews.services import nav_entries
 
-    return list(visible_views(user).order_by("name", "pk")[:NAV_LIMIT])
+    return nav_entries(user)
 
 
 def _shareable_teams(user: Any) -> list[Any]:

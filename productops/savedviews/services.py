@@ -7,9 +7,11 @@ with the saved filters for them, and is a 404 for anyone else (a private view's 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.urls import Resolver404, resolve
@@ -161,3 +163,35 @@ def insight_in_view(insight: Any, view: SavedView) -> bool:
     if filters.product and not insight.products.filter(pk=filters.product.pk).exists():
         return False
     return not (filters.team and not insight.teams.filter(pk=filters.team.pk).exists())
+
+
+NAV_CACHE_VERSION_KEY = "savedviews:nav-version"
+NAV_CACHE_SECONDS = 3600
+
+
+def nav_entries(user: Any) -> list[dict[str, Any]]:
+    """The nav's Views menu for this user, from the cache (it is on every page).
+
+    One cache round trip on a hit: the entry is stored with the version it was built at, and any saved
+    view, team or membership change bumps the version (`bump_nav_version`, wired in apps.py), so a stale
+    menu is never served. The role is in the key, so a role change is seen at once too.
+    """
+    role = role_of(user)
+    if role is None:
+        return []
+    key = f"savedviews:nav:{user.pk}:{role}"
+    found = cache.get_many([key, NAV_CACHE_VERSION_KEY])
+    version = found.get(NAV_CACHE_VERSION_KEY, 0)
+    cached = found.get(key)
+    if cached is not None and cached[0] == version:
+        return list(cached[1])
+    rows = [
+        {"name": v.name, "url": v.get_absolute_url(), "team": v.team.name if v.team_id and v.team else ""}
+        for v in visible_views(user).order_by("name", "pk")[:NAV_LIMIT]
+    ]
+    cache.set(key, (version, rows), NAV_CACHE_SECONDS)
+    return rows
+
+
+def bump_nav_version(**_: Any) -> None:
+    cache.set(NAV_CACHE_VERSION_KEY, time.time_ns(), None)

@@ -165,3 +165,35 @@ def test_empty_state_and_anonymous(pm_client: Client) -> None:
     assert b"No saved views yet" in pm_client.get("/views/").content
     anonymous = Client().get("/views/")
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
+def test_the_cached_nav_menu_follows_every_change(pm_user: Any, dashboard_data: dict[str, Any]) -> None:
+    """The Views menu is cached per user; saving, renaming, sharing, leaving a team and deleting each show
+    on the very next page."""
+    from productops.digests.models import TeamMembership
+    from productops.savedviews.services import nav_entries
+
+    team = dashboard_data["team"]
+    mate = create_user("mate2", "mate2@example.com", "mate2-pass-123!", Role.PM)
+    add_team_member(mate, team)
+    assert nav_entries(mate) == []
+    view = SavedView.objects.create(
+        owner=pm_user, name="Growth board", path="/", query="team=growth", team=team
+    )
+    assert [e["name"] for e in nav_entries(mate)] == ["Growth board"]
+    assert nav_entries(mate)[0]["url"] == view.get_absolute_url()
+    view.name = "Growth weekly"
+    view.save()
+    assert [e["name"] for e in nav_entries(mate)] == ["Growth weekly"]
+    team.name = "Growth squad"
+    team.save()
+    assert nav_entries(mate)[0]["team"] == "Growth squad"
+    TeamMembership.objects.filter(user=mate, team=team).delete()
+    assert nav_entries(mate) == []
+    add_team_member(mate, team)
+    view.delete()
+    assert nav_entries(mate) == []
+    client = Client()
+    client.force_login(mate)
+    SavedView.objects.create(owner=mate, name="Mine only", path="/", query="")
+    assert b"Mine only" in client.get("/").content
