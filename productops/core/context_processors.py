@@ -99,6 +99,6 @@ def _nav_views(user: Any) -> list[Any]:
 
 
 def _shareable_teams(user: Any) -> list[Any]:
-    from productops.savedviews.services import shareable_teams
+    from productops.savedviews.services import save_teams
 
-    return list(shareable_teams(user))
+    return save_teams(user)

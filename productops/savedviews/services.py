@@ -170,7 +170,17 @@ NAV_CACHE_SECONDS = 3600
 
 
 def nav_entries(user: Any) -> list[dict[str, Any]]:
-    """The nav's Views menu for this user, from the cache (it is on every page).
+    """The nav's Views menu for this user (see `_nav_record`)."""
+    return list(_nav_record(user)["views"])
+
+
+def save_teams(user: Any) -> list[dict[str, Any]]:
+    """The teams the "Save this view" form offers this user ({"pk", "name"}), from the same cache entry."""
+    return list(_nav_record(user)["teams"])
+
+
+def _nav_record(user: Any) -> dict[str, list[dict[str, Any]]]:
+    """What every page's shell needs from saved views, from the cache.
 
     One cache round trip on a hit: the entry is stored with the version it was built at, and any saved
     view, team or membership change bumps the version (`bump_nav_version`, wired in apps.py), so a stale
@@ -178,19 +188,28 @@ def nav_entries(user: Any) -> list[dict[str, Any]]:
     """
     role = role_of(user)
     if role is None:
-        return []
-    key = f"savedviews:nav:{user.pk}:{role}"
+        return {"views": [], "teams": []}
+    key = f"savedviews:shell:{user.pk}:{role}"
     found = cache.get_many([key, NAV_CACHE_VERSION_KEY])
     version = found.get(NAV_CACHE_VERSION_KEY, 0)
     cached = found.get(key)
-    if cached is not None and cached[0] == version:
-        return list(cached[1])
-    rows = [
-        {"name": v.name, "url": v.get_absolute_url(), "team": v.team.name if v.team_id and v.team else ""}
-        for v in visible_views(user).order_by("name", "pk")[:NAV_LIMIT]
-    ]
-    cache.set(key, (version, rows), NAV_CACHE_SECONDS)
-    return rows
+    if (
+        isinstance(cached, tuple)
+        and len(cached) == 2
+        and cached[0] == version
+        and isinstance(cached[1], dict)
+    ):
+        record: dict[str, list[dict[str, Any]]] = cached[1]
+        return record
+    record = {
+        "views": [
+            {"name": v.name, "url": v.get_absolute_url(), "team": v.team.name if v.team_id and v.team else ""}
+            for v in visible_views(user).order_by("name", "pk")[:NAV_LIMIT]
+        ],
+        "teams": [{"pk": t.pk, "name": t.name} for t in shareable_teams(user).order_by("name")],
+    }
+    cache.set(key, (version, record), NAV_CACHE_SECONDS)
+    return record
 
 
 def bump_nav_version(**_: Any) -> None:

@@ -171,12 +171,13 @@ def test_the_cached_nav_menu_follows_every_change(pm_user: Any, dashboard_data: 
     """The Views menu is cached per user; saving, renaming, sharing, leaving a team and deleting each show
     on the very next page."""
     from productops.digests.models import TeamMembership
-    from productops.savedviews.services import nav_entries
+    from productops.savedviews.services import nav_entries, save_teams
 
     team = dashboard_data["team"]
     mate = create_user("mate2", "mate2@example.com", "mate2-pass-123!", Role.PM)
+    assert save_teams(mate) == [] and nav_entries(mate) == []
     add_team_member(mate, team)
-    assert nav_entries(mate) == []
+    assert save_teams(mate) == [{"pk": team.pk, "name": team.name}]
     view = SavedView.objects.create(
         owner=pm_user, name="Growth board", path="/", query="team=growth", team=team
     )
@@ -189,7 +190,7 @@ def test_the_cached_nav_menu_follows_every_change(pm_user: Any, dashboard_data: 
     team.save()
     assert nav_entries(mate)[0]["team"] == "Growth squad"
     TeamMembership.objects.filter(user=mate, team=team).delete()
-    assert nav_entries(mate) == []
+    assert nav_entries(mate) == [] and save_teams(mate) == []
     add_team_member(mate, team)
     view.delete()
     assert nav_entries(mate) == []
