@@ -22,6 +22,9 @@ The model is a robust, self-anchoring Holt-Winters filter run for every series a
   need rarer points) and turned back into a Gaussian-equivalent z. A series whose normal life has
   6-sigma blips scores them low; a clean record never makes a deviation rarer than Gaussian. So the
   score is monotone in surprise and comparable across series and steps.
+* **Novelty ranks huge deviations.** Beyond the low threshold the calibration saturates, so a
+  deviation smaller than the largest raw |z| the series has shown keeps only part of its excess
+  (``NOVELTY_POWER``): the tenth routine huge spike ranks below the first. Flags never move.
 * **Level shifts become normal.** After ``shift_run`` consecutive points on the same side of the
   band (7 for daily data, 6 for finer steps, 3 for weekly), the level re-anchors on the median of
   those points: the shift is one short event.
