@@ -22,6 +22,9 @@ The model is a robust, self-anchoring Holt-Winters filter run for every series a
   need rarer points) and turned back into a Gaussian-equivalent z. A series whose normal life has
   6-sigma blips scores them low; a clean record never makes a deviation rarer than Gaussian. So the
   score is monotone in surprise and comparable across series and steps.
+* **Novelty ranks huge deviations.** Beyond the low threshold the calibration saturates, so a
+  deviation smaller than the largest raw |z| the series has shown keeps only part of its excess
+  (``NOVELTY_POWER``): the tenth routine huge spike ranks below the first. Flags never move.
 * **Level shifts become normal.** After ``shift_run`` consecutive points on the same side of the
   band (7 for daily data, 6 for finer steps, 3 for weekly), the level re-anchors on the median of
   those points: the shift is one short event.
@@ -64,6 +67,11 @@ SCORE_HALF = 4.0  # |z| that scores 0.5
 MIN_POINTS = 5  # points seen before the first verdict (with a wide band)
 YOUNG_POINTS = 20.0  # before the model: the band is sqrt(1 + YOUNG_POINTS / n) wider after n points
 PER_DAY_WEIGHT = 1.0  # how far rarity is judged per day rather than per point (0: per point, 1: per day)
+SCALE_FLOOR = 1e-9  # the absolute floor of the noise scale
+# Novelty: above NOVELTY_FROM (the "low" threshold, so no flag moves), a deviation smaller than the largest
+# the series has already shown counts its excess over NOVELTY_FROM times (|z| / record) ** NOVELTY_POWER.
+NOVELTY_FROM = SENSITIVITY_Z["low"]
+NOVELTY_POWER = 0.25
 TIE_BREAK = 0.02  # at most this much z is added by raw size (tie-breaking among equal tail rates)
 AC_LAMBDA = 0.01  # memory of the residuals' lag-1 autocorrelation
 DRIFT_DEV = 1.001  # a drift's deviation, as a multiple of the threshold
@@ -381,6 +389,7 @@ def detect_matrix(
     young_nonneg = np.zeros(n, dtype=bool)
     ypad = np.concatenate([np.full((n, w), np.nan), y], axis=1)
     seen = np.zeros(n)
+    record = np.zeros(n)  # the largest raw |z| each series has shown so far (novelty)
     y_time = np.ascontiguousarray(y.T)
     res = {k: v.T for k, v in out.items()}  # (T, n) views of the same arrays
 
@@ -412,7 +421,7 @@ def detect_matrix(
         trend = np.where(active, trend * PHI, trend)
         exp = level + trend + s_t
         exp = np.where(nonneg, np.maximum(exp, 0.0), exp)
-        floor = np.maximum(np.abs(exp) * 0.01, 1e-9)
+        floor = np.maximum(np.abs(exp) * 0.01, SCALE_FLOOR)
         floor = np.where(is_count, np.maximum(floor, np.sqrt(np.maximum(exp, 1.0))), floor)
         # Young models know their scale and season poorly: widen the band like a small-sample t.
         age = np.maximum(t - start + 1, 1)
@@ -452,6 +461,7 @@ def detect_matrix(
         zc = zc * np.sqrt((1 - rho) / (1 + rho))
         cpos = np.where(on, np.minimum(np.maximum(0.0, cpos + zc - CUSUM_K), 2 * CUSUM_H), cpos)
         cneg = np.where(on, np.minimum(np.maximum(0.0, cneg - zc - CUSUM_K), 2 * CUSUM_H), cneg)
+        z_raw = np.abs(z)
         # A handful of points cannot vouch for a tail: |z| beyond Z_CAP_N * sqrt(points seen) says no more.
         z = np.clip(z, -Z_CAP_N * np.sqrt(seen + 1.0), Z_CAP_N * np.sqrt(seen + 1.0))
         zcal = _calibrate(z, table, seen, per_day_log)
@@ -477,6 +487,17 @@ def detect_matrix(
         # strictly monotone in |z| so the biggest of them ranks first.
         tie = TIE_BREAK * np.abs(z) / (1.0 + np.abs(z))
         dev = dev + np.where(ok & (up_ok & (z > 0) | down_ok & (z < 0)), tie, 0.0)
+        flagged = dev > thr
+        # Novelty: the calibration saturates for huge deviations (a Gaussian prior puts 50 sigma at
+        # 1e-300), so the tenth routine 40-sigma spike scored like the first. Above the low threshold, a
+        # deviation smaller than the largest raw |z| the series has already shown (either side: a series
+        # with 400-sigma spikes has shown what its tails can do) is discounted by how far below that record
+        # it is; a new record keeps its score. Scores only: the flags above are taken first.
+        q = np.minimum(np.divide(z_raw, record, out=np.ones(n), where=record > 0), 1.0)
+        dev = np.where(dev > NOVELTY_FROM, NOVELTY_FROM + (dev - NOVELTY_FROM) * q**NOVELTY_POWER, dev)
+        # A deviation against a scale at its absolute floor (no noise seen yet) has no size to remember.
+        sized = ok & (sig > 10 * SCALE_FLOOR)
+        record = np.where(sized, np.maximum(record, z_raw), record)
         # The past tails this series has shown (both sides), for the next points' calibration.
         # Episodes, not points, counted when they end: a run beyond a level counts once, after it is
         # over, so a 3-day dip does not teach the series that its own third day is normal, and a level
@@ -501,7 +522,7 @@ def detect_matrix(
         res["lower"][t] = np.where(shown, lo, np.nan)
         res["upper"][t] = np.where(shown, exp + thr * sig, np.nan)
         res["score"][t] = score_from_z(dev)
-        res["is_anomaly"][t] = dev > thr
+        res["is_anomaly"][t] = flagged
         if not active.any():
             continue
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -430,3 +431,31 @@ def test_a_young_series_has_a_wider_band_that_narrows_as_it_grows() -> None:
     assert width.iloc[5:12].mean() > 3 * width.iloc[-28:].mean()
     # The model's first weeks (warm-up of 21 days) are still wider than its settled band.
     assert width.iloc[21:28].mean() > 1.2 * width.iloc[-28:].mean()
+
+
+def test_a_routine_huge_spike_ranks_below_the_first_of_its_size_and_flags_do_not_move(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hourly latency with one huge incident, then smaller spikes of the same kind every few days. The
+    # tail calibration saturates on the first repeats (50 sigma is 1e-300 to a Gaussian), so without
+    # novelty the later, smaller spike outranks the incident; with it the incident ranks first.
+    rng = np.random.default_rng(11)
+    n = 24 * 30
+    t = np.arange(n)
+    values = 100 * (1 + 0.2 * np.sin(2 * np.pi * t / 24)) * (1 + rng.normal(0, 0.03, n))
+    s = pd.Series(values, index=pd.date_range("2025-03-03", periods=n, freq="h"))
+    first, routine = 150, [250, 330, 410, 490]
+    s.iloc[first] *= 30
+    for i in routine:
+        s.iloc[i] *= 8
+    result = detect(s)
+    score = result["score"].to_numpy()
+    assert int(np.argmax(score)) == first
+    assert score[first] > max(score[routine])
+    assert result["is_anomaly"].to_numpy()[[first, routine[0], routine[1]]].all()
+
+    # The same series without the novelty term: the repeat wins, and every flag is the same.
+    monkeypatch.setattr(importlib.import_module("insights.anomalies.detect"), "NOVELTY_POWER", 0.0)
+    plain = detect(s)
+    assert int(np.argmax(plain["score"].to_numpy())) != first
+    assert (plain["is_anomaly"] == result["is_anomaly"]).all()
