@@ -6,7 +6,11 @@ BENCH_CASE=feedback measures the Support and Feedback pages instead: it seeds (o
 upsert) at least 1M support tickets and 200k feedback texts in themes, drives /support/ and /feedback/
 (each also with ?range=30d) with 16 clients, and ends with:
 
-    dashboard_feedback: tickets=N feedback_texts=M support_p95_ms=A feedback_p95_ms=B
+    dashboard_feedback: tickets=N feedback_texts=M page_cache=on support_p95_ms=A feedback_p95_ms=B
+
+Pages cache their pieces per data version (productops/ui/cache.py), so under a steady load most requests
+are cache hits. BENCH_PAGE_CACHE=off serves with bench/settings_nocache.py (a cache that keeps nothing):
+every request then rebuilds every piece from the rollups, the worst case (page_cache=off in the line).
 
 Seeds `seed_demo --scale 11` (at least 5M metric points and 500k tickets) once into that database,
 serves it with gunicorn (4 workers), and drives it for 30 s with wrk from a second process (Debian's
@@ -327,6 +331,7 @@ def feedback_case() -> int:
         server.wait(30)
     print(
         f"dashboard_feedback: tickets={tickets} feedback_texts={texts} "
+        f"page_cache={os.environ.get('BENCH_PAGE_CACHE', 'on')} "
         f"support_p95_ms={results['support'][1]:.1f} feedback_p95_ms={results['feedback'][1]:.1f}"
     )
     return 0
@@ -334,6 +339,9 @@ def feedback_case() -> int:
 
 def _serve(root: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PRODUCTOPS_ENV": "dev", "DEBUG": "false"}
+    if os.environ.get("BENCH_PAGE_CACHE") == "off":  # every request rebuilds every page piece
+        env["DJANGO_SETTINGS_MODULE"] = "settings_nocache"
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench")])
     return subprocess.Popen(
         [
             sys.executable,

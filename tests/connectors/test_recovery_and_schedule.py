@@ -3,6 +3,7 @@ is when beat really runs; a new connection's first sync is queued on save."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ def test_the_reaper_leaves_a_silent_run_that_still_holds_its_lock() -> None:
         user=cfg["USER"],
         dbname=db.settings_dict["NAME"],
     )
+    backend_pid = other.info.backend_pid
     try:  # another session (a worker on a slow page) holds the connection's lock
         other.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_NAMESPACE, run.connection_id])
         reap_stuck_runs()
@@ -48,6 +50,14 @@ def test_the_reaper_leaves_a_silent_run_that_still_holds_its_lock() -> None:
         assert run.status == RunStatus.RUNNING
     finally:
         other.close()  # the session ends, and its lock with it
+    # The server ends the session a moment after the client hangs up: wait until its backend is gone.
+    deadline = time.monotonic() + 10
+    with db.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+            if cursor.fetchone() is None:
+                break
+            time.sleep(0.05)
     reap_stuck_runs()
     run.refresh_from_db()
     assert run.status == RunStatus.ABANDONED
