@@ -103,7 +103,7 @@ def _rollup(qs: QuerySet[Any], columns: list[str]) -> pd.DataFrame:
 
 def _weekly(frame: pd.DataFrame, sums: list[str]) -> pd.DataFrame:
     """Sums per product and week (Monday) of daily rollup rows."""
-    week = frame["day"] - pd.to_timedelta(frame["day"].dt.weekday, unit="D")
+    week = frame["day"] - pd.to_timedelta(frame["day"].dt.day_of_week, unit="D")
     return frame.assign(week=week).groupby(["product_id", "week"])[sums].sum().reset_index()
 
 
