@@ -16,8 +16,8 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Avg, CharField, Count, DateField, Func, Q, Sum
-from django.db.models.functions import Cast, TruncWeek
+from django.db.models import Avg, CharField, Count, Func, Q, Sum
+from django.db.models.functions import TruncWeek
 
 from insights import sentiment
 from insights.overlaps import match
@@ -306,45 +306,42 @@ def theme_rows(filters: Filters, limit: int = 100) -> list[dict[str, Any]]:
     ]
 
 
-class UtcDay(Func):
-    """The UTC calendar day of a timestamp, computed by the database itself (SQLite's date() rather than
-    a Python function per row), so a GROUP BY day stays in C."""
+class UtcWeek(Func):
+    """The Monday (UTC) of a timestamp's week, computed by the database itself, so the GROUP BY week stays
+    in the database and returns one row per theme and week. PostgreSQL gives a date, SQLite ISO text;
+    the caller reads the cursor directly and parses either."""
 
-    output_field = DateField()
+    output_field = CharField()
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         if connection.vendor == "postgresql":
-            return self.as_sql_template(compiler, connection, "((%(expressions)s) AT TIME ZONE 'UTC')::date")
-        return self.as_sql_template(compiler, connection, "date(%(expressions)s)")
-
-    def as_sql_template(self, compiler: Any, connection: Any, template: str) -> Any:
+            template = "(date_trunc('week', (%(expressions)s) AT TIME ZONE 'UTC'))::date"
+        else:  # SQLite: forward to the week's Sunday (or stay on it), then back six days
+            template = "date(%(expressions)s, 'weekday 0', '-6 days')"
         return super().as_sql(compiler, connection, template=template)
 
 
 def theme_weekly_counts(members: Any) -> pd.DataFrame:
     """Members per theme and week (Monday, UTC), counted in the database, as a zero-filled long frame
     (series_id "theme:<id>", ts, value)."""
-    # The day comes back as ISO text: no per-row date conversion in the ORM, one vectorised parse here.
-    daily = (
-        members.annotate(day=Cast(UtcDay("ts"), CharField()))
-        .values("theme_id", "day")
+    weekly = (
+        members.annotate(week=UtcWeek("ts"))
+        .values("theme_id", "week")
         .annotate(value=Count("id"))
-        .values_list("theme_id", "day", "value")
+        .values_list("theme_id", "week", "value")
     )
-    # Read straight from the cursor: every value is already plain (ids, text days, counts), and the ORM's
-    # per-row converter pass over thousands of rows is most of this function's time on a page.
+    # Read straight from the cursor: every value is already plain (ids, weeks, counts).
     try:
-        sql, params = daily.query.sql_with_params()
+        sql, params = weekly.query.sql_with_params()
     except EmptyResultSet:  # e.g. theme__in=[]: nothing to count
         return pd.DataFrame(columns=["series_id", "ts", "value"])
-    with connections[daily.db].cursor() as cursor:
+    with connections[weekly.db].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
-    counts = pd.DataFrame(fetched, columns=["theme_id", "day", "value"])
+    counts = pd.DataFrame(fetched, columns=["theme_id", "week", "value"])
     if counts.empty:
         return pd.DataFrame(columns=["series_id", "ts", "value"])
-    days = pd.to_datetime(counts["day"].astype(str).str[:10], format="%Y-%m-%d")
-    counts["ts"] = (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.tz_localize("UTC")
+    counts["ts"] = pd.to_datetime(counts["week"].astype(str), format="%Y-%m-%d").dt.tz_localize("UTC")
     counts = counts.groupby(["theme_id", "ts"], as_index=False)["value"].sum()
     counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
     return _zero_fill(counts[["series_id", "ts", "value"]])
