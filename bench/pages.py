@@ -67,6 +67,24 @@ def main() -> int:
     if anomaly := Insight.objects.filter(kind="anomaly").order_by("-severity", "pk").first():
         paths.append(f"/insights/{anomaly.pk}/")
     paths += ["/rows/tickets/?range=all", f"/support/?product={product.slug}", "/feedback/?range=30d"]
+    # The rest of the nav a PM reaches (the strategy menu, alerts, connectors, saved views, settings).
+    from django.urls import NoReverseMatch, reverse
+
+    for name in (
+        "goals:index",
+        "delivery:opportunities",
+        "delivery:health",
+        "research:index",
+        "competitors:index",
+        "alerts:list",
+        "connectors:list",
+        "savedviews:list",
+        "accounts:settings",
+    ):
+        try:
+            paths.append(reverse(name))
+        except NoReverseMatch:  # an app not installed in this build
+            continue
 
     user = create_user("bench-pages", "bench-pages@example.com", "bench-password-123", Role.PM)
     client = Client(HTTP_HOST="127.0.0.1")
