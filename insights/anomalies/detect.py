@@ -16,7 +16,7 @@ The model is a robust, self-anchoring Holt-Winters filter run for every series a
 * **Level, trend, season and scale** move with Huber-clipped residuals, so one spike cannot drag
   the baseline. The scale has a Poisson floor for count series (``sqrt(expected)``) and a small
   relative floor, so zeros and near-constant ratios do not divide by nothing.
-* **Scores are calibrated on the series' own tails** (``_calibrate``): per side, the rate of past
+* **Scores are calibrated on the series' own tails** (in ``kernel.advance``): per side, the rate of past
   excursions beyond each |z| level (counted once per episode, when it ends), shrunk towards the
   Gaussian rate, gives the tail probability of the current point; it is expressed per day (finer steps
   need rarer points) and turned back into a Gaussian-equivalent z. A series whose normal life has
@@ -168,12 +168,6 @@ def _per_row(
     return out
 
 
-def score_from_z(z: np.ndarray) -> np.ndarray:
-    """Map a deviation in robust standard units to [0, 1): 0.5 at |z|=4, ~0.8 at |z|=8."""
-    z2 = np.square(z)
-    return z2 / (z2 + SCORE_HALF**2)
-
-
 def _nanmedian_rows(a: np.ndarray) -> np.ndarray:
     """Median of each row's finite values (NaN for a row with none).
 
@@ -277,7 +271,7 @@ def _init_state(x: np.ndarray, plan: Plan) -> dict[str, np.ndarray]:
 
 
 def _tail_table(counts: np.ndarray) -> np.ndarray:
-    """Per row and side, the running minimum over levels of log(count + prior): ``_calibrate``'s table.
+    """Per row and side, the running minimum over levels of log(count + prior): the calibration's table (``kernel.advance``).
 
     It changes only when a tail episode ends, so the loop keeps it and refreshes the rows that changed;
     the per-point work is then a gather of two entries instead of the whole table.

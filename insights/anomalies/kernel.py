@@ -11,7 +11,7 @@ reads and writes each series' row in order.
 Numpy semantics are kept where they matter: ``_max``/``_min``/``_clip`` propagate NaN like
 ``np.maximum``/``np.minimum``/``np.clip``, divisions follow IEEE (``error_model="numpy"``), and every
 expression keeps the order of operations of the numpy version it replaced (``bench/anomalies.py
---against f123fde`` compares the two: same flags, scores within 1e-11).
+--against 306af28`` times the two side by side; they give the same flags, values within 4e-12).
 """
 
 from __future__ import annotations
@@ -340,6 +340,7 @@ def advance(  # the loop's whole state, as arrays the caller keeps between calls
             if dev > novelty_from:
                 q = _min(z_raw / rec if rec > 0 else 1.0, 1.0)
                 dev = novelty_from + (dev - novelty_from) * q**novelty_power
+            # The score maps the deviation to [0, 1): 0.5 at |z| = SCORE_HALF (4), about 0.8 at 8.
             res_score[i, t] = dev * dev / (dev * dev + score_half * score_half)
             if ok and sg > 10 * scale_floor:
                 rcd = _max(rec, z_raw)
