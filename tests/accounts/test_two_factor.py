@@ -16,7 +16,8 @@ def _code(secret: str, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
 
 
-def _enable(client: Client) -> str:
+def _enable_at_step(client: Client) -> tuple[str, int]:
+    """Turn two-factor on; return the secret and the 30-second step whose code enabled it."""
     page = client.get("/accounts/settings/two-factor/").content.decode()
     assert "<svg" in page  # the QR code, inline
     secret = re.search(r"<code>([A-Z2-7]{16,})</code>", page).group(1)
@@ -24,15 +25,21 @@ def _enable(client: Client) -> str:
         "/accounts/settings/two-factor/", {"code": "000000" if _code(secret) != "000000" else "111111"}
     )
     assert b"doesn&#x27;t match" in wrong.content
-    done = client.post("/accounts/settings/two-factor/", {"code": _code(secret)})
+    step = int(time.time() // 30)
+    done = client.post("/accounts/settings/two-factor/", {"code": pyotp.TOTP(secret).generate_otp(step)})
     assert done.status_code == 302
-    return secret
+    return secret, step
+
+
+def _enable(client: Client) -> str:
+    return _enable_at_step(client)[0]
 
 
 def test_enable_then_login_needs_a_code_once(pm_user: Any) -> None:
     client = Client()
     client.force_login(pm_user)
-    secret = _enable(client)
+    secret, step = _enable_at_step(client)
+    totp = pyotp.TOTP(secret)
     row = TwoFactor.objects.get(user=pm_user)
     assert secret not in row.secret_encrypted  # encrypted at rest
     assert b"each login asks for a code" in client.get("/accounts/settings/").content
@@ -43,10 +50,11 @@ def test_enable_then_login_needs_a_code_once(pm_user: Any) -> None:
     assert browser.get("/").status_code == 302  # not logged in yet
     bad = browser.post("/accounts/login/code/", {"code": "12345x"})
     assert bad.status_code == 200 and "_auth_user_id" not in browser.session
-    # Enabling used the current step, so the next code is needed (a code works once).
-    replay = browser.post("/accounts/login/code/", {"code": _code(secret)})
+    # The code that enabled it can't be used again (a code works once), even if the clock has
+    # moved on to the next 30-second step meanwhile; the code of the step after it is taken.
+    replay = browser.post("/accounts/login/code/", {"code": totp.generate_otp(step)})
     assert replay.status_code == 200 and "_auth_user_id" not in browser.session
-    good = browser.post("/accounts/login/code/", {"code": _code(secret, 1)})
+    good = browser.post("/accounts/login/code/", {"code": totp.generate_otp(step + 1)})
     assert good.status_code == 302 and browser.get("/").status_code == 200
 
 
