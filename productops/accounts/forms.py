@@ -5,12 +5,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
-from .models import Profile, timezone_choices
+from .models import Profile
 from .roles import Role
+from .widgets import TimezoneField
 
 
 class ProfileForm(forms.ModelForm):
-    timezone = forms.ChoiceField(choices=timezone_choices, help_text="Dates and digests use this timezone.")
+    timezone = TimezoneField(help_text="Dates and digests use this timezone.")
 
     class Meta:
         model = Profile
@@ -44,7 +45,7 @@ class AcceptInvitationForm(forms.Form):
     password2 = forms.CharField(
         label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
-    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
+    timezone = TimezoneField(initial="UTC")
 
     def clean_username(self) -> str:
         username: str = self.cleaned_data["username"].strip()

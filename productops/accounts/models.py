@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from typing import Any
 
@@ -7,7 +8,9 @@ from django.conf import settings
 from django.db import models
 
 
+@functools.cache
 def timezone_choices() -> list[tuple[str, str]]:
+    """Every IANA timezone this Python knows (scanned once per process: the scan walks tzdata's files)."""
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
 
 

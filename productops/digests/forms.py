@@ -4,14 +4,14 @@ from typing import Any
 
 from django import forms
 
-from productops.accounts.models import timezone_choices
+from productops.accounts.widgets import TimezoneField
 from productops.portfolio.models import Product, Team
 
 from .models import DigestDefaults, Subscription
 
 
 class SubscriptionForm(forms.ModelForm):
-    timezone = forms.ChoiceField(choices=timezone_choices, help_text="The same timezone as your profile.")
+    timezone = TimezoneField(help_text="The same timezone as your profile.")
     products = forms.ModelMultipleChoiceField(
         Product.objects.all(),
         required=False,
