@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
@@ -149,11 +151,15 @@ def test_rate_limit_per_token(settings: Any, pm_user: Any) -> None:
     _, raw = create_token(pm_user, "a", "read")
     _, other = create_token(pm_user, "b", "read")
     client = ApiClient(raw)
-    assert [client.get("/api/v1/teams").status_code for _ in range(3)] == [200, 200, 200]
-    response = client.get("/api/v1/teams")
-    assert_problem(response, 429)
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert ApiClient(other).get("/api/v1/teams").status_code == 200  # per token, not per user
+    # The window is the wall-clock minute: hold the clock 5 s into a minute, so a minute boundary can't
+    # pass between the third and the fourth request and open a fresh budget.
+    start = (int(time.time()) // 60 + 1) * 60 + 5
+    with time_machine.travel(start, tick=False):
+        assert [client.get("/api/v1/teams").status_code for _ in range(3)] == [200, 200, 200]
+        response = client.get("/api/v1/teams")
+        assert_problem(response, 429)
+        assert response["Retry-After"] == "55"
+        assert ApiClient(other).get("/api/v1/teams").status_code == 200  # per token, not per user
 
 
 class TestSettingsPage:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client, RequestFactory
 
 from insights.models import Insight, PendingRecompute
@@ -119,7 +121,10 @@ def test_filters_are_the_pages_filters(pm_read: ApiClient) -> None:
 def test_series_by_day_week_and_month(pm_read: ApiClient, dashboard_data: dict[str, Any]) -> None:
     metric = dashboard_data["metric"]
     end = dashboard_data["end"]
-    day = pm_read.get(f"/api/v1/metrics/{metric.pk}/series", range="30d").json()
+    # "30d" counts back from the request's today: hold the clock on the fixture's last day, so a
+    # midnight passing while the fixture writes can't move the range.
+    with time_machine.travel(datetime(end.year, end.month, end.day, 12, tzinfo=UTC), tick=False):
+        day = pm_read.get(f"/api/v1/metrics/{metric.pk}/series", range="30d").json()
     assert len(day["points"]) == 30 and day["granularity"] == "day" and day["to"] == end.isoformat()
     total = sum(p["value"] for p in day["points"])
     stored = sum(

@@ -123,7 +123,7 @@ def test_row_lock_expires_and_only_the_owner_releases(zendesk: Connection, setti
 def test_redis_lock_owner_token_and_expiry(zendesk: Connection, settings: Any) -> None:
     if not settings.REDIS_URL:
         pytest.skip("REDIS_URL is not set: the Redis lock is only used with Redis")
-    settings.CONNECTOR_LOCK_TTL = 1
+    settings.CONNECTOR_LOCK_TTL = 10  # long enough that no stall of this test lets a lock run out by itself
     first, second = RedisLock(zendesk.pk, settings.REDIS_URL), RedisLock(zendesk.pk, settings.REDIS_URL)
     assert first.acquire() and not second.acquire()
     first.refresh()

@@ -76,7 +76,7 @@ def test_a_slow_drip_body_is_cut_at_the_total_deadline(serve: Any) -> None:
         stop.set()
     elapsed = time.monotonic() - started
     assert info.value.permanent is False  # a timeout is transient: retried later, from the cursor
-    assert 1.4 <= elapsed < 3.0, elapsed
+    assert 1.4 <= elapsed < 4.5, elapsed  # the 1.5 s deadline fired, not the 5 s read timeout
 
 
 def test_a_huge_body_is_refused_at_the_cap_without_reading_it_whole(serve: Any) -> None:
