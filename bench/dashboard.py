@@ -247,7 +247,8 @@ def feedback_case() -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from insights.feedback.models import Theme, ThemeMember
+    from insights.feedback.models import Theme, ThemeMember, ThemeWeekly
+    from insights.feedback.services import refresh_theme_stats
     from productops.accounts.roles import Role
     from productops.accounts.services import create_user
     from productops.dashboards import rollups
@@ -269,6 +270,8 @@ def feedback_case() -> int:
         print(f"seeding {FEEDBACK_TICKETS:,} tickets with the COPY upsert (once)...", flush=True)
         upsert(SupportTicket, _bench_tickets(products, FEEDBACK_TICKETS))
         print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
+    if ThemeMember.objects.exists() and not ThemeWeekly.objects.exists():  # planted before the rollup
+        refresh_theme_stats(list(Theme.objects.values_list("pk", flat=True)))
     if ThemeMember.objects.count() < FEEDBACK_TEXTS:
         # Feedback texts in themes, planted directly (clustering 200k texts is not what this measures):
         # every ticket with an id divisible by a step joins one of 8 themes of its product.
@@ -298,6 +301,9 @@ def feedback_case() -> int:
                     """,
                     [pid],
                 )
+        # The write path ends every member change with the themes' stats and weekly rollup.
+        refresh_theme_stats(list(Theme.objects.values_list("pk", flat=True)))
+        with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(f"planted theme members in {time.monotonic() - started:.0f}s", flush=True)
     if seeded or not TicketRollup.objects.exists():

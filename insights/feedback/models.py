@@ -84,6 +84,24 @@ class ThemeMember(models.Model):
         return f"{self.source}:{self.object_id} in {self.theme_id}"
 
 
+class ThemeWeekly(models.Model):
+    """Members per theme, product and week (Monday, UTC): the rollup that theme volume series are read
+    from (the anomaly detector's theme series, the Feedback page's spike check, a theme's chart) instead
+    of counting member rows. Rebuilt for a theme whenever its members change: every member write ends in
+    `services.refresh_theme_stats`, which rebuilds these rows in the same transaction."""
+
+    theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="weekly")
+    product = models.ForeignKey("portfolio.Product", null=True, blank=True, on_delete=models.CASCADE)
+    week = models.DateField()
+    members = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["theme", "week"])]
+
+    def __str__(self) -> str:
+        return f"{self.theme_id} {self.week}: {self.members}"
+
+
 class LinkStatus(models.TextChoices):
     SUGGESTED = "suggested", "Suggested"
     CONFIRMED = "confirmed", "Confirmed"

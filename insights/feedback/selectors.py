@@ -8,7 +8,7 @@ detector can treat every theme (or support metric) the same way as any other met
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from productops.signals.models import KbSearch, Mention, NpsResponse, SupportTic
 from productops.ui.filters import ALL_TIME, Choice, Filters, Segment, latest_plausible
 from productops.ui.filters import parse_filters as parse_shared
 
-from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .models import EvidenceLink, FeedbackSource, LinkStatus, Theme, ThemeMember, ThemeStatus, ThemeWeekly
 
 QUOTE_POOL = 300  # members considered when picking an item's quotes
 FRAME_COLUMNS = ["source", "object_id", "product_id", "ts", "text", "sentiment", "segment"]
@@ -168,27 +168,17 @@ def theme_volume_frame(
     """THE CONTRACT for the anomaly detector: weekly feedback volume of every active theme as a long
     frame with columns series_id ("theme:<id>"), ts (week start, Monday 00:00 UTC), value (count).
     Zero weeks are present. Example tickets for a week: ThemeMember rows of that theme in [ts, ts+7d)."""
-    members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE)
+    if since is None:  # whole weeks: the rollup has them
+        return _long_weekly(
+            rollup_week_counts(theme_ids=list(theme_ids) if theme_ids else None, product_ids=product_ids)
+        )
+    # From a date on (part of a week): counted from the members themselves.
+    members = ThemeMember.objects.filter(theme__status=ThemeStatus.ACTIVE, ts__gte=since)
     if product_ids:
         members = members.filter(product_id__in=list(product_ids))
     if theme_ids:
         members = members.filter(theme_id__in=list(theme_ids))
-    if since:
-        members = members.filter(ts__gte=since)
-    # Counted per week in the database: the frame has one row per theme and week, not per member.
-    weekly = (
-        members.annotate(week=TruncWeek("ts", tzinfo=UTC))
-        .values("theme_id", "week")
-        .annotate(value=Count("id"))
-    )
-    counts = pd.DataFrame(
-        list(weekly.values_list("theme_id", "week", "value")), columns=["theme_id", "ts", "value"]
-    )
-    if counts.empty:
-        return pd.DataFrame(columns=["series_id", "ts", "value"])
-    counts["ts"] = pd.to_datetime(counts["ts"], utc=True)
-    counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
-    return _zero_fill(counts[["series_id", "ts", "value"]], end=counts["ts"].max())
+    return _long_weekly(member_week_counts(members))
 
 
 def theme_spikes(
@@ -321,30 +311,69 @@ class UtcWeek(Func):
         return super().as_sql(compiler, connection, template=template)
 
 
-def theme_weekly_counts(members: Any) -> pd.DataFrame:
-    """Members per theme and week (Monday, UTC), counted in the database, as a zero-filled long frame
-    (series_id "theme:<id>", ts, value)."""
+def member_week_counts(members: Any, *, by_product: bool = False) -> list[tuple[Any, ...]]:
+    """(theme_id, [product_id,] week, count) per theme (and product) and week (Monday, UTC) of a member
+    queryset, grouped in the database and read straight from the cursor (every value is plain: ids,
+    counts, and the week as a date or, on SQLite, ISO text, returned as a date either way)."""
+    keys = ["theme_id", "product_id", "week"] if by_product else ["theme_id", "week"]
     weekly = (
         members.annotate(week=UtcWeek("ts"))
-        .values("theme_id", "week")
+        .values(*keys)
         .annotate(value=Count("id"))
-        .values_list("theme_id", "week", "value")
+        .values_list(*keys, "value")
     )
-    # Read straight from the cursor: every value is already plain (ids, weeks, counts).
     try:
         sql, params = weekly.query.sql_with_params()
     except EmptyResultSet:  # e.g. theme__in=[]: nothing to count
-        return pd.DataFrame(columns=["series_id", "ts", "value"])
+        return []
     with connections[weekly.db].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
-    counts = pd.DataFrame(fetched, columns=["theme_id", "week", "value"])
+    return [
+        (*row[:-2], row[-2] if isinstance(row[-2], date) else date.fromisoformat(str(row[-2])), row[-1])
+        for row in fetched
+    ]
+
+
+def _long_weekly(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """(theme_id, week, count) rows as the zero-filled long frame (series_id "theme:<id>", ts, value)."""
+    counts = pd.DataFrame(rows, columns=["theme_id", "week", "value"])
     if counts.empty:
         return pd.DataFrame(columns=["series_id", "ts", "value"])
-    counts["ts"] = pd.to_datetime(counts["week"].astype(str), format="%Y-%m-%d").dt.tz_localize("UTC")
+    counts["ts"] = pd.to_datetime(counts["week"]).dt.tz_localize("UTC")
     counts = counts.groupby(["theme_id", "ts"], as_index=False)["value"].sum()
     counts["series_id"] = "theme:" + counts["theme_id"].astype(str)
     return _zero_fill(counts[["series_id", "ts", "value"]])
+
+
+def theme_weekly_counts(members: Any) -> pd.DataFrame:
+    """Members per theme and week (Monday, UTC) of any member queryset (a page's filters applied),
+    counted in the database, as a zero-filled long frame (series_id "theme:<id>", ts, value)."""
+    return _long_weekly(member_week_counts(members))
+
+
+def rollup_week_counts(
+    theme_ids: Iterable[int] | None = None,
+    product_ids: Iterable[int] | None = None,
+    active_only: bool = True,
+) -> list[tuple[Any, ...]]:
+    """(theme_id, week, members) from the ThemeWeekly rollup: whole weeks of whole themes, the same
+    numbers as `member_week_counts` over their members (tested), without reading a member row."""
+    rows = ThemeWeekly.objects.all()
+    if active_only:
+        rows = rows.filter(theme__status=ThemeStatus.ACTIVE)
+    if theme_ids is not None:
+        rows = rows.filter(theme_id__in=list(theme_ids))
+    if product_ids:
+        rows = rows.filter(product_id__in=list(product_ids))
+    return list(
+        rows.values("theme_id", "week").annotate(n=Sum("members")).values_list("theme_id", "week", "n")
+    )
+
+
+def theme_history(theme_ids: Iterable[int]) -> pd.DataFrame:
+    """Every week of the given themes, whatever a page's filters, from the rollup, zero-filled."""
+    return _long_weekly(rollup_week_counts(theme_ids=theme_ids, active_only=False))
 
 
 def page_sentiment_frame(filters: Filters) -> pd.DataFrame:

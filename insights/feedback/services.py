@@ -27,7 +27,7 @@ from productops.research.models import Highlight
 from productops.signals.models import Mention, NpsResponse, SupportTicket
 
 from . import selectors
-from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus
+from .models import EvidenceLink, LinkStatus, Theme, ThemeMember, ThemeStatus, ThemeWeekly
 from .themes import PRAISE_MIN_SENTIMENT, assign_to_themes, find_themes, term_similarity
 
 log = logging.getLogger(__name__)
@@ -293,6 +293,8 @@ def _recompute_product(product_id: int | None, frame: pd.DataFrame, n_themes: in
         )
         result = [*unique_targets.values(), *split_children]
         refresh_theme_stats([t.pk for t in result])
+        # Themes left without their unpinned members (retired here or before) lose their weeks too.
+        refresh_theme_weekly([t.pk for t in old if t.pk not in unique_targets])
     return result
 
 
@@ -373,11 +375,26 @@ def _insert_members(
     )
 
 
+def refresh_theme_weekly(theme_ids: Iterable[int]) -> None:
+    """Rebuild the ThemeWeekly rollup of these themes from their members (one grouped query)."""
+    ids = sorted(set(theme_ids))
+    if not ids:
+        return
+    rows = selectors.member_week_counts(ThemeMember.objects.filter(theme_id__in=ids), by_product=True)
+    with transaction.atomic():
+        ThemeWeekly.objects.filter(theme_id__in=ids).delete()
+        ThemeWeekly.objects.bulk_create(
+            [ThemeWeekly(theme_id=t, product_id=p, week=w, members=n) for t, p, w, n in rows], batch_size=5000
+        )
+
+
 def refresh_theme_stats(theme_ids: list[int]) -> None:
     """Size, sentiment, first/last seen and the 4-week trend of each theme, aggregated in the database
-    (two queries, whatever the number of members)."""
+    (two queries, whatever the number of members), and the themes' weekly rollup. Every write that
+    changes a theme's members ends here."""
     if not theme_ids:
         return
+    refresh_theme_weekly(theme_ids)
     members = ThemeMember.objects.filter(theme_id__in=theme_ids)
     end = members.aggregate(end=Max("ts"))["end"]
     stats: dict[int, dict[str, Any]] = {}

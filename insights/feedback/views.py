@@ -46,10 +46,8 @@ def themes(request: HttpRequest) -> HttpResponse:
         rows = selectors.theme_rows(filters)
         top = [r["theme"] for r in rows[:6]]
         # Spikes compare a theme's recent weeks with its own history, so they read every week of the
-        # listed themes; the chart reads the filtered weeks of the top 6 (both counted in the database).
-        history = selectors.theme_weekly_counts(
-            ThemeMember.objects.filter(theme__in=[r["theme"] for r in rows])
-        )
+        # listed themes (from the weekly rollup); the chart counts the filtered weeks of the top 6 in the database.
+        history = selectors.theme_history([r["theme"].pk for r in rows])
         spikes = {s["theme_id"]: s for s in selectors.theme_spikes(history)} if rows else {}
         for row in rows:
             row["spike"] = spikes.get(row["theme"].pk)
